@@ -1,0 +1,302 @@
+"""One safe walk of the snapshot: every file's size, SHA-256 and real format.
+
+Symlinks are never followed out of the root, special files are never opened, and the format is
+decided by the content first and the extension second (rules/formats.yaml).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import struct
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+from auditor import rules
+from auditor.model import FileRecord, Finding, Options, Snapshot
+
+CHUNK = 8 * 1024 * 1024
+HEAD = 4096
+SKIPPED_DIRS = {".git", ".hg", ".svn"}
+
+Progress = Callable[[int, int], None]   # (bytes hashed so far, total bytes)
+
+
+@dataclass
+class Inventory:
+    files: list[FileRecord] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def build(snapshot: Snapshot, options: Options, progress: Progress | None = None) -> Inventory:
+    root = Path(snapshot.root)
+    inv = Inventory()
+    allowed = [root.resolve()]
+    if snapshot.facts.get("link_root"):
+        allowed.append(Path(snapshot.facts["link_root"]).resolve())
+    if snapshot.single_file:
+        entries = [(snapshot.single_file, root / snapshot.single_file)]
+    else:
+        entries = list(_walk(root, allowed, options, inv))
+    sized = [(rel, path, size) for rel, path, size in _stat_all(entries, inv)]
+    total = sum(size for _rel, _path, size in sized)
+    done = 0
+
+    def hash_one(item: tuple[str, Path, int]) -> FileRecord:
+        return _record(item[0], item[1], item[2], snapshot)
+
+    workers = options.workers or min(4, (os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
+        for rec in pool.map(hash_one, sized):
+            inv.files.append(rec)
+            done += rec.size
+            if progress:
+                progress(done, total)
+    for rec in inv.files:
+        inv.findings.extend(_file_findings(rec))
+    if not inv.files:
+        inv.findings.append(rules.finding("INVENTORY-EMPTY", evidence=snapshot.target))
+    return inv
+
+
+def _walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> Iterator[tuple[str, Path]]:
+    limit = options.limits.max_files
+    count = 0
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            inv.findings.append(rules.finding(
+                "INVENTORY-UNREADABLE", file=_rel(root, folder), evidence=exc.strerror or str(exc)))
+            continue
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            rel = _rel(root, path)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel, evidence=exc.strerror or str(exc)))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                target = Path(os.path.realpath(path))
+                if not any(target == a or a in target.parents for a in allowed):
+                    inv.findings.append(rules.finding(
+                        "INVENTORY-SYMLINK-ESCAPE", file=rel, evidence=f"{rel} -> {os.readlink(path)}"))
+                    continue
+                if target.is_dir():
+                    inv.findings.append(rules.finding("INVENTORY-SYMLINK-DIR", file=rel,
+                                                      evidence=f"{rel} -> {os.readlink(path)}"))
+                    continue
+                if not target.is_file():
+                    inv.findings.append(rules.finding("INVENTORY-SPECIAL-FILE", file=rel,
+                                                      evidence=f"{rel} -> {os.readlink(path)} (not a regular file)"))
+                    continue
+            elif stat.S_ISDIR(st.st_mode):
+                if entry.name in SKIPPED_DIRS:
+                    inv.findings.append(rules.finding("INVENTORY-SKIPPED-VCS", file=rel))
+                elif depth + 1 > 64:
+                    inv.findings.append(rules.finding("INVENTORY-LIMIT", file=rel, evidence="folder depth > 64"))
+                else:
+                    subfolders.append((path, depth + 1))
+                continue
+            elif not stat.S_ISREG(st.st_mode):
+                inv.findings.append(rules.finding("INVENTORY-SPECIAL-FILE", file=rel,
+                                                  evidence=stat.filemode(st.st_mode)))
+                continue
+            count += 1
+            if count > limit:
+                inv.findings.append(rules.finding("INVENTORY-LIMIT", file=rel,
+                                                  evidence=f"more than {limit} files; the rest were skipped"))
+                return
+            yield rel, path
+        stack.extend(reversed(subfolders))
+
+
+def _stat_all(entries: list[tuple[str, Path]], inv: Inventory) -> Iterator[tuple[str, Path, int]]:
+    for rel, path in entries:
+        try:
+            yield rel, path, path.stat().st_size
+        except OSError as exc:
+            inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel, evidence=exc.strerror or str(exc)))
+
+
+def _record(rel: str, path: Path, size: int, snapshot: Snapshot) -> FileRecord:
+    publisher = snapshot.publisher_hashes.get(rel, {})
+    ext_format = extension_format(rel)
+    base = FileRecord(path=rel, size=size, sha256="", format="unknown", extension_format=ext_format,
+                      publisher_sha256=publisher.get("sha256", ""),
+                      publisher_git_sha1=publisher.get("git_sha1", ""))
+    digest = hashlib.sha256()
+    buf = bytearray(min(CHUNK, max(size, 1)))
+    view = memoryview(buf)
+    head = b""
+    read = 0
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            while True:
+                n = fh.readinto(buf)
+                if not n:
+                    break
+                if not head:
+                    head = bytes(view[:HEAD])
+                digest.update(view[:n])
+                read += n
+    except OSError as exc:
+        return replace(base, error=exc.strerror or str(exc))
+    if read != size:
+        return replace(base, size=read, error=f"size changed while reading ({size} -> {read} bytes)")
+    fmt = detect(head, read)
+    if fmt == "lfs-pointer" and not base.publisher_sha256:
+        oid = _lfs_oid(head)
+        base = replace(base, publisher_sha256=oid)
+    return replace(base, sha256=digest.hexdigest(), format=fmt)
+
+
+def _file_findings(rec: FileRecord) -> Iterator[Finding]:
+    if rec.error:
+        yield rules.finding("INVENTORY-UNREADABLE", file=rec.path, evidence=rec.error)
+        return
+    if rec.format == "empty":
+        yield rules.finding("INVENTORY-EMPTY-FILE", file=rec.path)
+        return
+    if rec.format == "lfs-pointer":
+        yield rules.finding("INVENTORY-LFS-POINTER", file=rec.path, evidence=f"oid sha256:{rec.publisher_sha256}")
+        return
+    spec = _extension_spec(rec.path)
+    if spec is None or rec.format in spec.get("allowed", ()):
+        return
+    table = rules.load("formats.yaml")
+    evidence = f"extension says {spec['format']}, content is {rec.format}"
+    if rec.format in spec.get("disguise", ()) or (
+            rec.format in table["dangerous_contents"] and spec["format"] in table["safe_extensions_formats"]):
+        yield rules.finding("FORMAT-DISGUISED-EXECUTABLE", file=rec.path, location="byte 0", evidence=evidence)
+    else:
+        yield rules.finding("FORMAT-EXTENSION-MISMATCH", file=rec.path, location="byte 0", evidence=evidence)
+
+
+def _extension_spec(rel: str) -> dict | None:
+    suffix = PurePosixPath(rel).suffix.lower()
+    return rules.load("formats.yaml")["extensions"].get(suffix)
+
+
+def extension_format(rel: str) -> str:
+    spec = _extension_spec(rel)
+    return spec["format"] if spec else ""
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix() or "."
+    except ValueError:
+        return path.as_posix()
+
+
+def _lfs_oid(head: bytes) -> str:
+    for line in head.decode("ascii", "replace").splitlines():
+        if line.startswith("oid sha256:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+# --- content detection -------------------------------------------------------------------------
+
+_MAGIC: list[tuple[bytes, str]] = [
+    (b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"PK\x07\x08", "zip"),
+    (b"GGUF", "gguf"),
+    (b"\x89HDF\r\n\x1a\n", "hdf5"),
+    (b"\x93NUMPY", "numpy"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"\x7fELF", "elf"),
+    (b"\xcf\xfa\xed\xfe", "macho"), (b"\xce\xfa\xed\xfe", "macho"), (b"\xca\xfe\xba\xbe", "macho"),
+    (b"\x89PNG\r\n\x1a\n", "image"), (b"\xff\xd8\xff", "image"), (b"GIF8", "image"),
+    (b"version https://git-lfs.github.com/spec/", "lfs-pointer"),
+    (b"#!", "script"),
+]
+
+# Opcodes that can begin a protocol 0/1 pickle, with what must follow them to be plausible.
+_PICKLE0_STARTS = (b"(dp", b"(lp", b"(tp", b"(i", b"(c", b"}q", b"]q", b")", b"}(", b"](", b"(S'", b"(V")
+
+
+def detect(head: bytes, size: int) -> str:
+    """The format of a file from its first bytes (HEAD of them) and its size."""
+    if size == 0 or not head:
+        return "empty"
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    if head[:2] == b"MZ":
+        return "pe"
+    if _is_safetensors(head, size):
+        return "safetensors"
+    if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
+        return "pickle"
+    if _is_pickle0(head):
+        return "pickle"
+    if len(head) >= 8 and head[:8] in (b"\x00\x00\x00\x00\x00\x00\x00\x00",) and b"HDF" in head[:1100]:
+        return "hdf5"
+    if _is_text(head):
+        return "text"
+    if _is_onnx(head):
+        return "onnx"
+    if head[0] in (0x0A, 0x12, 0x08, 0x1A):
+        return "protobuf" if head[0] != 0x0A else "sentencepiece"
+    return "unknown"
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 10:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return 2 <= n <= size - 8 and head[8:9] == b"{" and (head[9:10] in (b'"', b"}", b" ", b"\n"))
+
+
+def _is_pickle0(head: bytes) -> bool:
+    if head.startswith(_PICKLE0_STARTS):
+        return True
+    if head[:1] in (b"c", b"i"):   # GLOBAL / INST: "cmodule\nname\n"
+        lines = head[1:200].split(b"\n")
+        return len(lines) >= 3 and all(_is_dotted(line) for line in lines[:2])
+    return False
+
+
+def _is_dotted(raw: bytes) -> bool:
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    sample = head
+    for cut in range(4):   # a multi-byte character may be split at the end of the sample
+        try:
+            sample[: len(sample) - cut].decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
+def _is_onnx(head: bytes) -> bool:
+    # ModelProto starts with ir_version (field 1, varint) then usually producer_name/opset/graph.
+    return len(head) >= 4 and head[0] == 0x08 and head[1] < 0x20 and head[2] in (0x12, 0x1A, 0x22, 0x2A, 0x3A, 0x42)

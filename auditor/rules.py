@@ -1,0 +1,108 @@
+"""The one loader and validator for the data in rules/*.yaml.
+
+Rule ids and their documentation live in rules/checks/*.yaml (one file per scanner family);
+every other data file (pickle globals, licenses, origins, endpoints, policies) is read with
+`load()`. Files are parsed once per process.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditor.errors import AuditorError
+from auditor.model import Finding, Severity
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """`rules` or `reports`: inside the wheel under auditor/_data, at the repo root in a checkout."""
+    for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise AuditorError(f"auditor's {name}/ data folder is missing from the installation")
+
+
+def rules_dir() -> Path:
+    return data_dir("rules")
+
+
+@functools.cache
+def load(relative: str) -> Any:
+    """Parse one shipped data file, e.g. load("pickle-globals.yaml")."""
+    return load_file(rules_dir() / relative)
+
+
+def load_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AuditorError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise AuditorError(f"{path}{where}: {problem}") from None
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    description: str
+    remediation: str
+    family: str
+    references: tuple[str, ...] = ()
+
+
+_RULE_KEYS = {"id", "severity", "title", "description", "remediation", "references"}
+
+
+@functools.cache
+def catalog() -> dict[str, Rule]:
+    """Every rule id, from rules/checks/*.yaml. Validated: unique ids, known keys, all fields."""
+    rules: dict[str, Rule] = {}
+    for path in sorted((rules_dir() / "checks").glob("*.yaml")):
+        data = load_file(path) or {}
+        for entry in data.get("rules", []):
+            where = f"{path.name}: rule {entry.get('id', '?')}"
+            unknown = set(entry) - _RULE_KEYS
+            missing = {"id", "severity", "title", "description", "remediation"} - set(entry)
+            if unknown or missing:
+                raise AuditorError(f"{where}: unknown keys {sorted(unknown)} / missing {sorted(missing)}")
+            if entry["id"] in rules:
+                raise AuditorError(f"{where}: duplicate rule id")
+            rules[entry["id"]] = Rule(
+                id=entry["id"], severity=Severity.parse(entry["severity"]), title=entry["title"],
+                description=" ".join(str(entry["description"]).split()),
+                remediation=" ".join(str(entry["remediation"]).split()),
+                family=path.stem, references=tuple(entry.get("references") or ()))
+    return rules
+
+
+def finding(rule: str, *, file: str = "", location: str = "", evidence: str = "",
+            severity: Severity | str | None = None, title: str = "", scanner: str = "",
+            references: tuple[str, ...] = (), engine: str = "auditor") -> Finding:
+    """Build a Finding for a documented rule; severity and title default to the catalog's."""
+    try:
+        info = catalog()[rule]
+    except KeyError:
+        raise KeyError(f"rule {rule!r} is not documented in rules/checks/*.yaml") from None
+    return Finding(
+        rule=rule,
+        severity=info.severity if severity is None else Severity.parse(severity),
+        title=title or info.title, file=file, location=str(location),
+        evidence=_clip(evidence), scanner=scanner or info.family,
+        references=tuple(references) or info.references, engine=engine)
+
+
+def _clip(text: str, limit: int = 2000) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
