@@ -31,7 +31,7 @@ def audit(target: str, options: Options | None = None, *,
         for f in findings:
             on_finding(f)
 
-    ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(inv.files), options=options)
+    ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(inv.files), options=options, policy=chosen_policy)
     ran: set[str] = set()
     for module in scanners.load():
         name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,8 @@ from auditor import rules
 from auditor.errors import AuditorError
 from auditor.model import Finding, Severity, Verdict
 
-_KEYS = {"name", "description", "fail_on", "warn_on"}
+_KEYS = {"name", "description", "fail_on", "warn_on", "user_region", "allowed_jurisdictions",
+         "sensitive_origins"}
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Policy:
     fail_on: Severity
     warn_on: Severity
     source: str
+    settings: dict[str, Any] = field(default_factory=dict)   # the whole policy file, for scanners to read
 
 
 def presets() -> list[str]:
@@ -47,7 +49,7 @@ def _parse(data: Any, source: str) -> Policy:
     try:
         return Policy(name=str(data.get("name") or Path(source).stem), source=source,
                       fail_on=Severity.parse(data.get("fail_on", "high")),
-                      warn_on=Severity.parse(data.get("warn_on", "medium")))
+                      warn_on=Severity.parse(data.get("warn_on", "medium")), settings=dict(data))
     except ValueError as exc:
         raise AuditorError(f"policy {source}: {exc}") from None
 

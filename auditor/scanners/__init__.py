@@ -13,9 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.model import FileRecord, Finding, Options, Snapshot
+
+if TYPE_CHECKING:
+    from auditor.policy import Policy
 
 # Module names under auditor.scanners, in run order.
 REGISTRY: tuple[str, ...] = (
@@ -27,7 +30,11 @@ class ScanContext:
     snapshot: Snapshot
     files: tuple[FileRecord, ...]
     options: Options
+    policy: Policy | None = None        # scanners read policy.settings (user_region, sensitive_origins, ...)
     facts: dict[str, Any] = field(default_factory=dict)
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.policy.settings.get(key, default) if self.policy else default
 
     @property
     def root(self) -> Path:
