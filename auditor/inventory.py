@@ -251,10 +251,10 @@ def detect(head: bytes, size: int) -> str:
         return "pickle"
     if len(head) >= 8 and head[:8] in (b"\x00\x00\x00\x00\x00\x00\x00\x00",) and b"HDF" in head[:1100]:
         return "hdf5"
+    if _is_onnx(head):   # before text: a small ONNX file can be valid UTF-8 with no NUL byte
+        return "onnx"
     if _is_text(head):
         return "text"
-    if _is_onnx(head):
-        return "onnx"
     if head[0] in (0x0A, 0x12, 0x08, 0x1A):
         return "protobuf" if head[0] != 0x0A else "sentencepiece"
     return "unknown"
