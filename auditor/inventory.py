@@ -93,6 +93,10 @@ def _walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> 
                     inv.findings.append(rules.finding(
                         "INVENTORY-SYMLINK-ESCAPE", file=rel, evidence=f"{rel} -> {os.readlink(path)}"))
                     continue
+                if not target.exists():
+                    inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel,
+                                                      evidence=f"dangling symlink: {rel} -> {os.readlink(path)}"))
+                    continue
                 if target.is_dir():
                     inv.findings.append(rules.finding("INVENTORY-SYMLINK-DIR", file=rel,
                                                       evidence=f"{rel} -> {os.readlink(path)}"))

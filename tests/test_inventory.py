@@ -207,3 +207,18 @@ def test_progress_reports_all_bytes(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     inventory.build(local.open_snapshot(str(tmp_path), Options()), Options(), lambda d, t: seen.append((d, t)))
     assert seen[-1] == (1024, 1024)
+
+
+def test_dangling_symlink_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "gone.json").symlink_to(tmp_path / "missing.json")
+    inv = _inventory(tmp_path)
+    assert not inv.files
+    assert any(f.rule == "INVENTORY-UNREADABLE" and "dangling" in f.evidence for f in inv.findings)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_is_a_finding(tmp_path: Path) -> None:
+    (tmp_path / "secret.bin").write_bytes(b"x" * 10)
+    (tmp_path / "secret.bin").chmod(0)
+    inv = _inventory(tmp_path)
+    assert any(f.rule == "INVENTORY-UNREADABLE" and f.file == "secret.bin" for f in inv.findings)
