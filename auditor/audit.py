@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from auditor import __version__, evidence, inventory, policy, scanners, sources
+from auditor import __version__, inventory, policy, scanners, sources, waivers
 from auditor.model import AuditResult, Finding, Options
 
 FindingCallback = Callable[[Finding], None]
@@ -18,6 +18,7 @@ def audit(target: str, options: Options | None = None, *,
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     timings: dict[str, float] = {}
     chosen_policy = policy.load(options.policy)   # a bad policy fails before any work
+    user_waivers = waivers.discover(options.waivers)   # so does a bad waivers file
 
     t = time.perf_counter()
     snapshot = sources.open_snapshot(target, options)
@@ -45,8 +46,10 @@ def audit(target: str, options: Options | None = None, *,
 
     findings = _dedupe(findings)
     findings.sort(key=lambda f: (-f.severity, f.file, f.rule, f.location))
-    verdict = policy.decide(chosen_policy, findings)
-    claims = evidence.build(snapshot, ctx.files, findings, ran)
+    # overrides, waivers, claims, the policy's own requirements, then the verdict (policy.gate)
+    gated = policy.gate(chosen_policy, findings, snapshot=snapshot, files=ctx.files, facts=ctx.facts,
+                        scanners_ran=ran, extra_waivers=user_waivers)
+    findings, claims, verdict = gated.findings, gated.claims, gated.verdict
     timings["total"] = sum(v for k, v in timings.items())
     return AuditResult(target=target, snapshot=snapshot, files=ctx.files, findings=tuple(findings),
                        verdict=verdict, claims=claims, facts=ctx.facts,

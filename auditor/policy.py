@@ -1,17 +1,29 @@
-"""Findings -> Verdict, through a policy (a shipped preset in rules/policies/ or a user's file)."""
+"""Findings -> Verdict, through a policy (a shipped preset in rules/policies/ or a user's file).
+
+A policy is validated against rules/policy.schema.yaml. Besides the severity thresholds it can
+override rule severities, refuse licenses, license terms, jurisdictions and file formats, require
+pinning, a signature, and (for models of sensitive origins) supported claims. Each unmet requirement
+becomes a POLICY-* finding, so it is listed, reported and waivable like any other finding.
+"""
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import zipfile
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from auditor import rules
+from auditor import rules, waivers
 from auditor.errors import AuditorError
-from auditor.model import Finding, Severity, Verdict
+from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
 
-_KEYS = {"name", "description", "fail_on", "warn_on", "user_region", "allowed_jurisdictions",
-         "sensitive_origins"}
+IGNORE = "ignore"
+MAX_REASONS = 50
+MAX_ZIP_MEMBERS = 100_000        # when peeking into a zip checkpoint for a pickle
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,11 @@ class Policy:
     warn_on: Severity
     source: str
     settings: dict[str, Any] = field(default_factory=dict)   # the whole policy file, for scanners to read
+    waivers: tuple[waivers.Waiver, ...] = ()
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        return dict(self.settings.get("overrides") or {})
 
 
 def presets() -> list[str]:
@@ -32,7 +49,10 @@ def load(name_or_path: str) -> Policy:
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise AuditorError(f"policy file not found: {name_or_path}")
-        data, source = rules.load_file(path), str(path)
+        try:
+            data, source = rules.load_file(path), str(path)
+        except AuditorError as exc:
+            raise AuditorError(f"policy {exc}") from None
     elif name_or_path in presets():
         data, source = rules.load(f"policies/{name_or_path}.yaml"), f"preset:{name_or_path}"
     else:
@@ -40,19 +60,217 @@ def load(name_or_path: str) -> Policy:
     return _parse(data, source)
 
 
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(rules.load("policy.schema.yaml"))
+
+
 def _parse(data: Any, source: str) -> Policy:
     if not isinstance(data, dict):
         raise AuditorError(f"policy {source}: expected a mapping at the top level")
-    unknown = set(data) - _KEYS
-    if unknown:
-        raise AuditorError(f"policy {source}: unknown keys {', '.join(sorted(unknown))}")
-    try:
-        return Policy(name=str(data.get("name") or Path(source).stem), source=source,
-                      fail_on=Severity.parse(data.get("fail_on", "high")),
-                      warn_on=Severity.parse(data.get("warn_on", "medium")), settings=dict(data))
-    except ValueError as exc:
-        raise AuditorError(f"policy {source}: {exc}") from None
+    errors = sorted(_validator().iter_errors(data), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        raise AuditorError(f"policy {source}: {_explain(errors[0])}")
+    fail_on = Severity.parse(data.get("fail_on", "high"))
+    warn_on = Severity.parse(data.get("warn_on", "medium"))
+    if warn_on > fail_on:
+        raise AuditorError(f"policy {source}: warn_on ({warn_on.label}) is above fail_on ({fail_on.label})")
+    for pattern in data.get("overrides") or {}:
+        waivers.check_rule_pattern(pattern, f"policy {source}: overrides")
+    known_claims = {c["id"] for c in rules.load("claims.yaml")["claims"]}
+    for claim in data.get("require_claims") or []:
+        if claim not in known_claims:
+            raise AuditorError(f"policy {source}: require_claims: unknown claim {claim!r} "
+                               f"(known: {', '.join(sorted(known_claims))})")
+    own_waivers = waivers.parse(data.get("waivers") or [], f"in policy {source}")
+    return Policy(name=str(data.get("name") or Path(source).stem), source=source, fail_on=fail_on,
+                  warn_on=warn_on, settings=dict(data), waivers=own_waivers)
 
+
+def _explain(error: Any) -> str:
+    """One line naming the bad key and value, from the first jsonschema error."""
+    key = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        where = f" in {key}" if key else ""
+        return f"unknown key{'s' if len(extra) > 1 else ''} {', '.join(map(repr, extra))}{where}"
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{key or 'value'}: {error.instance!r} is not one of {allowed}"
+    if error.validator == "pattern" and error.validator_value.startswith("^([A-Z]{2}"):
+        return f"{key}: {error.instance!r} is not an ISO country code (two capital letters) or EU"
+    if error.validator == "pattern":
+        return f"{key}: {error.instance!r} is not a rule id or glob (capitals, digits, -, *)"
+    return f"{key or 'policy'}: {error.message}"
+
+
+# -- overrides --------------------------------------------------------------------------------
+
+def apply_overrides(policy: Policy, findings: Iterable[Finding]) -> list[Finding]:
+    """Rule-level severity overrides; `ignore` keeps the finding but marks it waived by the policy."""
+    overrides = policy.overrides
+    if not overrides:
+        return list(findings)
+    out = []
+    for f in findings:
+        action = _override_for(f.rule, overrides)
+        if action is None:
+            out.append(f)
+        elif action == IGNORE:
+            out.append(f if f.waived else replace(f, waived=True, waiver=f"ignored by policy {policy.name}"))
+        else:
+            out.append(replace(f, severity=Severity.parse(action)))
+    return out
+
+
+def _override_for(rule: str, overrides: dict[str, str]) -> str | None:
+    if rule in overrides:
+        return overrides[rule]
+    globs = [p for p in overrides if fnmatchcase(rule, p)]
+    return overrides[max(globs, key=len)] if globs else None   # the most specific glob wins
+
+
+# -- requirements -----------------------------------------------------------------------------
+
+def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileRecord], facts: dict[str, Any],
+                 claims: Iterable[Claim], findings: Iterable[Finding]) -> list[Finding]:
+    """POLICY-* findings for every requirement of the policy the audit does not meet."""
+    s = policy.settings
+    findings = list(findings)
+    active = [f for f in findings if not f.waived]
+    out: list[Finding] = []
+    out += _formats(s.get("formats") or {}, snapshot, list(files), findings)
+    if s.get("require_pinning") and not snapshot.resolved_revision:
+        out.append(rules.finding("POLICY-UNPINNED", evidence=f"target {snapshot.target!r} ({snapshot.kind}) has no "
+                                 "resolved commit", title="Model not pinned to a commit (policy requires pinning)"))
+    if s.get("require_signature"):
+        signature = (facts.get("provenance") or {}).get("signature") or {}
+        status = signature.get("status") or "not checked"
+        if status != "valid":
+            out.append(rules.finding("POLICY-UNSIGNED", evidence=f"signature {status}: {signature.get('detail', '')}"
+                                     .rstrip(": "), title=f"Model signature {status} (policy requires a valid one)"))
+    license_facts = facts.get("license") or {}
+    out += _licenses(s.get("licenses") or {}, license_facts, active)
+    out += _jurisdiction(s.get("allowed_jurisdictions") or [], license_facts)
+    out += _claims(s.get("require_claims") or [], s.get("sensitive_origins") or [], facts, list(claims))
+    floor = policy.fail_on
+    return [f if f.severity >= floor or f.rule == "POLICY-ORIGIN-UNKNOWN" else replace(f, severity=floor)
+            for f in out]
+
+
+def _formats(spec: dict[str, Any], snapshot: Snapshot, files: list[FileRecord],
+             findings: list[Finding]) -> list[Finding]:
+    denied = {d.lower() for d in spec.get("deny") or []}
+    if not denied:
+        return []
+    pickled = {f.file for f in findings if f.rule.startswith(("PICKLE-", "TORCHSCRIPT-", "NUMPY-")) and f.file}
+    out = []
+    for rec in files:
+        kinds = {rec.format, rec.extension_format}
+        if rec.path in pickled or (rec.format == "zip" and _zip_has_pickle(Path(snapshot.root) / rec.path)):
+            kinds.add("pickle")
+        hit = sorted(kinds & denied)
+        if hit:
+            out.append(rules.finding(
+                "POLICY-FORMAT-DENIED", file=rec.path,
+                evidence=f"content {rec.format}, extension {rec.extension_format or 'none'}; denied: {', '.join(hit)}",
+                title=f"File format {hit[0]} not allowed by the policy"))
+    return out
+
+
+def _zip_has_pickle(path: Path) -> bool:
+    """A zip checkpoint (torch.save) carries a pickle as <name>/data.pkl; reads the central directory only."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        return False
+    return any(n.lower().endswith((".pkl", ".pickle")) for n in names[:MAX_ZIP_MEMBERS])
+
+
+def _licenses(spec: dict[str, Any], facts: dict[str, Any], active: list[Finding]) -> list[Finding]:
+    out = []
+    model = facts.get("model") or {}
+    named = [("the model", _license_ids(model))]
+    named += [(f"ancestor {a.get('repo_id', '?')}", _license_ids({"id": a.get("license_id")}))
+              for a in facts.get("lineage") or []]
+    deny = {x.lower() for x in spec.get("deny") or []}
+    allow = {x.lower() for x in spec.get("allow") or []}
+    for who, ids in named:
+        shown = "/".join(sorted(ids)) or "unidentified"
+        if deny and ids & deny:
+            out.append(rules.finding("POLICY-LICENSE-DENIED", evidence=f"{who}: license {shown} is on licenses.deny",
+                                     title=f"License {shown} of {who} is denied by the policy"))
+        elif allow and not ids & allow:
+            out.append(rules.finding("POLICY-LICENSE-DENIED", evidence=f"{who}: license {shown} is not on "
+                                     f"licenses.allow ({', '.join(sorted(allow))})",
+                                     title=f"License {shown} of {who} is not on the policy's allow list"))
+    obligations = facts.get("obligations") or []
+    for term in spec.get("fail_on") or []:
+        rule = "LICENSE-" + term.upper()
+        hits = [f"{f.rule}{' in ' + f.file if f.file else ''}: {f.evidence or f.title}" for f in active if f.rule == rule]
+        hits += [f"{o.get('source', 'license')}: {o.get('summary', '')}" for o in obligations
+                 if str(o.get("term", "")).lower() == term]
+        if hits:
+            out.append(rules.finding("POLICY-LICENSE-TERM", evidence="; ".join(hits[:5]),
+                                     title=f"License term {term} is refused by the policy"))
+    return out
+
+
+def _license_ids(entry: dict[str, Any]) -> set[str]:
+    return {str(entry[k]).lower() for k in ("id", "spdx") if entry.get(k) and str(entry[k]).lower() != "unknown"}
+
+
+def _jurisdiction(allowed: list[str], facts: dict[str, Any]) -> list[Finding]:
+    law = facts.get("governing_law")
+    if not allowed or not law:
+        return []
+    code = law.get("country") or law.get("code") if isinstance(law, dict) else law
+    text = str(law.get("text") or law) if isinstance(law, dict) else str(law)
+    if isinstance(code, str) and code.strip().upper() in {a.upper() for a in allowed}:
+        return []
+    return [rules.finding("POLICY-JURISDICTION", evidence=f"governing law: {text}; venue: {facts.get('venue') or '-'};"
+                          f" allowed: {', '.join(allowed)}",
+                          title=f"Governing law {code if isinstance(code, str) else text} is not an allowed jurisdiction")]
+
+
+def _origin(facts: dict[str, Any]) -> str:
+    provenance = facts.get("provenance") or {}
+    for key in ("effective_origin", "publisher"):
+        country = (provenance.get(key) or {}).get("country")
+        if country:
+            return str(country).upper()
+    return ""
+
+
+def _claims(required: list[str], sensitive: list[str], facts: dict[str, Any], claims: list[Claim]) -> list[Finding]:
+    if not required:
+        return []
+    why = "for every model"
+    if sensitive:
+        origin = _origin(facts)
+        if not origin:
+            return [rules.finding("POLICY-ORIGIN-UNKNOWN", evidence=f"policy requires claims {', '.join(required)} "
+                                  f"for origins {', '.join(sensitive)}; the model's origin is unknown")]
+        if origin not in {c.upper() for c in sensitive}:
+            return []
+        why = f"for models of origin {origin}"
+    by_id = {c.id: c for c in claims}
+    out = []
+    for cid in required:
+        claim = by_id.get(cid)
+        status = claim.status.value if claim else "not assessed"
+        if claim is not None and claim.status == ClaimStatus.SUPPORTED:
+            continue
+        reason = claim.reason if claim else "the claim was not evaluated"
+        out.append(rules.finding("POLICY-CLAIM-UNMET", location=f"claim:{cid}", evidence=f"{status}: {reason}",
+                                 title=f"Claim {cid} is {status}; the policy requires it supported {why}"))
+    return out
+
+
+# -- the decision -----------------------------------------------------------------------------
 
 def decide(policy: Policy, findings: list[Finding]) -> Verdict:
     active = [f for f in findings if not f.waived]
@@ -65,6 +283,38 @@ def decide(policy: Policy, findings: list[Finding]) -> Verdict:
         decision, why = "warn", warning
     else:
         decision, why = "pass", []
-    reasons = tuple(f"{f.severity.label}: {f.rule} {f.file}".rstrip() for f in why[:50])
-    return Verdict(decision=decision, policy=policy.name, reasons=reasons,
+    reasons = [_reason(f) for f in why[:MAX_REASONS]]
+    if len(why) > MAX_REASONS:
+        reasons.append(f"... and {len(why) - MAX_REASONS} more")
+    return Verdict(decision=decision, policy=policy.name, reasons=tuple(reasons),
                    counts={s.label: counts.get(s.label, 0) for s in Severity})
+
+
+def _reason(f: Finding) -> str:
+    where = f" {f.file}" if f.file else ""
+    return f"{f.severity.label}: {f.rule}{where}: {f.title}"
+
+
+@dataclass(frozen=True)
+class Gated:
+    findings: list[Finding]
+    claims: tuple[Claim, ...]
+    verdict: Verdict
+    waivers_used: frozenset[waivers.Waiver]
+
+
+def gate(policy: Policy, findings: list[Finding], *, snapshot: Snapshot, files: tuple[FileRecord, ...],
+         facts: dict[str, Any], scanners_ran: set[str], extra_waivers: Iterable[waivers.Waiver] = (),
+         today: dt.date | None = None) -> Gated:
+    """overrides -> waivers -> claims -> the policy's requirements (also overridable and waivable) -> verdict."""
+    from auditor import evidence
+
+    all_waivers = (*policy.waivers, *extra_waivers)
+    first = waivers.apply(apply_overrides(policy, findings), all_waivers, snapshot, today)
+    claims = evidence.build(snapshot, files, first.findings, scanners_ran)
+    unmet = requirements(policy, snapshot=snapshot, files=files, facts=facts, claims=claims, findings=first.findings)
+    second = waivers.apply(apply_overrides(policy, unmet), all_waivers, snapshot, today)
+    gated = first.findings + first.expired + second.findings + second.expired
+    gated.sort(key=lambda f: (-f.severity, f.file, f.rule, f.location))
+    return Gated(findings=gated, claims=claims, verdict=decide(policy, gated),
+                 waivers_used=frozenset(first.used | second.used))
