@@ -21,8 +21,8 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from auditor.cli import demo, rules_cmd, scan
-    for module in (scan, rules_cmd, demo):
+    from auditor.cli import ci, demo, evidence, report, rules_cmd, scan, waivers
+    for module in (scan, rules_cmd, demo, ci, waivers, report, evidence):
         cli.add_command(module.command)
 
 
