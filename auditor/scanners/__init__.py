@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 # Module names under auditor.scanners, in run order.
 REGISTRY: tuple[str, ...] = (
+    "pickle", "modelscan_engine",   # pickle and its containers (issue 3); modelscan as second engine
 )
 
 

@@ -1,0 +1,74 @@
+"""modelscan as a second engine: its scanners run on the same files through its Python API, and
+its issues become findings tagged engine="modelscan", so a report shows where the two engines
+agree and where only one fired. Its absence or failure is reported, never fatal.
+
+modelscan routes files by extension only, so it sees fewer files than the auditor engine does;
+the auditor never lowers its own findings because modelscan found nothing.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from auditor import rules
+from auditor.model import Finding, Severity
+
+NAME = "modelscan"
+ENGINE = "modelscan"
+_SEVERITY = {"CRITICAL": Severity.CRITICAL, "HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM,
+             "LOW": Severity.LOW}
+
+
+def scan(ctx: Any) -> Iterator[Finding]:
+    if "modelscan" not in ctx.options.engines:
+        return
+    try:
+        from modelscan.modelscan import ModelScan
+        from modelscan.settings import DEFAULT_SETTINGS
+    except Exception as exc:  # noqa: BLE001 - any import failure means the engine is unavailable
+        yield rules.finding("MODELSCAN-UNAVAILABLE", scanner=NAME, engine=ENGINE,
+                            evidence=f"{type(exc).__name__}: {exc}; install auditor[modelscan]")
+        return
+    logging.getLogger("modelscan").setLevel(logging.CRITICAL)
+    probe = ModelScan(settings=DEFAULT_SETTINGS)
+    summary: dict[str, Any] = {"version": _version(), "scanned": [], "errors": 0, "issues": 0}
+    for rec in ctx.files:
+        if rec.error or rec.format in ("empty", "lfs-pointer") or not probe.is_compatible(rec.path):
+            continue
+        try:
+            report = ModelScan(settings=DEFAULT_SETTINGS).scan(ctx.path(rec))
+        except Exception as exc:  # noqa: BLE001 - the second engine must never break the audit
+            summary["errors"] += 1
+            yield rules.finding("MODELSCAN-ERROR", file=rec.path, scanner=NAME, engine=ENGINE,
+                                evidence=f"{type(exc).__name__}: {exc}")
+            continue
+        for finding in findings_from_report(report, rec.path):
+            summary["issues" if finding.rule == "MODELSCAN-ISSUE" else "errors"] += 1
+            yield finding
+        if report.get("summary", {}).get("scanned", {}).get("total_scanned"):
+            summary["scanned"].append(rec.path)
+    ctx.set_fact("modelscan", summary)
+
+
+def findings_from_report(report: dict[str, Any], rel: str) -> Iterator[Finding]:
+    """modelscan's JSON report for one file -> findings (issues and errors)."""
+    for issue in report.get("issues") or ():
+        source = str(issue.get("source", ""))
+        member = source.split(":", 1)[1] if ":" in source else ""
+        severity = _SEVERITY.get(str(issue.get("severity", "")).upper(), Severity.HIGH)
+        operator = f"{issue.get('module', '')}.{issue.get('operator', '')}".strip(".")
+        yield rules.finding("MODELSCAN-ISSUE", file=rel, location=f"member {member}" if member else "",
+                            severity=severity, scanner=NAME, engine=ENGINE,
+                            evidence=f"{operator}: {issue.get('description', '')}")
+    for error in report.get("errors") or ():
+        yield rules.finding("MODELSCAN-ERROR", file=rel, scanner=NAME, engine=ENGINE,
+                            evidence=f"{error.get('category', '')}: {error.get('description', '')}"[:500])
+
+
+def _version() -> str:
+    try:
+        from modelscan._version import __version__
+        return str(__version__)
+    except Exception:  # noqa: BLE001
+        return ""
