@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # Module names under auditor.scanners, in run order.
 REGISTRY: tuple[str, ...] = (
     "pickle", "modelscan_engine",   # pickle and its containers (issue 3); modelscan as second engine
+    # weight formats "safe" by design (issue 4): after pickle/modelscan, before provenance
+    "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets",
 )
 
 

@@ -1,0 +1,271 @@
+"""Keras: the model config of `.h5` files (h5py attributes) and `.keras` zips (config.json). Lambda
+bytecode is decoded in a resource-limited child process to list the names it uses; nothing is run."""
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from auditor import rules
+from auditor.model import Finding
+from auditor.scanners import ScanContext
+from auditor.scanners._formats_util import DepthError, merge_fact, strict_json, unique_files
+
+NAME = "keras"
+LAMBDA_TIMEOUT_SECONDS = 10
+LAMBDA_MEMORY_BYTES = 512 * 1024**2
+MAX_LAMBDA_PAYLOAD = 1024**2
+
+# Runs in `python -I`: marshal.loads of untrusted bytes can crash an interpreter, never ours. The code
+# object is only inspected (names, attribute names, nested constants), never executed.
+_DECODER = r"""
+import base64, json, marshal, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (@MEMORY@, @MEMORY@))
+resource.setrlimit(resource.RLIMIT_CPU, (5, 5))
+out = []
+for payload in json.load(sys.stdin):
+    try:
+        raw = base64.b64decode(payload, validate=False)
+    except Exception as exc:
+        out.append({"error": "not base64: %s" % exc}); continue
+    try:
+        code = marshal.loads(raw)
+    except Exception as exc:
+        out.append({"error": "cannot decode bytecode with Python %d.%d: %s" % (sys.version_info[:2] + (exc,))}); continue
+    names, strings, stack, seen = set(), [], [code], 0
+    while stack and seen < 10000:
+        obj = stack.pop(); seen += 1
+        if hasattr(obj, "co_names"):
+            names.update(obj.co_names); names.update(getattr(obj, "co_varnames", ()))
+            stack.extend(obj.co_consts)
+        elif isinstance(obj, str) and len(strings) < 50:
+            strings.append(obj[:200])
+        elif isinstance(obj, (tuple, frozenset)):
+            stack.extend(obj)
+    out.append({"names": sorted(names), "strings": strings})
+json.dump(out, sys.stdout)
+"""
+
+
+@functools.cache
+def _data() -> dict[str, Any]:
+    return rules.load("keras.yaml")
+
+
+def scan(ctx: ScanContext) -> Iterator[Finding]:
+    h5_files = unique_files(ctx.files_of("hdf5"), [r for r in ctx.files_named(".h5", ".hdf5", ".keras")
+                                                    if r.format == "hdf5"])
+    zip_files = [r for r in ctx.files_named(".keras") if r.format != "hdf5"]
+    if h5_files:
+        try:
+            import h5py  # noqa: F401
+        except ImportError:
+            for rec in h5_files:
+                yield rules.finding("SCANNER-MISSING-DEPENDENCY", file=rec.path, scanner=NAME,
+                                    evidence="h5py is not installed: pip install 'auditor[keras]'")
+            h5_files = []
+    for rec in h5_files:
+        yield from _scan_h5(ctx, rec)
+    for rec in zip_files:
+        yield from _scan_zip(ctx, rec)
+
+
+def _finding(rec: Any, rule: str, location: str, evidence: str, severity: str | None = None) -> Finding:
+    return rules.finding(rule, file=rec.path, location=location, evidence=evidence, scanner=NAME, severity=severity)
+
+
+def _scan_h5(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
+    import h5py
+
+    limit = _data()["max_config_bytes"]
+    configs: dict[str, str] = {}
+    try:
+        with h5py.File(ctx.path(rec), "r") as h5:
+            for key in ("model_config", "training_config"):
+                if key in h5.attrs:
+                    raw = h5.attrs[key]
+                    text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+                    if len(text) > limit:
+                        yield _finding(rec, "KERAS-LIMIT", f"attribute {key}", f"{len(text)} chars > {limit}")
+                        continue
+                    configs[key] = text
+            versions = {k: _text(h5.attrs[k]) for k in ("keras_version", "backend") if k in h5.attrs}
+    except Exception as exc:  # noqa: BLE001 - h5py raises many types on a broken file; fail closed
+        yield _finding(rec, "KERAS-UNPARSEABLE", "", f"h5py cannot read the file: {type(exc).__name__}: {exc}")
+        return
+    facts: dict[str, Any] = {"container": "hdf5", **versions, "has_model_config": "model_config" in configs}
+    for key, text in configs.items():
+        yield from _check_config(ctx, rec, text, f"attribute {key}", facts)
+    merge_fact(ctx, NAME, rec.path, facts)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _scan_zip(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
+    data = _data()
+    facts: dict[str, Any] = {"container": "zip"}
+    try:
+        with zipfile.ZipFile(ctx.path(rec)) as zf:
+            infos = zf.infolist()
+            if len(infos) > ctx.options.limits.max_archive_members:
+                yield _finding(rec, "KERAS-LIMIT", "", f"{len(infos)} zip members")
+                return
+            facts["members"] = sorted(i.filename for i in infos)[:100]
+            members = {i.filename: i for i in infos}
+            texts: dict[str, str] = {}
+            for name in ("config.json", "metadata.json"):
+                info = members.get(name)
+                if info is None:
+                    continue
+                if info.file_size > data["max_zip_member_bytes"]:
+                    yield _finding(rec, "KERAS-LIMIT", f"zip member {name}", f"{info.file_size} bytes")
+                    continue
+                with zf.open(info) as fh:
+                    raw = fh.read(data["max_zip_member_bytes"] + 1)
+                if len(raw) > data["max_zip_member_bytes"]:
+                    yield _finding(rec, "KERAS-LIMIT", f"zip member {name}", "decompresses past the limit")
+                    continue
+                texts[name] = raw.decode("utf-8", "replace")
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as exc:
+        yield _finding(rec, "KERAS-UNPARSEABLE", "", f"not a readable .keras zip: {type(exc).__name__}: {exc}")
+        return
+    if "config.json" not in texts:
+        yield _finding(rec, "KERAS-UNPARSEABLE", "zip member config.json", "the .keras archive has no config.json")
+        return
+    if "metadata.json" in texts:
+        try:
+            meta, _ = strict_json(texts["metadata.json"], ctx.options.limits.max_json_depth)
+            if isinstance(meta, dict):
+                facts.update({k: meta[k] for k in ("keras_version", "date_saved") if isinstance(meta.get(k), str)})
+        except ValueError:
+            yield _finding(rec, "KERAS-UNPARSEABLE", "zip member metadata.json", "metadata.json is not valid JSON")
+    yield from _check_config(ctx, rec, texts["config.json"], "zip member config.json", facts)
+    merge_fact(ctx, NAME, rec.path, facts)
+
+
+def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict[str, Any]) -> Iterator[Finding]:
+    try:
+        config, duplicates = strict_json(text, ctx.options.limits.max_json_depth, what=where)
+    except DepthError as exc:
+        yield _finding(rec, "KERAS-LIMIT", where, str(exc))
+        return
+    except ValueError as exc:
+        yield _finding(rec, "KERAS-UNPARSEABLE", where, f"config is not valid JSON: {exc}")
+        return
+    if duplicates:
+        yield _finding(rec, "KERAS-UNPARSEABLE", where, f"config repeats keys {sorted(set(duplicates))[:10]}")
+    data = _data()
+    own_prefixes = tuple(data["own_module_prefixes"])
+    known = set(data["known_classes"])
+    classes: set[str] = set()
+    lambdas: list[tuple[str, str]] = []     # (location, base64 payload)
+    stack: list[tuple[Any, str]] = [(config, "$")]
+    seen = 0
+    while stack:
+        node, path = stack.pop()
+        seen += 1
+        if seen > data["max_objects"]:
+            yield _finding(rec, "KERAS-LIMIT", where, f"more than {data['max_objects']} config objects")
+            return
+        if isinstance(node, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node))
+            continue
+        if isinstance(node, str):
+            if node in data["get_file_names"] or node.endswith(".get_file"):
+                yield _finding(rec, "KERAS-GET-FILE", f"{where}: {path}", f"value {node!r}")
+            continue
+        if not isinstance(node, dict):
+            continue
+        config_value = node.get("config")
+        inner: dict[str, Any] = config_value if isinstance(config_value, dict) else {}
+        name = next((n for n in (node.get("name"), inner.get("name")) if isinstance(n, str)), "")
+        here = f"{where}: {path}" + (f" ({name!r})" if name else "")
+        yield from _check_object(rec, node, here, own_prefixes, known, classes, lambdas)
+        stack.extend((value, f"{path}.{key}") for key, value in node.items() if isinstance(value, (dict, list, str)))
+    facts["classes"] = sorted(classes)[:200]
+    facts["lambda_layers"] = len(lambdas)
+    yield from _lambda_findings(rec, lambdas)
+
+
+def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple[str, ...], known: set[str],
+                  classes: set[str], lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+    data = _data()
+    class_name, module, registered = node.get("class_name"), node.get("module"), node.get("registered_name")
+    if "class_name" not in node:
+        return          # e.g. a Lambda's own config, whose `module` is where its function was defined
+    foreign = isinstance(module, str) and bool(module) and not _own(module, own_prefixes)
+    if foreign:
+        yield _finding(rec, "KERAS-FOREIGN-MODULE", here,
+                       f"module {module!r} class_name {class_name!r} config {str(node.get('config'))[:200]!r}")
+    if isinstance(registered, str) and ">" in registered and not _own(registered.split(">")[0], own_prefixes):
+        yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"registered_name {registered!r}")
+    if not isinstance(class_name, str):
+        return
+    classes.add(class_name)
+    config = node.get("config")
+    if class_name in data["tfsm_classes"]:
+        filepath = config.get("filepath") if isinstance(config, dict) else None
+        yield _finding(rec, "KERAS-TFSMLAYER", here, f"TFSMLayer loads SavedModel {filepath!r}")
+    elif class_name in data["lambda_classes"] and isinstance(config, dict):
+        function = config.get("function")
+        if isinstance(function, list) and function and isinstance(function[0], str):     # Keras 2: [code, defaults, closure]
+            lambdas.append((here, function[0]))
+        elif isinstance(function, str) and config.get("function_type") == "lambda":
+            lambdas.append((here, function))
+        elif not isinstance(function, dict):
+            yield _finding(rec, "KERAS-LAMBDA", here, f"Lambda layer with function {str(function)[:200]!r}",
+                           severity="medium")
+    elif class_name == "__lambda__" and isinstance(config, dict) and isinstance(config.get("code"), str):
+        lambdas.append((here, config["code"]))        # Keras 3 serialised lambda
+    elif class_name not in known and not _internal(class_name) and not foreign and not (
+            isinstance(module, str) and _own(module, own_prefixes)):
+        yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"class_name {class_name!r} is not a Keras class")
+
+
+def _internal(class_name: str) -> bool:
+    """Keras 3's own serialisation markers: __tuple__, __keras_tensor__, __numpy__, ..."""
+    return class_name.startswith("__") and class_name.endswith("__") and class_name.strip("_").isidentifier()
+
+
+def _own(module: str, own_prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in own_prefixes)
+
+
+def _lambda_findings(rec: Any, lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+    if not lambdas:
+        return
+    decoded = decode_lambdas([payload for _, payload in lambdas])
+    dangerous = set(_data()["lambda_dangerous_names"])
+    for (where, _), info in zip(lambdas, decoded, strict=True):
+        if "error" in info:
+            yield _finding(rec, "KERAS-LAMBDA", where, f"Lambda bytecode ({info['error']})")
+            continue
+        names = info.get("names", [])
+        hits = sorted(set(names) & dangerous)
+        evidence = f"bytecode names {names[:40]}" + (f"; strings {info.get('strings', [])[:10]}" if info.get("strings") else "")
+        yield _finding(rec, "KERAS-LAMBDA", where, evidence, severity="critical" if hits else None)
+
+
+def decode_lambdas(payloads: list[str]) -> list[dict[str, Any]]:
+    """Names referenced by each base64-marshalled code object, decoded in a limited child process."""
+    big = [len(p) > MAX_LAMBDA_PAYLOAD for p in payloads]
+    todo = [p for p, b in zip(payloads, big, strict=True) if not b]
+    results: list[dict[str, Any]] = []
+    if todo:
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-S", "-c", _DECODER.replace("@MEMORY@", str(LAMBDA_MEMORY_BYTES))],
+                                  input=json.dumps(todo), capture_output=True, text=True,
+                                  timeout=LAMBDA_TIMEOUT_SECONDS, check=False)
+            results = json.loads(proc.stdout) if proc.returncode == 0 else []
+            if not results:
+                results = [{"error": f"decoder exited {proc.returncode}: {proc.stderr.strip()[-200:]}"}] * len(todo)
+        except (subprocess.TimeoutExpired, ValueError, OSError) as exc:
+            results = [{"error": f"decoder failed: {type(exc).__name__}"}] * len(todo)
+    it = iter(results)
+    return [{"error": f"payload larger than {MAX_LAMBDA_PAYLOAD} bytes, not decoded"} if b else next(it) for b in big]

@@ -1,0 +1,174 @@
+"""ONNX: external data that leaves the model folder, custom operator domains and local functions,
+initializers whose bytes do not match their shape. External paths are checked, never followed."""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import posixpath
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from auditor import rules
+from auditor.model import Finding
+from auditor.scanners import ScanContext
+from auditor.scanners._formats_util import merge_fact, unique_files
+
+NAME = "onnx"
+MAX_PROTOBUF_BYTES = 2 * 1024**3      # protobuf's own hard limit for one message
+
+_URL_OR_ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|file:|[a-zA-Z]:|/|\\\\|~)")
+
+
+@functools.cache
+def _spec() -> dict[str, Any]:
+    return rules.load("weight-formats.yaml")["onnx"]
+
+
+def scan(ctx: ScanContext) -> Iterator[Finding]:
+    # .pb files that look like ONNX are TensorFlow's when named saved_model.pb (tensorflow.py reads them)
+    files = unique_files([r for r in ctx.files_of("onnx") if not r.path.endswith("saved_model.pb")],
+                         ctx.files_named(".onnx"))
+    if not files:
+        return
+    try:
+        import onnx  # noqa: F401 - heavy, imported only when there is an ONNX file
+    except ImportError:
+        for rec in files:
+            yield rules.finding("SCANNER-MISSING-DEPENDENCY", file=rec.path, scanner=NAME,
+                                evidence="onnx is not installed: pip install 'auditor[onnx]'")
+        return
+    present = {rec.path: rec for rec in ctx.files if not rec.error}
+    for rec in files:
+        yield from _scan_file(ctx, rec, present)
+
+
+def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[Finding]:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    def finding(rule: str, location: str, evidence: str, severity: str | None = None) -> Finding:
+        return rules.finding(rule, file=rec.path, location=location, evidence=evidence, scanner=NAME, severity=severity)
+
+    if rec.size >= MAX_PROTOBUF_BYTES:
+        yield finding("ONNX-LIMIT", "", f"{rec.size} bytes >= the 2 GiB protobuf limit")
+        return
+    try:
+        model = onnx.load_model(str(ctx.path(rec)), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, OSError, Exception) as exc:  # noqa: B014,BLE001 - fail closed
+        yield finding("ONNX-UNPARSEABLE", "", f"{type(exc).__name__}: {exc}")
+        return
+    spec = _spec()
+    local_domains = {f.domain for f in model.functions}
+    if model.functions:
+        names = [f"{f.domain}.{f.name}" for f in model.functions]
+        yield finding("ONNX-FUNCTION", "functions", f"{len(names)} local functions: {', '.join(names[:20])}")
+    standard = set(spec["standard_domains"])
+    custom_ops: dict[str, set[str]] = {}
+    count = 0
+    graphs: list[tuple[Any, str, int]] = [(model.graph, "graph", 0)]
+    graphs += [(f, f"function {f.name}", 0) for f in model.functions]
+    while graphs:
+        graph, where, depth = graphs.pop()
+        if depth > spec["max_graph_depth"]:
+            yield finding("ONNX-LIMIT", where, f"subgraphs nested deeper than {spec['max_graph_depth']}")
+            continue
+        for node in graph.node:
+            count += 1
+            if count > spec["max_nodes"]:
+                yield finding("ONNX-LIMIT", where, f"more than {spec['max_nodes']} nodes")
+                return
+            if node.domain not in standard and node.domain not in local_domains:
+                custom_ops.setdefault(node.domain, set()).add(node.op_type)
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    graphs.append((attr.g, f"{where}/{node.name or node.op_type}.{attr.name}", depth + 1))
+                for i, sub in enumerate(attr.graphs):
+                    graphs.append((sub, f"{where}/{node.name or node.op_type}.{attr.name}[{i}]", depth + 1))
+                if attr.HasField("t"):
+                    yield from _check_tensor(ctx, rec, attr.t, f"{where} attribute {attr.name}", present, finding)
+        for tensor in getattr(graph, "initializer", ()):
+            yield from _check_tensor(ctx, rec, tensor, f"{where} initializer {tensor.name!r}", present, finding)
+    for domain, ops in sorted(custom_ops.items()):
+        yield finding("ONNX-CUSTOM-DOMAIN", f"domain {domain!r}", f"ops {', '.join(sorted(ops)[:20])}")
+    merge_fact(ctx, NAME, rec.path, {
+        "ir_version": model.ir_version, "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+        "metadata": {p.key: p.value[:4096] for p in model.metadata_props},
+        "nodes": count, "functions": len(model.functions), "custom_domains": sorted(custom_ops),
+    })
+
+
+def _check_tensor(ctx: ScanContext, rec: Any, tensor: Any, where: str, present: dict[str, Any],
+                  finding: Any) -> Iterator[Finding]:
+    dims = list(tensor.dims)
+    if any(d < 0 for d in dims):
+        yield finding("ONNX-TENSOR-INVALID", where, f"negative dims {dims}")
+        return
+    itemsize = _spec()["element_sizes"].get(tensor.data_type)
+    expected = math.prod(dims) * itemsize if itemsize else None
+    if tensor.data_location == 1 or tensor.external_data:       # EXTERNAL
+        yield from _check_external(ctx, rec, tensor, where, expected, present, finding)
+    elif tensor.raw_data and expected is not None and len(tensor.raw_data) != expected:
+        yield finding("ONNX-TENSOR-INVALID", where,
+                      f"dims {dims} x {itemsize} bytes = {expected}, raw_data holds {len(tensor.raw_data)}")
+
+
+def _check_external(ctx: ScanContext, rec: Any, tensor: Any, where: str, expected: int | None,
+                    present: dict[str, Any], finding: Any) -> Iterator[Finding]:
+    info = {entry.key: entry.value for entry in tensor.external_data}
+    location = info.get("location", "")
+    if not location:
+        yield finding("ONNX-TENSOR-INVALID", where, "external data without a location")
+        return
+    parts = re.split(r"[/\\]", location)
+    if _URL_OR_ABSOLUTE.match(location) or ".." in parts or "\\" in location:
+        yield finding("ONNX-EXTERNAL-DATA-ESCAPE", where, f"location {location!r} leaves the model folder")
+        return
+    rel = posixpath.normpath(posixpath.join(posixpath.dirname(rec.path), location))
+    escape = _link_escape(ctx, rel)
+    if escape:
+        yield finding("ONNX-EXTERNAL-DATA-ESCAPE", where, f"location {location!r}: {escape}",
+                      severity="medium" if escape.startswith("hardlink") else None)
+        return
+    if rel not in present:
+        yield finding("ONNX-EXTERNAL-DATA-MISSING", where, f"location {location!r} is not in the snapshot")
+        return
+    try:
+        offset = int(info.get("offset", 0) or 0)
+        length = int(info["length"]) if info.get("length") else None
+    except ValueError:
+        yield finding("ONNX-TENSOR-INVALID", where, f"external data offset/length not integers: {info}")
+        return
+    size = present[rel].size
+    span = length if length is not None else (expected or 0)
+    if offset < 0 or offset + span > size:
+        yield finding("ONNX-EXTERNAL-DATA-MISSING", where,
+                      f"bytes {offset}-{offset + span} of {location!r} requested, the file has {size}")
+    elif length is not None and expected is not None and length != expected:
+        yield finding("ONNX-TENSOR-INVALID", where, f"external length {length} != dims {list(tensor.dims)} = {expected} bytes")
+
+
+def _link_escape(ctx: ScanContext, rel: str) -> str:
+    """Why `rel` (lexically inside the root) may still resolve elsewhere, or ""."""
+    root = os.path.realpath(ctx.root)
+    current = ctx.root
+    parts = rel.split("/")
+    for i, part in enumerate(parts):
+        current = current / part
+        if not os.path.lexists(current):
+            return ""
+        last = i == len(parts) - 1
+        if os.path.islink(current):
+            target = os.path.realpath(current)
+            inside = target == root or target.startswith(root + os.sep)
+            # The HF cache keeps files as symlinks into its blobs folder; the inventory vetted those.
+            vetted = last and ctx.snapshot.kind in ("hf-cache", "hub") and rel in {f.path for f in ctx.files}
+            if not inside and not vetted:
+                return f"symlink {'/'.join(parts[:i + 1])} -> {os.readlink(current)} resolves outside the model folder"
+        if last:
+            st = os.stat(current, follow_symlinks=False)
+            if not os.path.islink(current) and st.st_nlink > 1:
+                return f"hardlink with {st.st_nlink} links; its content may be shared with a file outside the model"
+    return ""
