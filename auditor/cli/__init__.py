@@ -21,9 +21,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from auditor.cli import ci, demo, evidence, report, rules_cmd, scan, waivers
-    for module in (scan, rules_cmd, demo, ci, waivers, report, evidence):
+    from auditor.cli import ci, demo, evidence, fetch, lock, report, rules_cmd, scan, waivers
+    for module in (scan, rules_cmd, demo, ci, waivers, report, evidence, fetch, lock):
         cli.add_command(module.command)
+    cli.add_command(lock.verify_command)
 
 
 _register()

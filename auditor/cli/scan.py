@@ -17,17 +17,19 @@ from auditor.model import Options
 @click.option("--revision", default="", help="Hub revision (branch, tag or commit) to audit.")
 @click.option("--endpoint", default="", help="Hub endpoint or mirror URL (default: HF_ENDPOINT, then the public Hub).")
 @click.option("--metadata-only", is_flag=True, help="Hub: audit cards, configs, code and hashes without downloading weights.")
+@click.option("--verify-key", default="", type=click.Path(dir_okay=False),
+              help="Public key or certificate (PEM) to verify an OpenSSF model-signing signature with.")
 @click.option("--deployment", multiple=True, type=click.Path(), help="Also scan your serving configuration in this folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every finding on stderr.")
 def command(target: str, fmt: str, output: str, policy: str, waivers: str, revision: str, endpoint: str,
-            metadata_only: bool, deployment: tuple[str, ...], quiet: bool, verbose: bool) -> int:
+            metadata_only: bool, verify_key: str, deployment: tuple[str, ...], quiet: bool, verbose: bool) -> int:
     """Audit TARGET: a folder, a file, or hf://org/name[@revision]."""
     from auditor.audit import audit
     from auditor.cli import output as out
 
     options = Options(policy=policy, waivers=waivers, revision=revision, endpoint=endpoint, metadata_only=metadata_only,
-                      deployment=tuple(deployment))
+                      verify_key=verify_key, deployment=tuple(deployment))
     on_finding = None
     if verbose and not quiet:
         def on_finding(f):  # type: ignore[no-untyped-def]

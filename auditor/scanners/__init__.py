@@ -25,6 +25,7 @@ REGISTRY: tuple[str, ...] = (
     "pickle", "modelscan_engine",   # pickle and its containers (issue 3); modelscan as second engine
     # weight formats "safe" by design (issue 4): after pickle/modelscan, before provenance
     "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets",
+    "provenance",     # after the format scanners, before "license" (license reads its facts)
 )
 
 

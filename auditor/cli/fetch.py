@@ -1,0 +1,67 @@
+"""`auditor fetch TARGET --to DIR`: download pinned and verified, write the audit JSON next to it.
+
+The files are audited in the endpoint's cache first; only when every file matches the publisher's
+hash are they copied into a staging folder beside DIR and renamed into place, so DIR never holds a
+partial or unverified download. The report goes to `<DIR>.audit.json`.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+
+from auditor.errors import AuditorError
+from auditor.model import Options
+
+BLOCKING_RULES = ("HUB-HASH-MISMATCH", "HUB-FILE-MISSING", "SIGNATURE-INVALID")
+
+
+@click.command("fetch")
+@click.argument("target")
+@click.option("--to", "dest", required=True, type=click.Path(file_okay=False), help="Folder to place the model in.")
+@click.option("--revision", default="", help="Branch, tag or commit (resolved to a commit once).")
+@click.option("--endpoint", default="", help="Hub endpoint or mirror URL (default: HF_ENDPOINT, then the public Hub).")
+@click.option("--policy", default="default", show_default=True, help="Preset name or policy YAML file.")
+@click.option("--verify-key", default="", type=click.Path(dir_okay=False),
+              help="Public key or certificate (PEM) to verify a model-signing signature with.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
+def command(target: str, dest: str, revision: str, endpoint: str, policy: str, verify_key: str, quiet: bool) -> int:
+    """Download TARGET (hf://org/name[@rev]) pinned and verified into DIR; write DIR.audit.json."""
+    from auditor import atomic, sources
+    from auditor.audit import audit
+    from auditor.cli import output as out
+    from auditor.reports import json_report
+    from auditor.sources import hub
+
+    if not sources.is_hub_target(target):
+        raise AuditorError(f"{target}: fetch takes a Hub target (hf://org/name[@revision])")
+    folder = Path(dest).expanduser().absolute()
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise AuditorError(f"{dest} exists and is not an empty folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    options = Options(policy=policy, revision=revision, endpoint=endpoint, verify_key=verify_key)
+    with out.hashing_progress(quiet) as progress:
+        result = audit(target, options, progress=progress)  # type: ignore[arg-type]
+    report_path = folder.parent / f"{folder.name}.audit.json"
+    atomic.write(report_path, json_report.render(result))
+    blocking = [f for f in result.findings if f.rule in BLOCKING_RULES and not f.waived]
+    if blocking:
+        first = blocking[0]
+        raise AuditorError(f"not placed in {dest}: {first.rule} {first.file} ({len(blocking)} blocking finding(s)); "
+                           f"see {report_path}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        hub.copy_snapshot(Path(result.snapshot.root), staging, paths=[f.path for f in result.files])
+        if folder.exists():
+            folder.rmdir()
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not quiet:
+        click.echo(f"{result.snapshot.repo_id}@{result.snapshot.resolved_revision}: {len(result.files)} file(s) "
+                   f"verified and placed in {folder}; report {report_path}", err=True)
+        click.echo(out.summary(result), err=True)
+    return 1 if result.verdict.decision == "fail" else 0

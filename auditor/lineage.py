@@ -1,0 +1,141 @@
+"""Where a model says it comes from: base-model references in its card, adapter config and GGUF header.
+
+Pure parsing of local files, no network: the hub source follows these references through the
+endpoint; the provenance scanner reads them for any target (and, for a local folder, reports them
+as unresolved rather than inventing a lineage).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_CARD_BYTES = 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
+_HUB_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+/[\w.-]+)/?$")
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    repo_id: str          # a Hub id, or the raw value when it is not one (then `valid` is False)
+    relation: str         # finetune, quantized, adapter, merge, or "" when the card does not say
+    source: str           # README.md, adapter_config.json, model.gguf ...
+    valid: bool = True
+
+
+def front_matter(text: str) -> dict[str, Any]:
+    """The YAML front matter of a model card, {} when there is none or it is not a mapping."""
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    try:
+        data = yaml.safe_load(text[3:end])
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_card(root: Path) -> dict[str, Any]:
+    path = root / "README.md"
+    if not path.is_file() or path.is_symlink() and not path.resolve().is_file():
+        return {}
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_CARD_BYTES)
+    return front_matter(raw.decode("utf-8", "replace"))
+
+
+def _as_id(value: Any) -> tuple[str, bool]:
+    text = str(value).strip()
+    match = _HUB_URL.match(text)
+    if match:
+        text = match.group(1)
+    return text, bool(_REPO_ID.match(text))
+
+
+def card_refs(card: dict[str, Any], source: str = "README.md") -> list[BaseRef]:
+    raw = card.get("base_model")
+    values = raw if isinstance(raw, list) else [raw] if raw else []
+    relation = str(card.get("base_model_relation") or "")
+    if not relation and len(values) > 1:
+        relation = "merge"
+    refs = []
+    for value in values:
+        repo_id, valid = _as_id(value)
+        if repo_id:
+            refs.append(BaseRef(repo_id, relation, source, valid))
+    return refs
+
+
+def adapter_refs(root: Path) -> list[BaseRef]:
+    path = root / "adapter_config.json"
+    if not path.is_file():
+        return []
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(MAX_CONFIG_BYTES))
+    except (OSError, ValueError):
+        return []
+    value = data.get("base_model_name_or_path") if isinstance(data, dict) else None
+    if not value:
+        return []
+    repo_id, valid = _as_id(value)
+    return [BaseRef(repo_id, "adapter", "adapter_config.json", valid)]
+
+
+def gguf_refs(root: Path, paths: list[str]) -> list[BaseRef]:
+    """general.base_model.N.{organization,name,repo_url} from GGUF headers (gguf library reader)."""
+    refs: list[BaseRef] = []
+    if not paths:
+        return refs
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        return refs
+    for rel in paths[:4]:
+        try:
+            reader = GGUFReader(str(root / rel), "r")
+            fields = {name: _gguf_value(f) for name, f in reader.fields.items()
+                      if name.startswith("general.base_model.")}
+        except Exception:  # noqa: BLE001 - a broken header is the formats scanner's finding, not lineage's
+            continue
+        count = fields.get("general.base_model.count") or 0
+        for i in range(min(int(count) if isinstance(count, int) else 0, 16)):
+            url = fields.get(f"general.base_model.{i}.repo_url") or ""
+            org = fields.get(f"general.base_model.{i}.organization") or ""
+            name = fields.get(f"general.base_model.{i}.name") or ""
+            repo_id, valid = _as_id(url) if url else _as_id(f"{org}/{name}".replace(" ", "-"))
+            if repo_id.strip("/"):
+                refs.append(BaseRef(repo_id, "quantized", rel, valid))
+    return refs
+
+
+def _gguf_value(field: Any) -> Any:
+    try:
+        if not field.data:
+            return None
+        part = field.parts[field.data[0]]
+        if field.types and field.types[0].name == "STRING":
+            return bytes(part).decode("utf-8", "replace")
+        return part.tolist()[0]
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def local_refs(root: Path, file_paths: list[str]) -> list[BaseRef]:
+    """Every base-model reference in a local folder, card first, deduplicated by repo id."""
+    refs = card_refs(read_card(root)) + adapter_refs(root)
+    refs += gguf_refs(root, [p for p in file_paths if p.lower().endswith(".gguf")])
+    seen: set[str] = set()
+    unique = []
+    for ref in refs:
+        if ref.repo_id.lower() not in seen:
+            seen.add(ref.repo_id.lower())
+            unique.append(ref)
+    return unique

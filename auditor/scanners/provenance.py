@@ -1,0 +1,300 @@
+"""Provenance: hash verification, pinning, publisher and effective origin, lineage, route, signature.
+
+Reads the Snapshot (what the hub source recorded) and the inventory; never the network. For a local
+folder the card's base_model references are reported as unresolved rather than guessed.
+
+facts["provenance"] = {publisher, lineage (parent first, root last), effective_origin, signature,
+pinning, route, verification, remote_files}; see the shapes in the docstrings below.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from auditor import lineage, rules, signing
+from auditor.model import Ancestor, FileRecord, Finding, Snapshot
+from auditor.scanners import ScanContext
+
+NAME = "provenance"
+MAX_GIT_SHA1_BYTES = 64 * 1024 * 1024     # small files only have a git blob SHA-1; bigger ones are in LFS
+_HEX40_LEN = 40
+
+
+def scan(ctx: ScanContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    yield from _verify_hashes(ctx)
+    yield from _pinning(snap)
+    publisher = origin_of(snap.repo_id) if snap.repo_id else _unknown("")
+    chain = _lineage(ctx)
+    effective = _effective_origin(publisher, chain)
+    yield from _origin_findings(ctx, snap, publisher, chain, effective)
+    route = _route(snap, effective, ctx.setting("sensitive_origins", []) or [])
+    yield from route.pop("findings")
+    signature = yield from _signature(ctx)
+    remote = snap.facts.get("remote_files", [])
+    if snap.metadata_only and remote:
+        yield _finding("HUB-METADATA-ONLY", evidence=f"{len(remote)} file(s) listed with their publisher hashes "
+                                                      f"but not downloaded: {', '.join(r['path'] for r in remote[:10])}")
+    ctx.set_fact(NAME, {
+        "publisher": publisher,
+        "lineage": [entry for entry in chain],
+        "effective_origin": effective,
+        "signature": signature,
+        "pinning": {"requested": snap.requested_revision, "resolved": snap.resolved_revision,
+                    "kind": snap.facts.get("revision_kind", "")},
+        "route": route,
+        "verification": ctx.facts.get("_provenance_verification", {}),
+        "remote_files": remote,
+    })
+    ctx.facts.pop("_provenance_verification", None)
+
+
+def _finding(rule: str, **kwargs: Any) -> Finding:
+    return rules.finding(rule, scanner=NAME, **kwargs)
+
+
+# --- integrity ---------------------------------------------------------------------------------
+
+def _verify_hashes(ctx: ScanContext) -> Iterator[Finding]:
+    snap = ctx.snapshot
+    has_publisher = bool(snap.publisher_hashes)
+    counts = {"verified": 0, "mismatched": 0, "unverified": 0, "not_downloaded": 0}
+    for rec in ctx.files:
+        if rec.error:
+            continue
+        if rec.publisher_sha256:
+            if rec.format == "lfs-pointer":
+                counts["unverified"] += 1       # the inventory reports the pointer itself
+                continue
+            if rec.sha256 != rec.publisher_sha256:
+                counts["mismatched"] += 1
+                yield _finding("HUB-HASH-MISMATCH", file=rec.path,
+                               evidence=f"sha256 {rec.sha256} but the publisher lists {rec.publisher_sha256}"
+                                        f" at commit {snap.resolved_revision or '?'}")
+            else:
+                counts["verified"] += 1
+        elif rec.publisher_git_sha1:
+            actual = _git_sha1(ctx, rec)
+            if actual is None:
+                counts["unverified"] += 1
+                yield _finding("HUB-FILE-NOT-VERIFIED", file=rec.path,
+                               evidence=f"{rec.size} bytes; git blob SHA-1 computed only up to {MAX_GIT_SHA1_BYTES}")
+            elif actual != rec.publisher_git_sha1:
+                counts["mismatched"] += 1
+                yield _finding("HUB-HASH-MISMATCH", file=rec.path,
+                               evidence=f"git blob sha1 {actual} but the publisher lists {rec.publisher_git_sha1}"
+                                        f" at commit {snap.resolved_revision or '?'}")
+            else:
+                counts["verified"] += 1
+        elif has_publisher:
+            counts["unverified"] += 1
+            yield _finding("HUB-PUBLISHER-HASH-MISSING", file=rec.path,
+                           evidence=f"not in the publisher's listing at {snap.resolved_revision or 'the commit'}")
+    if snap.kind == "hub" and not snap.metadata_only:
+        present = {rec.path for rec in ctx.files}
+        for path in sorted(set(snap.publisher_hashes) - present):
+            yield _finding("HUB-FILE-MISSING", file=path, evidence=f"listed at {snap.resolved_revision}")
+    counts["not_downloaded"] = len(snap.facts.get("remote_files", []))
+    ctx.facts["_provenance_verification"] = counts
+
+
+def _git_sha1(ctx: ScanContext, rec: FileRecord) -> str | None:
+    if rec.size > MAX_GIT_SHA1_BYTES:
+        return None
+    digest = hashlib.sha1(b"blob %d\0" % rec.size, usedforsecurity=False)
+    try:
+        with open(ctx.path(rec), "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _pinning(snap: Snapshot) -> Iterator[Finding]:
+    if snap.kind != "hub":
+        return
+    kind = snap.facts.get("revision_kind", "")
+    requested = snap.requested_revision or "main (default)"
+    if kind == "tag":
+        yield _finding("PROVENANCE-UNPINNED-TAG", evidence=f"tag {requested} -> commit {snap.resolved_revision}")
+    elif kind != "commit":
+        yield _finding("PROVENANCE-UNPINNED", evidence=f"{kind or 'revision'} {requested} -> commit "
+                                                       f"{snap.resolved_revision}")
+
+
+# --- origin and lineage -------------------------------------------------------------------------
+
+def origin_of(repo_id: str) -> dict[str, Any]:
+    """{org, entity, country, kind, evidence, known} for the org of a repo id (rules/origins.yaml)."""
+    org = repo_id.split("/", 1)[0] if "/" in repo_id else ""
+    table = {k.lower(): (k, v) for k, v in (rules.load("origins.yaml").get("orgs") or {}).items()}
+    hit = table.get(org.lower())
+    if not hit:
+        return _unknown(org)
+    _name, info = hit
+    return {"org": org, "entity": info.get("entity", ""), "country": info.get("country", "") or "",
+            "kind": info.get("kind", ""), "evidence": info.get("evidence", ""), "known": True}
+
+
+def _unknown(org: str) -> dict[str, Any]:
+    return {"org": org, "entity": "", "country": "", "kind": "", "evidence": "", "known": False}
+
+
+def _lineage(ctx: ScanContext) -> list[dict[str, Any]]:
+    """One entry per ancestor, parent first, root last."""
+    snap = ctx.snapshot
+    if snap.kind == "hub":
+        return [_entry(a) for a in snap.ancestors]
+    refs = lineage.local_refs(ctx.root, [f.path for f in ctx.files]) if not snap.single_file else []
+    return [{"repo_id": r.repo_id, "relation": r.relation, "depth": 1, "parent": snap.repo_id or "(this model)",
+             **_origin_part(r.repo_id if r.valid else ""), "license": "", "commit": "",
+             "error": f"not resolved: {'local target, no endpoint to look it up' if r.valid else 'not a Hub id'}"
+                      f" (from {r.source})"}
+            for r in refs]
+
+
+def _origin_part(repo_id: str) -> dict[str, Any]:
+    o = origin_of(repo_id) if repo_id else _unknown("")
+    return {"org": o["org"], "entity": o["entity"], "country": o["country"], "kind": o["kind"]}
+
+
+def _entry(a: Ancestor) -> dict[str, Any]:
+    license_id = a.card.get("license", "") if isinstance(a.card, dict) else ""
+    if license_id == "other" and a.card.get("license_name"):
+        license_id = f"other ({a.card.get('license_name')})"
+    return {"repo_id": a.repo_id, "relation": a.relation, "depth": a.depth, "parent": a.parent,
+            **_origin_part(a.repo_id), "license": str(license_id or ""), "commit": a.commit, "error": a.error}
+
+
+def _effective_origin(publisher: dict[str, Any], chain: list[dict[str, Any]]) -> dict[str, Any]:
+    """The root's origin: the deepest resolved ancestor nobody in the chain names as a parent."""
+    if not chain:
+        return {**{k: publisher[k] for k in ("org", "entity", "country")}, "repo_id": "", "resolved": True,
+                "roots": []}
+    parents = {e["parent"].lower() for e in chain}
+    roots = [e for e in chain if e["repo_id"].lower() not in parents]
+    resolved = not any(e["error"] for e in chain)
+    root = max(roots or chain, key=lambda e: e["depth"])
+    known = [e for e in roots if not e["error"]]
+    if known:
+        root = max(known, key=lambda e: e["depth"])
+    return {"org": root["org"], "entity": root["entity"], "country": root["country"], "repo_id": root["repo_id"],
+            "resolved": resolved, "roots": [e["repo_id"] for e in roots]}
+
+
+def _origin_findings(ctx: ScanContext, snap: Snapshot, publisher: dict[str, Any], chain: list[dict[str, Any]],
+                     effective: dict[str, Any]) -> Iterator[Finding]:
+    if snap.repo_id and not publisher["known"]:
+        yield _finding("PROVENANCE-ORIGIN-UNKNOWN", evidence=f"publisher org {publisher['org']!r} is not in the "
+                                                             "origin registry")
+    if publisher["known"] and publisher["kind"] not in ("originator", ""):
+        yield _finding("PROVENANCE-NOT-ORIGINATOR",
+                       evidence=f"{publisher['org']} is a {publisher['kind']} ({publisher['entity']}); "
+                                f"effective origin: {effective.get('repo_id') or 'unknown'}")
+    elif chain and snap.repo_id:
+        relations = sorted({e["relation"] or "derived" for e in chain if e["depth"] == 1})
+        yield _finding("PROVENANCE-NOT-ORIGINATOR", severity="info",
+                       evidence=f"{snap.repo_id} is a {'/'.join(relations)} of "
+                                f"{', '.join(e['repo_id'] for e in chain if e['depth'] == 1)}")
+    for e in chain:
+        if e["error"].startswith("cycle"):
+            yield _finding("LINEAGE-CYCLE", evidence=f"{e['repo_id']}: {e['error']}")
+        elif e["error"].startswith("depth limit"):
+            yield _finding("LINEAGE-DEPTH-LIMIT", evidence=f"{e['repo_id']}: {e['error']}")
+        elif e["error"]:
+            yield _finding("LINEAGE-UNRESOLVED", evidence=f"{e['repo_id']} (named by {e['parent']}): {e['error']}")
+        elif not origin_of(e["repo_id"])["known"] and e["repo_id"] == effective.get("repo_id"):
+            yield _finding("PROVENANCE-ORIGIN-UNKNOWN",
+                           evidence=f"lineage root {e['repo_id']}: org {e['org']!r} is not in the origin registry")
+    sensitive = {str(c).upper() for c in (ctx.setting("sensitive_origins", []) or [])}
+    flagged = []
+    if effective.get("country") and effective["country"].upper() in sensitive:
+        flagged.append(f"effective origin {effective.get('repo_id') or effective['org']} "
+                       f"({effective['entity']}, {effective['country']})")
+    if publisher.get("country") and publisher["country"].upper() in sensitive and \
+            publisher["org"] != effective.get("org"):
+        flagged.append(f"publisher {publisher['org']} ({publisher['entity']}, {publisher['country']})")
+    for e in chain:
+        if e["country"] and e["country"].upper() in sensitive and e["repo_id"] != effective.get("repo_id"):
+            flagged.append(f"ancestor {e['repo_id']} ({e['entity']}, {e['country']})")
+    if flagged:
+        yield _finding("PROVENANCE-SENSITIVE-ORIGIN", evidence="; ".join(flagged))
+
+
+# --- route -------------------------------------------------------------------------------------
+
+def host_country(host: str) -> str:
+    """The country whose infrastructure a host belongs to (rules/origins.yaml infrastructure), or ""."""
+    host = host.lower().rstrip(".")
+    for country, domains in (rules.load("origins.yaml").get("infrastructure") or {}).items():
+        for domain in domains:
+            domain = str(domain).lower()
+            if domain.startswith("*."):
+                if host.endswith(domain[1:]):
+                    return str(country)
+            elif host == domain or host.endswith("." + domain):
+                return str(country)
+    return ""
+
+
+def _route(snap: Snapshot, effective: dict[str, Any], sensitive_list: list[str]) -> dict[str, Any]:
+    findings: list[Finding] = []
+    hosts = list(snap.hosts_contacted)
+    if snap.endpoint and snap.endpoint not in hosts:
+        hosts.insert(0, snap.endpoint)
+    endpoint_origin = _origin(snap.endpoint)
+    origin_country = (effective.get("country") or "").upper()
+    sensitive = {str(c).upper() for c in sensitive_list}
+    described = []
+    for url in hosts:
+        host = urlsplit(url).hostname or ""
+        country = host_country(host)
+        described.append({"host": url, "country": country})
+        if country and country.upper() == origin_country:
+            findings.append(_finding("PROVENANCE-ROUTE-ORIGIN", evidence=f"{url} is {country} infrastructure, the "
+                                     f"country of origin of {effective.get('repo_id') or effective.get('org')}"))
+        elif country and country.upper() in sensitive:
+            findings.append(_finding("PROVENANCE-ROUTE-SENSITIVE", evidence=f"{url} is {country} infrastructure"))
+        if snap.endpoint and _origin(url) != endpoint_origin:
+            findings.append(_finding("PROVENANCE-OFF-ENDPOINT-HOST", evidence=f"{url} (endpoint {snap.endpoint})"))
+    return {"endpoint": snap.endpoint, "hosts": described, "findings": findings}
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+# --- signature ---------------------------------------------------------------------------------
+
+def _signature(ctx: ScanContext) -> Generator[Finding, None, dict[str, str]]:
+    """Yields findings; returns {status, detail, file}."""
+    snap = ctx.snapshot
+    present = signing.find_signatures([f.path for f in ctx.files])
+    remote = signing.find_signatures(snap.facts.get("signature_files", []))
+    if not present and not remote:
+        if snap.single_file or not ctx.files:
+            return {"status": "not checked", "detail": "single file" if ctx.files else "no files", "file": ""}
+        yield _finding("SIGNATURE-ABSENT", evidence="no model.sig or *.sigstore.json at the model's root")
+        return {"status": "absent", "detail": "no signature file", "file": ""}
+    name = (present or remote)[0]
+    if not present or (snap.metadata_only and snap.facts.get("remote_files")):
+        detail = "weights not downloaded (metadata-only): the signature covers files that are not here"
+        yield _finding("SIGNATURE-NOT-VERIFIED", file=name, evidence=detail)
+        return {"status": "not checked", "detail": detail, "file": name}
+    key = ctx.options.verify_key
+    if not key:
+        detail = "no key or certificate given (--verify-key)"
+        yield _finding("SIGNATURE-NOT-VERIFIED", file=name, evidence=detail)
+        return {"status": "not checked", "detail": detail, "file": name}
+    check = signing.verify(ctx.root, name, key, [p for p in present if p != name])
+    if check.status == "valid":
+        yield _finding("SIGNATURE-VALID", file=name, evidence=check.detail)
+    elif check.status == "invalid":
+        yield _finding("SIGNATURE-INVALID", file=name, evidence=check.detail)
+    else:
+        yield _finding("SIGNATURE-NOT-VERIFIED", file=name, evidence=check.detail)
+    return {"status": check.status, "detail": check.detail, "file": name}
