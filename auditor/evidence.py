@@ -1,15 +1,20 @@
 """Findings and provenance facts -> the "no direct connection" claims (rules/claims.yaml).
 
-Nothing is `supported` unless the checks behind it ran: a claim whose scanners did not run, or
-whose files could not be verified, is `not assessed`.
+Nothing is `supported` unless the checks behind it ran: a claim whose scanners did not run, or whose
+files could not be verified, is `not assessed`. A waiver changes the verdict, not the facts: a waived
+finding still refutes the claim it contradicts (the reason says it was waived); the policy decides
+whether an unmet claim matters (POLICY-CLAIM-UNMET, itself waivable).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
+from typing import Any
 
 from auditor import rules
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot
+
+MAX_EVIDENCE = 50
 
 
 def _matches(rule: str, globs: Iterable[str]) -> bool:
@@ -17,70 +22,128 @@ def _matches(rule: str, globs: Iterable[str]) -> bool:
 
 
 def build(snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Finding],
-          scanners_ran: set[str]) -> tuple[Claim, ...]:
-    active = [f for f in findings if not f.waived]
-    claims = []
-    for spec in rules.load("claims.yaml")["claims"]:
-        claims.append(_decide(spec, snapshot, files, active, scanners_ran))
-    return tuple(claims)
+          scanners_ran: set[str], facts: dict[str, Any] | None = None) -> tuple[Claim, ...]:
+    facts = facts or {}
+    return tuple(_decide(spec, snapshot, files, findings, scanners_ran, facts)
+                 for spec in rules.load("claims.yaml")["claims"])
 
 
-def _decide(spec: dict, snapshot: Snapshot, files: tuple[FileRecord, ...], active: list[Finding],
-            scanners_ran: set[str]) -> Claim:
+def _decide(spec: dict, snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Finding],
+            scanners_ran: set[str], facts: dict[str, Any]) -> Claim:
     cid, title = spec["id"], spec["title"]
     floor = Severity.parse(spec.get("min_severity", "medium"))
-    refuting = [f for f in active if _matches(f.rule, spec["refuted_by"]) and f.severity >= floor]
+    refuting = [f for f in findings if _matches(f.rule, spec["refuted_by"]) and f.severity >= floor]
     if refuting:
         return Claim(cid, title, ClaimStatus.REFUTED, _reason(refuting), _ids(refuting))
+    special = _SPECIAL.get(cid)
+    if special is not None:
+        refuted = special.refute(snapshot, files, facts)
+        if refuted:
+            return Claim(cid, title, ClaimStatus.REFUTED, refuted[0], refuted[1])
     missing = [s for s in spec.get("requires", []) if s not in scanners_ran]
     if missing:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      f"the check behind it did not run ({', '.join(missing)})")
-    unverified = [f for f in active if _matches(f.rule, spec.get("unverified_by", []))]
+    unverified = [f for f in findings if _matches(f.rule, spec.get("unverified_by", []))]
     if unverified:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      f"{len(unverified)} item(s) could not be verified: {_reason(unverified)}", _ids(unverified))
-    special = _SPECIAL.get(cid)
-    if special is not None:
-        return special(cid, title, snapshot, files)
     if not files:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED, "no files were audited")
+    if spec.get("needs_weights") and snapshot.metadata_only:
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
+                     "metadata-only audit: the weight files were not downloaded, so they were not checked")
+    if special is not None:
+        return special.support(cid, title, snapshot, files, facts)
+    ran = sorted(s for s in spec.get("requires", []) if s in scanners_ran)
     return Claim(cid, title, ClaimStatus.SUPPORTED,
-                 f"{len(files)} file(s) checked by {', '.join(sorted(scanners_ran)) or 'the inventory'}; "
-                 "no finding contradicts it", tuple(sorted(scanners_ran)))
+                 f"{len(files)} file(s) checked by {', '.join(ran) or 'the inventory'}; no finding contradicts it",
+                 tuple(f"check:{s}" for s in ran))
 
 
-def _integrity(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...]) -> Claim:
+Refutation = tuple[str, tuple[str, ...]] | None
+
+
+class _Special:
+    """Claims that also need snapshot facts: `refute` may contradict them outright; `support` decides the rest."""
+
+    def __init__(self, refute: Callable[[Snapshot, tuple[FileRecord, ...], dict[str, Any]], Refutation],
+                 support: Callable[[str, str, Snapshot, tuple[FileRecord, ...], dict[str, Any]], Claim]) -> None:
+        self.refute = refute
+        self.support = support
+
+
+def _integrity_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Refutation:
+    differ = [f for f in files if f.publisher_sha256 and f.sha256 and f.publisher_sha256 != f.sha256]
+    if not differ:
+        return None
+    return (f"{len(differ)} file(s) differ from the publisher's SHA-256, first {differ[0].path}",
+            tuple(f"sha256:{f.sha256} != publisher:{f.publisher_sha256} {f.path}" for f in differ[:MAX_EVIDENCE]))
+
+
+def _integrity(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...],
+               facts: dict[str, Any]) -> Claim:
     if not snapshot.resolved_revision:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      "the files are not tied to a commit (a local folder with no provenance)")
     unverified = [f.path for f in files if not (f.publisher_sha256 or f.publisher_git_sha1)]
     if unverified:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
-                     f"{len(unverified)} file(s) have no publisher hash to compare with", tuple(unverified[:20]))
+                     f"{len(unverified)} file(s) have no publisher hash to compare with",
+                     tuple(unverified[:MAX_EVIDENCE]))
     return Claim(cid, title, ClaimStatus.SUPPORTED,
                  f"{len(files)} file(s) at commit {snapshot.resolved_revision} match the publisher's hashes",
-                 (f"commit:{snapshot.resolved_revision}",) + tuple(f"sha256:{f.sha256} {f.path}" for f in files[:50]))
+                 (f"commit:{snapshot.resolved_revision}",)
+                 + tuple(f"sha256:{f.sha256} {f.path}" for f in files[:MAX_EVIDENCE]))
 
 
-def _route(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...]) -> Claim:
+def _route_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Refutation:
+    return None
+
+
+def _route(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Claim:
     if not snapshot.endpoint:
-        return Claim(cid, title, ClaimStatus.NOT_ASSESSED, "the files were not fetched by auditor, so the route is unknown")
-    hosts = ", ".join(snapshot.hosts_contacted) or "none recorded"
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
+                     "the files were not fetched by auditor, so the route is unknown")
+    if not snapshot.hosts_contacted:
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
+                     f"no fetch log: the hosts contacted through {snapshot.endpoint} were not recorded")
+    hosts = ", ".join(snapshot.hosts_contacted)
     return Claim(cid, title, ClaimStatus.SUPPORTED,
                  f"fetched through {snapshot.endpoint}; hosts contacted: {hosts}",
                  (f"endpoint:{snapshot.endpoint}",) + tuple(f"host:{h}" for h in snapshot.hosts_contacted))
 
 
-_SPECIAL = {"integrity": _integrity, "route": _route}
+def _license_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Refutation:
+    return None
+
+
+def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Claim:
+    lic = facts.get("license") if isinstance(facts.get("license"), dict) else {}
+    model = lic.get("model") if isinstance(lic.get("model"), dict) else {}
+    name = model.get("spdx") or model.get("name") or model.get("id") or "unidentified"
+    law = lic.get("governing_law") or "not stated"
+    venue = lic.get("venue") or "not stated"
+    return Claim(cid, title, ClaimStatus.SUPPORTED,
+                 f"license {name}: no registration, reporting or remote-control term found "
+                 f"(governing law {law}; venue {venue})",
+                 ("check:license", f"license:{name}", f"governing-law:{law}", f"venue:{venue}"))
+
+
+_SPECIAL = {"integrity": _Special(_integrity_refute, _integrity),
+            "route": _Special(_route_refute, _route),
+            "license": _Special(_license_refute, _license)}
 
 
 def _ids(findings: list[Finding]) -> tuple[str, ...]:
-    return tuple(f"{f.rule}:{f.file}:{f.location}".rstrip(":") for f in findings[:50])
+    return tuple(f"{f.rule}:{f.file}:{f.location}".rstrip(":") + (" (waived)" if f.waived else "")
+                 for f in findings[:MAX_EVIDENCE])
 
 
 def _reason(findings: list[Finding]) -> str:
     first = findings[0]
     more = f" and {len(findings) - 1} more" if len(findings) > 1 else ""
     where = f" in {first.file}" if first.file else ""
-    return f"{first.rule}{where}: {first.title}{more}"
+    waived = sum(1 for f in findings if f.waived)
+    note = f" ({waived} waived by policy; a waiver does not change the fact)" if waived else ""
+    return f"{first.rule}{where}: {first.title}{more}{note}"

@@ -22,14 +22,23 @@ from auditor.model import Options
 @click.option("--deployment", multiple=True, type=click.Path(), help="Also scan your serving configuration in this folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every finding on stderr.")
+@click.option("--sign-key", default="", type=click.Path(dir_okay=False),
+              help="Your PEM private key (Ed25519/ECDSA/RSA): also write the BOM as signed in-toto/DSSE evidence.")
+@click.option("--evidence-out", default="", type=click.Path(dir_okay=False),
+              help="Where the signed evidence goes (default: OUTPUT.dsse.json, or auditor-evidence.dsse.json).")
 def command(target: str, fmt: str, output: str, policy: str, waivers: str, revision: str, endpoint: str,
-            metadata_only: bool, verify_key: str, deployment: tuple[str, ...], quiet: bool, verbose: bool) -> int:
+            metadata_only: bool, verify_key: str, deployment: tuple[str, ...], quiet: bool, verbose: bool,
+            sign_key: str = "", evidence_out: str = "") -> int:
     """Audit TARGET: a folder, a file, or hf://org/name[@revision]."""
     from auditor.audit import audit
     from auditor.cli import output as out
 
     options = Options(policy=policy, waivers=waivers, revision=revision, endpoint=endpoint, metadata_only=metadata_only,
                       verify_key=verify_key, deployment=tuple(deployment))
+    signing_key = None
+    if sign_key:   # a bad key fails before any work is done
+        from auditor import evidence_signing
+        signing_key = evidence_signing.load_private_key(sign_key)
     on_finding = None
     if verbose and not quiet:
         def on_finding(f):  # type: ignore[no-untyped-def]
@@ -37,6 +46,11 @@ def command(target: str, fmt: str, output: str, policy: str, waivers: str, revis
     with out.hashing_progress(quiet) as progress:
         result = audit(target, options, progress=progress, on_finding=on_finding)
     out.emit(out.render(result, fmt), output)
+    if signing_key is not None:
+        evidence_path = evidence_out or (f"{output}.dsse.json" if output not in ("", "-") else "auditor-evidence.dsse.json")
+        out.emit(evidence_signing.sign(result, signing_key), evidence_path)
+        if not quiet:
+            click.echo(f"signed evidence written to {evidence_path}", err=True)
     if not quiet:
         click.echo(out.summary(result), err=True)
     return 1 if result.verdict.decision == "fail" else 0

@@ -10,6 +10,12 @@ from auditor.errors import AuditorError
 # format name -> module under auditor.reports
 FORMATS: dict[str, str] = {
     "json": "json_report",
+    "cyclonedx": "cyclonedx",
+    "cyclonedx-1.7": "cyclonedx_1_7",
+    "sarif": "sarif",
+    "markdown": "markdown",
+    "html": "html",
+    "pdf": "pdf",
 }
 
 

@@ -1,0 +1,44 @@
+"""`auditor verify-evidence FILE --key PUB`: check signed evidence offline (exit 0 valid, 1 invalid, 2 error)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("verify-evidence")
+@click.argument("evidence_file", type=click.Path(dir_okay=False))
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False),
+              help="The signer's PEM public key (or certificate).")
+@click.option("--model", "model_dir", default=None, type=click.Path(file_okay=False),
+              help="Also check that the files in this folder have the signed hashes.")
+@click.option("--extract-bom", default=None, type=click.Path(dir_okay=False),
+              help="Write the verified CycloneDX BOM to this file.")
+def command(evidence_file: str, key_file: str, model_dir: str | None, extract_bom: str | None) -> int:
+    """Verify a DSSE envelope written by `auditor scan --sign-key`."""
+    import json
+
+    from auditor import atomic, evidence_signing
+    from auditor.errors import AuditorError
+    from auditor.evidence_signing import EvidenceError
+
+    key = evidence_signing.load_public_key(key_file)
+    try:
+        data = Path(evidence_file).read_bytes()
+    except OSError as exc:
+        raise AuditorError(f"cannot read {evidence_file}: {exc.strerror or exc}") from None
+    verified = evidence_signing.verify(data, key)
+    if model_dir:
+        problems = evidence_signing.check_files(verified, model_dir)
+        if problems:
+            raise EvidenceError(f"{len(problems)} file(s) do not match the evidence: {'; '.join(problems[:5])}")
+    subject = verified.subjects[0]
+    click.echo(f"verified: signed by key {verified.keyid[:16]}…; model {subject.get('name')} "
+               f"(manifest sha256 {subject.get('digest', {}).get('sha256', '?')}); "
+               f"{len(verified.subjects) - 1} file(s)" + (" match the folder" if model_dir else ""))
+    attestations = verified.bom.get("declarations", {}).get("attestations", [])
+    if attestations:
+        click.echo(attestations[0].get("summary", ""))
+    if extract_bom:
+        atomic.write(Path(extract_bom), json.dumps(verified.bom, indent=2, ensure_ascii=False) + "\n")
+    return 0

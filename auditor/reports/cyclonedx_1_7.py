@@ -1,0 +1,11 @@
+"""`--format cyclonedx-1.7`: the same ML-BOM as `cyclonedx` (1.6), labelled and validated as CycloneDX 1.7."""
+from __future__ import annotations
+
+from auditor.model import AuditResult
+from auditor.reports import cyclonedx
+
+EXTENSION = ".cdx-1.7.json"
+
+
+def render(result: AuditResult) -> str:
+    return cyclonedx.render(result, spec="1.7")

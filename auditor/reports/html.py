@@ -1,0 +1,75 @@
+"""One self-contained HTML file: no external assets, a strict Content-Security-Policy, filterable findings.
+
+The page is our own Jinja2 template (reports/report.html.j2) with autoescaping on; every value from
+the result is first neutralised by view.clean(), then HTML-escaped by Jinja. The only script is our own
+reports/report.js, allowed by its hash in the CSP, so nothing injected could run even if escaping failed.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+from typing import Any
+
+from auditor.model import AuditResult
+from auditor.reports import view
+
+EXTENSION = ".html"
+
+
+@functools.cache
+def _environment():  # type: ignore[no-untyped-def]
+    import jinja2
+
+    from auditor.rules import data_dir
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(data_dir("reports"))),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+@functools.cache
+def _script() -> tuple[str, str]:
+    from auditor.rules import data_dir
+    text = (data_dir("reports") / "report.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+    return text, f"sha256-{digest}"
+
+
+def context(result: AuditResult) -> dict[str, Any]:
+    c = view.clean
+    counts = ", ".join(f"{n} {s}" for s, n in view.counts(result).items() if n) or "no findings"
+    lic = view.model_license(result)
+    facts = view.license_facts(result)
+    license_block = None
+    if lic or facts:
+        license_block = {
+            "name": c(lic.get("spdx") or lic.get("name") or lic.get("id") or view.NOT_ASSESSED),
+            "law": c(facts.get("governing_law") or "not stated"), "venue": c(facts.get("venue") or "not stated"),
+            "obligations": [{"term": c(o.get("term", "")), "summary": c(o.get("summary", "")),
+                             "source": c(o.get("source") or o.get("from") or "")} for o in view.obligations(result)]}
+    sig = view.signature(result)
+    script, script_hash = _script()
+    return {
+        "model": c(view.model_name(result)), "target": c(result.target), "revision": c(view.revision(result)),
+        "decision": result.verdict.decision if result.verdict.decision in ("pass", "warn", "fail") else "fail",
+        "policy": c(result.verdict.policy), "reasons": [c(r) for r in result.verdict.reasons],
+        "counts_line": counts, "started_at": c(result.started_at), "tool_version": c(result.tool_version),
+        "claims": [{"title": c(cl.title), "status": cl.status.value, "css": cl.status.value.replace(" ", "-"),
+                    "reason": c(cl.reason), "evidence": [c(e) for e in cl.evidence]} for cl in result.claims],
+        "findings": [{"severity": f.severity.label, "rule": c(f.rule), "file": c(f.file), "location": c(f.location),
+                      "title": c(f.title), "evidence": c(f.evidence), "waived": f.waived, "waiver": c(f.waiver)}
+                     for f in view.ordered(result.findings)],
+        "license": license_block,
+        "publisher": c(view.origin_line(view.publisher(result))),
+        "origin": c(view.origin_line(view.effective_origin(result))),
+        "signature": c(sig.get("status") or view.NOT_ASSESSED),
+        "lineage": [{"depth": e.depth, "repo_id": c(e.repo_id), "relation": c(e.relation or "?"),
+                     "origin": c(view.origin_line({"org": e.org, "entity": e.entity, "country": e.country})),
+                     "license": c(e.license or e.error or "?")} for e in view.lineage(result)],
+        "files": [{"path": c(r.path), "format": c(r.format), "size": view.human_size(r.size),
+                   "sha256": r.sha256 or c(r.error or "unreadable")} for r in result.files],
+        "script": script, "script_hash": script_hash,
+    }
+
+
+def render(result: AuditResult) -> str:
+    return _environment().get_template("report.html.j2").render(**context(result))

@@ -1,0 +1,253 @@
+"""The PDF a compliance team files (fpdf2, PDF/A-3B, with the DejaVu fonts shipped in reports/fonts).
+
+Page one is the decision: model, revision, verdict, the "no direct connection" claims with their
+status, and who/when/which policy. Then lineage and origin, license obligations, findings and the file
+inventory with hashes. The JSON result and the CycloneDX BOM ride along as associated files, so the PDF
+is the evidence and carries its machine-readable form. Text is drawn as text (no markup is interpreted).
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.model import AuditResult, ClaimStatus, Severity
+from auditor.reports import view
+
+EXTENSION = ".pdf"
+MAX_FINDINGS = 2000           # beyond this the PDF says how many were left out (the JSON has them all)
+MAX_FILES = 5000
+
+_STATUS_COLOR = {ClaimStatus.SUPPORTED: (26, 127, 55), ClaimStatus.REFUTED: (207, 34, 46),
+                 ClaimStatus.NOT_ASSESSED: (87, 96, 106)}
+_DECISION_COLOR = {"pass": (26, 127, 55), "warn": (154, 103, 0), "fail": (207, 34, 46)}
+_SEVERITY_COLOR = {Severity.CRITICAL: (164, 14, 38), Severity.HIGH: (207, 34, 46), Severity.MEDIUM: (154, 103, 0),
+                   Severity.LOW: (9, 105, 218), Severity.INFO: (87, 96, 106)}
+_GREY = (87, 96, 106)
+_HEAD_FILL = (240, 242, 245)
+
+
+def _t(value: Any, limit: int = 0) -> str:
+    return view.clean(value, limit)
+
+
+class _Report:
+    def __init__(self, result: AuditResult) -> None:
+        from fpdf import FPDF
+
+        from auditor.rules import data_dir
+        self.result = result
+        fonts = data_dir("reports") / "fonts"
+        pdf = FPDF(format="A4", enforce_compliance="PDF/A-3B")
+        pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+        pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+        pdf.add_font("DejaVuMono", "", str(fonts / "DejaVuSansMono.ttf"))
+        pdf.set_auto_page_break(True, margin=16)
+        pdf.set_margins(15, 15, 15)
+        model = _t(view.model_name(result), 200)
+        pdf.set_title(f"auditor report: {model}")
+        pdf.set_author("auditor")
+        pdf.set_subject(f"Model supply-chain audit: {result.verdict.decision.upper()}")
+        pdf.set_creator(f"auditor {_t(result.tool_version)}")
+        pdf.set_lang("en")
+        pdf.set_creation_date(_when(result.started_at))
+        footer = f"{model} · {result.verdict.decision.upper()} · auditor {_t(result.tool_version)}"
+
+        def draw_footer() -> None:
+            pdf.set_y(-12)
+            pdf.set_font("DejaVu", "", 7)
+            pdf.set_text_color(*_GREY)
+            pdf.cell(0, 5, f"{footer} · page {pdf.page_no()}/{{nb}}", align="C")
+        pdf.footer = draw_footer  # type: ignore[method-assign]
+        self.pdf = pdf
+
+    # -- building blocks -------------------------------------------------------------------------
+    def heading(self, text: str, size: float = 13) -> None:
+        pdf = self.pdf
+        pdf.ln(2)
+        pdf.set_font("DejaVu", "B", size)
+        pdf.set_text_color(0, 0, 0)
+        pdf.multi_cell(0, size * 0.55, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+
+    def para(self, text: str, size: float = 9, color: tuple[int, int, int] = (0, 0, 0)) -> None:
+        pdf = self.pdf
+        pdf.set_font("DejaVu", "", size)
+        pdf.set_text_color(*color)
+        pdf.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+
+    def table(self, headings: list[str] | None, rows: list[list[Any]], widths: tuple[float, ...], size: float = 8,
+              mono: tuple[int, ...] = ()) -> None:
+        """rows: cells are str or (str, rgb) for a bold white-on-colour cell; `mono` columns in the monospace
+        font; no headings = a key/value table with the keys in bold."""
+        from fpdf.enums import WrapMode
+        from fpdf.fonts import FontFace
+        pdf = self.pdf
+        pdf.set_font("DejaVu", "", size)
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_draw_color(208, 215, 222)
+        pdf.set_fill_color(255, 255, 255)
+        with pdf.table(col_widths=widths, text_align="LEFT", line_height=size * 0.5, padding=1,
+                       headings_style=FontFace(emphasis="BOLD", fill_color=_HEAD_FILL),
+                       wrapmode=WrapMode.WORD, first_row_as_headings=bool(headings)) as table:
+            if headings:
+                head = table.row()
+                for h in headings:
+                    head.cell(h)
+            for row in rows:
+                r = table.row()
+                for i, cell in enumerate(row):
+                    if isinstance(cell, tuple):
+                        r.cell(cell[0], align="C",
+                               style=FontFace(emphasis="BOLD", color=(255, 255, 255), fill_color=cell[1]))
+                    elif i == 0 and not headings:
+                        r.cell(str(cell), style=FontFace(emphasis="BOLD", fill_color=_HEAD_FILL))
+                    elif i in mono:
+                        r.cell(str(cell), style=FontFace(family="DejaVuMono", size_pt=size - 1))
+                    else:
+                        r.cell(str(cell))
+        pdf.ln(2)
+
+    # -- pages -----------------------------------------------------------------------------------
+    def decision_page(self) -> None:
+        r, pdf = self.result, self.pdf
+        pdf.add_page()
+        self.para("MODEL SUPPLY-CHAIN AUDIT · DECISION RECORD", 8, _GREY)
+        self.heading(_t(view.model_name(r), 200), 17)
+        decision = r.verdict.decision
+        color = _DECISION_COLOR.get(decision, _DECISION_COLOR["fail"])
+        pdf.set_fill_color(*color)
+        pdf.set_text_color(255, 255, 255)
+        pdf.set_font("DejaVu", "B", 20)
+        pdf.cell(45, 13, decision.upper(), align="C", fill=True)
+        pdf.set_fill_color(255, 255, 255)
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_font("DejaVu", "", 10)
+        counts = ", ".join(f"{n} {s}" for s, n in view.counts(r).items() if n) or "no unwaived findings"
+        waived = len(view.waived(r))
+        pdf.set_x(pdf.l_margin + 50)
+        pdf.multi_cell(0, 6.5, f"Policy: {_t(r.verdict.policy)}\n{counts}" + (f"; {waived} waived" if waived else ""),
+                       new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(3)
+        for reason in r.verdict.reasons[:6]:
+            self.para(f"• {_t(reason, 300)}", 9)
+        pdf.ln(2)
+        snap = r.snapshot
+        rev = view.revision(r)
+        from auditor.reports.cyclonedx import manifest_digest
+        facts = [
+            ["Model", _t(view.model_name(r))],
+            ["Revision", _t(rev) if rev else "not pinned (no commit recorded)"],
+            ["Target", _t(r.target)],
+            ["Source", _t(snap.kind) + (f" via {_t(snap.endpoint)}" if snap.endpoint else "")],
+            ["Hosts contacted", _t(", ".join(snap.hosts_contacted)) or "none (nothing fetched)"],
+            ["Audited", f"{_t(r.started_at)} by auditor {_t(r.tool_version)} (automated)"],
+            ["Policy", _t(r.verdict.policy)],
+            ["Files", f"{len(r.files)}; manifest SHA-256 {manifest_digest(r)}"],
+        ]
+        self.table(None, facts, (32, 148), 8.5)
+        self.heading("No direct connection: claims", 12)
+        rows = [[_t(c.title), (c.status.value.upper(), _STATUS_COLOR[c.status]), _t(c.reason, 400)]
+                for c in r.claims]
+        self.table(["Claim", "Status", "Reason"], rows, (62, 26, 92), 8.5)
+        self.para("A claim is supported only when the check behind it ran and no finding contradicts it; "
+                  "'not assessed' means the check did not run or could not verify. The JSON result and the "
+                  "CycloneDX BOM are attached to this file.", 7.5, _GREY)
+
+    def lineage_page(self) -> None:
+        r = self.result
+        self.pdf.add_page()
+        self.heading("Lineage and origin")
+        sig = view.signature(r)
+        self.table(None, [
+            ["Publisher", _t(view.origin_line(view.publisher(r)))],
+            ["Effective origin", _t(view.origin_line(view.effective_origin(r)))],
+            ["Signature", _t(sig.get("status") or view.NOT_ASSESSED)
+             + (f": {_t(sig.get('detail'), 300)}" if sig.get("detail") else "")],
+        ], (32, 148), 8.5)
+        chain = view.lineage(r)
+        if chain:
+            self.table(["Depth", "Model", "Relation", "Origin", "License"],
+                       [[str(e.depth), _t(e.repo_id) + (f"\n{_t(e.commit)}" if e.commit else ""),
+                         _t(e.relation or "?"),
+                         _t(view.origin_line({"org": e.org, "entity": e.entity, "country": e.country})),
+                         _t(e.license or e.error or "?")] for e in chain], (12, 62, 22, 48, 36))
+        else:
+            self.para("No base model declared.")
+        self.heading("License and obligations")
+        lic, facts = view.model_license(r), view.license_facts(r)
+        if not (lic or facts):
+            self.para("Not assessed: the license check did not run.", 9, _GREY)
+            return
+        self.table(None, [
+            ["Model license", _t(lic.get("spdx") or lic.get("name") or lic.get("id") or view.NOT_ASSESSED)],
+            ["Governing law", _t(facts.get("governing_law") or "not stated")],
+            ["Venue", _t(facts.get("venue") or "not stated")],
+        ], (32, 148), 8.5)
+        obligations = view.obligations(r)
+        if obligations:
+            self.table(["Term", "Obligation", "Source"],
+                       [[_t(o.get("term")), _t(o.get("summary"), 600), _t(o.get("source") or o.get("from") or "")]
+                        for o in obligations], (32, 110, 38))
+        else:
+            self.para("No obligations recorded.")
+
+    def findings_page(self) -> None:
+        r = self.result
+        self.pdf.add_page()
+        findings = view.ordered(r.findings)
+        self.heading(f"Findings ({len(findings)})")
+        if not findings:
+            self.para("No findings.")
+            return
+        rows = []
+        for f in findings[:MAX_FINDINGS]:
+            what = _t(f.title, 300) + (f"\n{_t(f.evidence, 500)}" if f.evidence else "")
+            if f.waived:
+                what += f"\nWAIVED: {_t(f.waiver, 300)}"
+            rows.append([(f.severity.label.upper(), _SEVERITY_COLOR[f.severity]), _t(f.rule),
+                         _t(view.where(f), 300), what])
+        self.table(["Severity", "Rule", "Where", "Finding"], rows, (18, 48, 40, 74), 7.5)
+        if len(findings) > MAX_FINDINGS:
+            self.para(f"{len(findings) - MAX_FINDINGS} more findings are in the attached JSON result.", 8, _GREY)
+
+    def files_page(self) -> None:
+        r = self.result
+        self.pdf.add_page()
+        self.heading(f"File inventory ({len(r.files)})")
+        rows = [[_t(f.path, 300), _t(f.format), view.human_size(f.size), f.sha256 or _t(f.error or "unreadable")]
+                for f in sorted(r.files, key=lambda f: f.path)[:MAX_FILES]]
+        self.table(["Path", "Format", "Size", "SHA-256"], rows, (54, 18, 16, 92), 7, mono=(3,))
+        if len(r.files) > MAX_FILES:
+            self.para(f"{len(r.files) - MAX_FILES} more files are in the attached JSON result.", 8, _GREY)
+
+    def attach(self) -> None:
+        from auditor.reports import cyclonedx, json_report
+        when = _when(self.result.started_at)
+        self.pdf.embed_file(bytes=json_report.render(self.result).encode("utf-8"), basename="auditor-result.json",
+                            mime_type="application/json", associated_file_relationship="Data",
+                            desc="The canonical auditor result (auditor.report/v1)", modification_date=when)
+        self.pdf.embed_file(bytes=cyclonedx.render(self.result).encode("utf-8"), basename="bom.cdx.json",
+                            mime_type="application/vnd.cyclonedx+json", associated_file_relationship="Data",
+                            desc="CycloneDX 1.6 ML-BOM with the no-direct-connection declarations",
+                            modification_date=when)
+
+    def build(self) -> bytes:
+        self.decision_page()
+        self.lineage_page()
+        self.findings_page()
+        self.files_page()
+        self.attach()
+        return bytes(self.pdf.output())
+
+
+def _when(value: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return datetime.now(UTC)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def render(result: AuditResult) -> bytes:
+    return _Report(result).build()
+

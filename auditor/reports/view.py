@@ -1,0 +1,177 @@
+"""What every rendering reads from one AuditResult, in one place: neutralised text, facts that may be
+missing, the lineage, the findings in order. Reports compute nothing new; they only select and escape.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+from auditor.model import AuditResult, Finding, Severity
+
+NOT_ASSESSED = "not assessed"
+
+# Characters that reorder or hide text (Trojan Source, CVE-2021-42574) or are invisible.
+_BIDI_AND_INVISIBLE = set("\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                          "\u2060\u2066\u2067\u2068\u2069\ufeff")
+_LINE = re.compile(r"\bline\s+(\d+)", re.IGNORECASE)
+
+
+def clean(text: Any, limit: int = 0, *, keep_newlines: bool = True) -> str:
+    """Untrusted text -> plain printable text: control, bidi-override and invisible characters become a
+    visible <U+XXXX>; format-specific escaping is each renderer's job on top of this."""
+    out = []
+    for ch in str(text):
+        if ch in "\n\t" and keep_newlines:
+            out.append(ch)
+        elif ch in _BIDI_AND_INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
+            out.append(f"<U+{ord(ch):04X}>")
+        else:
+            out.append(ch)
+    result = "".join(out)
+    if not keep_newlines:
+        result = " ".join(result.split())
+    if limit and len(result) > limit:
+        result = result[:limit] + "…"
+    return result
+
+
+def line_of(location: str) -> int | None:
+    """`line 12` or `..., line 12:4` -> 12; binary locations (byte offsets, members) -> None."""
+    match = _LINE.search(location or "")
+    return int(match.group(1)) if match and int(match.group(1)) > 0 else None
+
+
+def model_name(result: AuditResult) -> str:
+    snap = result.snapshot
+    if snap.repo_id:
+        return snap.repo_id
+    name = PurePosixPath(snap.single_file or snap.root.replace("\\", "/").rstrip("/")).name
+    return name or result.target
+
+
+def revision(result: AuditResult) -> str:
+    snap = result.snapshot
+    return snap.resolved_revision or snap.requested_revision or ""
+
+
+def provenance(result: AuditResult) -> dict[str, Any]:
+    value = result.facts.get("provenance")
+    return value if isinstance(value, dict) else {}
+
+
+def license_facts(result: AuditResult) -> dict[str, Any]:
+    value = result.facts.get("license")
+    return value if isinstance(value, dict) else {}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def publisher(result: AuditResult) -> dict[str, Any]:
+    return _dict(provenance(result).get("publisher"))
+
+
+def effective_origin(result: AuditResult) -> dict[str, Any]:
+    return _dict(provenance(result).get("effective_origin"))
+
+
+def signature(result: AuditResult) -> dict[str, Any]:
+    return _dict(provenance(result).get("signature"))
+
+
+def model_license(result: AuditResult) -> dict[str, Any]:
+    return _dict(license_facts(result).get("model"))
+
+
+def obligations(result: AuditResult) -> list[dict[str, Any]]:
+    return [o for o in _list(license_facts(result).get("obligations")) if isinstance(o, dict)]
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    repo_id: str
+    relation: str
+    depth: int
+    org: str = ""
+    entity: str = ""
+    country: str = ""
+    license: str = ""
+    commit: str = ""
+    error: str = ""
+
+
+def lineage(result: AuditResult) -> list[LineageEntry]:
+    """Parent first, root last: the provenance scanner's view when it ran, else the source's ancestors."""
+    licenses = {str(e.get("repo_id")): str(e.get("license_id") or e.get("name") or "")
+                for e in _list(license_facts(result).get("lineage")) if isinstance(e, dict)}
+    commits = {a.repo_id: a.commit for a in result.snapshot.ancestors}
+    entries = []
+    for e in _list(provenance(result).get("lineage")):
+        if not isinstance(e, dict) or not e.get("repo_id"):
+            continue
+        rid = str(e["repo_id"])
+        entries.append(LineageEntry(
+            repo_id=rid, relation=str(e.get("relation") or ""), depth=_int(e.get("depth"), 1),
+            org=str(e.get("org") or ""), entity=str(e.get("entity") or ""), country=str(e.get("country") or ""),
+            license=str(e.get("license") or licenses.get(rid, "")), commit=commits.get(rid, ""),
+            error=str(e.get("error") or "")))
+    if entries:
+        return entries
+    return [LineageEntry(repo_id=a.repo_id, relation=a.relation, depth=a.depth, commit=a.commit,
+                         license=licenses.get(a.repo_id, ""), error=a.error)
+            for a in result.snapshot.ancestors]
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def active(result: AuditResult) -> list[Finding]:
+    return [f for f in result.findings if not f.waived]
+
+
+def waived(result: AuditResult) -> list[Finding]:
+    return [f for f in result.findings if f.waived]
+
+
+def ordered(findings: list[Finding] | tuple[Finding, ...]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (-int(f.severity), f.rule, f.file, f.location))
+
+
+def counts(result: AuditResult) -> dict[str, int]:
+    tally = {s.label: 0 for s in reversed(Severity)}
+    for f in active(result):
+        tally[f.severity.label] += 1
+    return tally
+
+
+def where(f: Finding) -> str:
+    return f.file + (f" @ {f.location}" if f.location else "")
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def origin_line(entity: dict[str, Any]) -> str:
+    """`Org (entity), CC` from a {org, entity, country} dict; NOT_ASSESSED when empty."""
+    org, ent, country = (str(entity.get(k) or "") for k in ("org", "entity", "country"))
+    text = org + (f" ({ent})" if ent and ent != org else "")
+    text = (text + (f", {country}" if country else "")).strip(", ")
+    return text or NOT_ASSESSED

@@ -1,0 +1,323 @@
+"""Every report format, each checked by its own standard: CycloneDX by the library's offline schema
+validator, SARIF by the schema GitHub's upload action uses, the PDF by rendering its pages with
+pdftoppm and reading its text back, HTML and Markdown by what a browser or GitHub would interpret."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jsonschema
+import pytest
+from reports_sample import HOSTILE, RTL, hostile_result
+
+from auditor import demo, reports
+from auditor.audit import audit
+from auditor.model import ClaimStatus
+from auditor.reports import cyclonedx, html, json_report, markdown, pdf, sarif, view
+
+SARIF_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+if not SARIF_SCHEMA.is_file():
+    SARIF_SCHEMA = Path("/work/shared/schemas/sarif-schema-2.1.0.json")
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    repos = demo.build_all(root)
+    return {"clean": audit(str(repos[demo.CLEAN])), "risky": audit(str(repos[demo.RISKY])),
+            "hostile": hostile_result()}
+
+
+@pytest.fixture(scope="session")
+def pdfs(results):
+    return {name: pdf.render(r) for name, r in results.items()}
+
+
+def test_every_registered_format_renders_for_every_result(results):
+    for fmt in reports.FORMATS:
+        module = reports.get(fmt)
+        for name, result in results.items():
+            out = module.render(result)
+            assert out and isinstance(out, (str, bytes)), (fmt, name)
+            assert module.EXTENSION.startswith(".")
+
+
+# -- CycloneDX -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", ["1.6", "1.7"])
+def test_cyclonedx_validates_against_the_schema(results, spec):
+    for name, result in results.items():
+        text = cyclonedx.render(result, spec)
+        assert cyclonedx.validate(text, spec) == [], name
+        doc = json.loads(text)
+        assert doc["specVersion"] == spec
+
+
+def test_cyclonedx_carries_model_files_lineage_findings_and_declarations(results):
+    result = results["hostile"]
+    doc = cyclonedx.to_dict(result)
+    model = doc["components"][0]
+    assert model["type"] == "machine-learning-model"
+    assert model["purl"].startswith("pkg:huggingface/evil-org/evil-model@0123456789abcdef")
+    assert "repository_url=" in model["purl"]
+    assert model["manufacturer"]["address"]["country"] == "XX"
+    assert model["licenses"][0]["license"]["name"].startswith("Evil Community License")
+    file_hashes = {c["name"]: c["hashes"][0]["content"] for c in model["components"]}
+    assert file_hashes == {cyclonedx._c(f.path): f.sha256 for f in result.files}
+    ancestor = model["pedigree"]["ancestors"][0]
+    assert ancestor["manufacturer"]["address"]["country"] == "US"
+    assert ancestor["licenses"][0]["license"]["id"] == "Apache-2.0"      # HF id mapped to the SPDX spelling
+    assert model["modelCard"]["modelParameters"]["task"] == "text-generation"
+    assert {v["id"] for v in doc["vulnerabilities"]} == {f.rule for f in result.findings}
+    decl = doc["declarations"]
+    assert len(decl["claims"]) == len(result.claims)
+    by_req = {m["requirement"]: m for m in decl["attestations"][0]["map"]}
+    for claim in result.claims:
+        entry = by_req[f"req-{claim.id}"]
+        if claim.status is ClaimStatus.REFUTED:
+            assert entry["counterClaims"] == [f"claim-{claim.id}"] and entry["conformance"]["score"] == 0
+        elif claim.status is ClaimStatus.SUPPORTED:
+            assert entry["claims"] == [f"claim-{claim.id}"] and entry["conformance"]["score"] == 1
+        else:
+            assert entry["confidence"]["score"] == 0
+    assert cyclonedx.reference_errors(doc) == []
+    assert RTL not in json.dumps(doc, ensure_ascii=False)
+
+
+def test_cyclonedx_validator_rejects_a_broken_bom(results):
+    doc = cyclonedx.to_dict(results["risky"])
+    doc["declarations"]["attestations"][0]["map"][0]["conformance"]["score"] = 2
+    doc["declarations"]["claims"][0]["evidence"] = ["ev-nowhere"]
+    errors = cyclonedx.validate(json.dumps(doc))
+    assert any("greater than the maximum" in e or "2" in e for e in errors)
+    assert "unresolved reference ev-nowhere" in errors
+
+
+def test_cyclonedx_unknown_license_is_not_invented(results):
+    unassessed = dataclasses.replace(results["hostile"], facts={})      # as if no license scanner ran
+    model = cyclonedx.to_dict(unassessed)["components"][0]
+    assert "licenses" not in model
+    assert {"name": "auditor:license", "value": "not assessed"} in model["properties"]
+    assert cyclonedx.validate(cyclonedx.render(unassessed)) == []
+
+
+def test_cyclonedx_spdx_license_of_the_clean_demo(results):
+    spdx = view.model_license(results["clean"]).get("spdx")
+    if not spdx:
+        pytest.skip("the license scanner is not registered in this checkout")
+    model = cyclonedx.to_dict(results["clean"])["components"][0]
+    assert model["licenses"] == [{"license": {"id": "Apache-2.0", "acknowledgement": "declared"}}]
+
+
+# -- SARIF -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sarif_validator():
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_sarif_validates_against_githubs_schema(results, sarif_validator):
+    for name, result in results.items():
+        doc = json.loads(sarif.render(result))
+        errors = [e.message for e in sarif_validator.iter_errors(doc)]
+        assert errors == [], name
+        assert len(doc["runs"]) == 1
+
+
+def test_sarif_rules_locations_fingerprints(results):
+    result = results["hostile"]
+    doc = sarif.to_dict(result)
+    run = doc["runs"][0]
+    rules_by_id = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert set(rules_by_id) == {f.rule for f in result.findings}
+    known = rules_by_id["FORMAT-DISGUISED-EXECUTABLE"]      # the finding is critical, whatever the default
+    assert known["properties"]["security-severity"] == "9.5" and known["help"]["text"]
+    assert known["defaultConfiguration"]["level"] == "error"
+    assert "security-severity" not in rules_by_id["INVENTORY-EMPTY-FILE"]["properties"]    # info
+    assert rules_by_id["CODE-NETWORK-CALL"]["properties"]["security-severity"] == "8.0"      # high
+    assert "Remediation" in known["help"]["text"]
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    code = by_rule["CODE-NETWORK-CALL"]["locations"][0]["physicalLocation"]
+    assert code["region"]["startLine"] == 12
+    binary = by_rule["FORMAT-DISGUISED-EXECUTABLE"]["locations"][0]["physicalLocation"]
+    assert binary["region"]["startLine"] == 1
+    assert binary["artifactLocation"]["uri"] == "weird%20%3Cname%3E%20%26%20co.bin"
+    repo_wide = by_rule["INVENTORY-EMPTY-FILE"]
+    assert repo_wide["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "README.md"
+    assert repo_wide["suppressions"][0]["kind"] == "external"
+    for r in run["results"]:
+        assert run["tool"]["driver"]["rules"][r["ruleIndex"]]["id"] == r["ruleId"]
+    prints = [r["partialFingerprints"]["primaryLocationLineHash"] for r in run["results"]]
+    assert len(set(prints)) == len(prints)
+    again = sarif.to_dict(json_report.from_dict(json.loads(json_report.render(result))))
+    assert [r["partialFingerprints"] for r in again["runs"][0]["results"]] == \
+        [r["partialFingerprints"] for r in run["results"]]
+
+
+def test_sarif_neutralises_placeholders_and_control_characters(results):
+    text = sarif.render(results["hostile"])
+    doc = json.loads(text)
+    messages = [r["message"]["text"] for r in doc["runs"][0]["results"]]
+    hostile = next(m for m in messages if "alert(2)" in m)
+    assert "{{0}}" in hostile and "{{{{1}}}}" in hostile       # SARIF placeholders escaped by doubling
+    assert RTL not in text and "\x1b" not in text and "\x07" not in text
+    assert "<U+202E>" in hostile
+
+
+# -- Markdown --------------------------------------------------------------------------------------
+
+def test_markdown_summary_is_inert(results):
+    text = markdown.render(results["hostile"])
+    assert "<script" not in text and "<img" not in text
+    assert "@everyone" not in text and "#1" not in text
+    assert "](https://" not in text and "https://evil" not in text
+    assert RTL not in text and "\x1b" not in text
+    assert "FAIL" in text
+    for claim in results["hostile"].claims:
+        assert markdown.escape(claim.title) in text
+    for line in text.splitlines():        # a pipe in untrusted text must not add table columns
+        if line.startswith("| ") and "Severity" not in line and "---" not in line:
+            assert len(re.findall(r"(?<!\\)\|", line)) in (4, 5, 6), line
+    assert "Nowhereland" in text and "base-org/base-model" in text
+
+
+def test_markdown_for_the_demo_has_every_section(results):
+    text = markdown.render(results["risky"])
+    for heading in ("### Top findings", "### No direct connection", "### License", "### Lineage and origin"):
+        assert heading in text
+    assert "not assessed" in text
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def test_html_is_self_contained_and_escaped(results):
+    page = html.render(results["hostile"])
+    parser = _Tags()
+    parser.feed(page)
+    tags = [t for t, _ in parser.tags]
+    assert tags.count("script") == 1 and "img" not in tags
+    for _tag, attrs in parser.tags:
+        for key in ("src", "href"):
+            assert key not in attrs, attrs
+        assert not any(k.startswith("on") for k in attrs)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert RTL not in page
+    csp = next(a for t, a in parser.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
+    assert "default-src 'none'" in csp["content"] and "sha256-" in csp["content"]
+    assert 'id="filter"' in page and 'data-severity="critical"' in page
+
+
+def test_html_script_hash_matches_the_inline_script(results):
+    import base64
+    import hashlib
+    page = html.render(results["clean"])
+    script = page.split("<script>", 1)[1].split("</script>", 1)[0]
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in page
+
+
+# -- PDF -------------------------------------------------------------------------------------------
+
+def _pdf_text(data: bytes) -> list[str]:
+    from pypdf import PdfReader
+    return [page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def test_pdf_first_page_states_the_decision_and_claims(results, pdfs):
+    for name in ("hostile", "risky"):
+        result = results[name]
+        first = " ".join(_pdf_text(pdfs[name])[0].split())
+        assert result.verdict.decision.upper() in first
+        assert "No direct connection" in first
+        assert f"Policy: {result.verdict.policy}" in first
+        assert result.started_at in first
+        for claim in result.claims:
+            assert " ".join(claim.title.split()[:3]) in first, claim.id
+        statuses = {c.status for c in result.claims}
+        if ClaimStatus.REFUTED in statuses:
+            assert "REFUTED" in first
+        if ClaimStatus.NOT_ASSESSED in statuses:
+            assert "NOT" in first and "ASSESSED" in first
+
+
+def test_pdf_later_pages_have_lineage_license_findings_and_hashes(results, pdfs):
+    pages = _pdf_text(pdfs["hostile"])
+    rest = " ".join(" ".join(pages[1:]).split())
+    assert "Lineage and origin" in rest and "base-org/base-model" in rest
+    assert "Nowhereland" in rest and "registration" in rest
+    assert "CODE-NETWORK-CALL" in rest and "line 12" in rest
+    compact = rest.replace(" ", "")
+    for record in results["hostile"].files:
+        assert record.sha256 in compact
+    assert RTL not in " ".join(pages)
+
+
+def test_pdf_renders_every_page(pdfs, tmp_path):
+    if shutil.which("pdftoppm") is None:
+        pytest.fail("pdftoppm is missing: apt-get install poppler-utils (see .ci/run)")
+    for name, data in pdfs.items():
+        src = tmp_path / f"{name}.pdf"
+        src.write_bytes(data)
+        subprocess.run(["pdftoppm", "-r", "40", "-png", str(src), str(tmp_path / name)], check=True,
+                       capture_output=True, timeout=60)
+        pngs = sorted(tmp_path.glob(f"{name}-*.png"))
+        assert len(pngs) == len(_pdf_text(data)) >= 4
+        assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000 for p in pngs)
+
+
+def test_pdf_embeds_the_json_result_and_the_bom(results, pdfs):
+    from pypdf import PdfReader
+    reader = PdfReader(io.BytesIO(pdfs["risky"]))
+    attached = {name: data[0] for name, data in reader.attachments.items()}
+    assert set(attached) == {"auditor-result.json", "bom.cdx.json"}
+    saved = json.loads(attached["auditor-result.json"])
+    assert json_report.to_dict(json_report.from_dict(saved)) == json_report.to_dict(results["risky"])
+    assert cyclonedx.validate(attached["bom.cdx.json"].decode()) == []
+    assert b"/AFRelationship /Data" in pdfs["risky"] or b"/AFRelationship/Data" in pdfs["risky"]
+    assert b"pdfaid:part" in pdfs["risky"]
+
+
+# -- `auditor report` ------------------------------------------------------------------------------
+
+def test_report_command_re_renders_a_saved_result(results, tmp_path):
+    from click.testing import CliRunner
+
+    from auditor.cli import cli
+    saved = tmp_path / "result.json"
+    saved.write_text(json_report.render(results["hostile"]))
+    runner = CliRunner()
+    for fmt in ("sarif", "markdown", "html", "cyclonedx", "cyclonedx-1.7"):
+        out = tmp_path / f"out.{fmt}"
+        run = runner.invoke(cli, ["report", str(saved), "--format", fmt, "-o", str(out)])
+        assert run.exit_code == 0, run.output
+        assert out.read_text() == reports.get(fmt).render(results["hostile"])
+    out = tmp_path / "out.pdf"
+    assert runner.invoke(cli, ["report", str(saved), "--format", "pdf", "-o", str(out)]).exit_code == 0
+    assert out.read_bytes().startswith(b"%PDF-")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "something-else"}')
+    run = runner.invoke(cli, ["report", str(bad), "--format", "html"])
+    assert run.exit_code != 0
+
+
+def test_hostile_text_reaches_each_format_only_escaped(results):
+    saved = json.loads(json_report.render(results["hostile"]))    # the canonical JSON keeps it verbatim
+    assert HOSTILE in [f["evidence"] for f in saved["findings"]]
+    for fmt in ("markdown", "html", "sarif", "cyclonedx"):
+        assert RTL not in reports.get(fmt).render(results["hostile"]), fmt
