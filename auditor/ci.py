@@ -136,6 +136,8 @@ def parse_manifest(text: str | None, source: str) -> dict[str, Entry]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+    except ValueError as exc:          # PyYAML's impossible dates
+        raise AuditorError(f"manifest {source}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

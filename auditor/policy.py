@@ -53,6 +53,8 @@ def load(name_or_path: str) -> Policy:
             data, source = rules.load_file(path), str(path)
         except AuditorError as exc:
             raise AuditorError(f"policy {exc}") from None
+        except ValueError as exc:      # PyYAML's impossible dates (a waiver's expires: 2030-02-31)
+            raise AuditorError(f"policy {path}: {exc} (dates are YYYY-MM-DD)") from None
     elif name_or_path in presets():
         data, source = rules.load(f"policies/{name_or_path}.yaml"), f"preset:{name_or_path}"
     else:

@@ -120,7 +120,15 @@ def check_rule_pattern(pattern: str, where: str) -> None:
 def load_file(path: Path) -> tuple[Waiver, ...]:
     if not path.is_file():
         raise AuditorError(f"waivers file not found: {path}")
-    return parse(rules.load_file(path), str(path))
+    return parse(read_yaml(path, "waivers"), str(path))
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """rules.load_file, plus the ValueError PyYAML raises for an impossible date such as 2030-02-31."""
+    try:
+        return rules.load_file(path)
+    except ValueError as exc:
+        raise AuditorError(f"{what} {path}: {exc} (dates are YYYY-MM-DD)") from None
 
 
 def discover(explicit: str, cwd: Path | None = None) -> tuple[Waiver, ...]:
