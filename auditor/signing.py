@@ -50,8 +50,9 @@ def verify(root: Path, signature: str, key_path: str, ignore: list[str]) -> Sign
         config.use_certificate_verifier(certificate_chain=[key])
     else:
         config.use_elliptic_key_verifier(public_key=key)
+    # A Hub cache snapshot is symlinks into the cache's blobs (the inventory already checked they stay inside).
     config.set_hashing_config(hashing.Config().use_file_serialization(allow_symlinks=True)
-                              .set_ignored_paths(paths=[*ignore, signature]))
+                              .set_allow_symlinks(True).set_ignored_paths(paths=[*ignore, signature]))
     try:
         config.verify(root, sig_path)
     except Exception as exc:  # noqa: BLE001 - any failure to verify is an invalid signature
