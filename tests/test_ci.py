@@ -1,0 +1,186 @@
+"""`auditor ci` in a real two-commit git repository; the GitHub Action and the pre-commit hook files."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import yaml
+from conftest import run_cli
+from markdown_it import MarkdownIt
+
+from auditor import ci, demo, rules
+from auditor.errors import AuditorError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SARIF_SCHEMA = Path("/work/shared/schemas/sarif-schema-2.1.0.json")
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    return {**env, **GIT_ENV, **extra}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Commit 1: models a, b, d in models.yaml. Commit 2: b's policy changes, c is added, a gets a new
+    weight file, a loose safetensors file and a README change arrive; d is untouched."""
+    from safetensors.numpy import save_file
+
+    root = tmp_path_factory.mktemp("ci") / "repo"
+    root.mkdir()
+    _git(root, "init", "-q", "-b", "main")
+    for name in ("a", "b", "d"):
+        demo.build_clean(root / "models" / name)
+    (root / "README.md").write_text("# our models\n")
+    (root / "models.yaml").write_text("models:\n  - target: models/a\n  - target: models/b\n"
+                                      "  - target: models/d\n    name: model-d\n")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "first")
+    demo.build_clean(root / "models" / "c")
+    (root / "models" / "c" / "preview.png").write_text("text, not a picture\n")   # medium: fails strict
+    save_file({"bias": np.zeros(4, dtype=np.float32)}, str(root / "models" / "a" / "adapter.safetensors"))
+    (root / "extra").mkdir()
+    save_file({"w": np.ones((2, 2), dtype=np.float32)}, str(root / "extra" / "head.safetensors"))
+    (root / "README.md").write_text("# our models\n\nnow with c\n")
+    (root / "models.yaml").write_text("models:\n  - target: models/a\n  - target: models/b\n    policy: strict\n"
+                                      "  - target: models/d\n    name: model-d\n"
+                                      "  - target: models/c\n    policy: strict\n")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "second")
+    return root
+
+
+def _markdown_tokens(text: str) -> list:  # type: ignore[type-arg]
+    return MarkdownIt("commonmark").enable("table").parse(text)
+
+
+def test_ci_audits_exactly_what_changed_and_writes_valid_reports(repo: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    out = tmp_path / "out"
+    proc = run_cli("ci", "--sarif", str(out / "a.sarif"), "--markdown", str(out / "s.md"),
+                   "--comment", str(out / "c.md"), cwd=repo, env=_env(GITHUB_STEP_SUMMARY=str(summary)))
+    assert proc.returncode == 1, proc.stderr           # c fails under strict
+    assert "Traceback" not in proc.stderr
+    audited = re.findall(r"^(PASS|WARN|FAIL|ERROR) +(\S+) \(([^)]*)\)", proc.stderr, re.M)
+    assert sorted((target, why) for _, target, why in audited) == [
+        ("extra/head.safetensors", "model file"),
+        ("models/a", "files changed: models/a/adapter.safetensors"),
+        ("models/b", "changed"),
+        ("models/c", "added"),
+    ]
+    assert ("FAIL", "models/c", "added") in audited
+
+    sarif = json.loads((out / "a.sarif").read_text())
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(sarif))
+    assert errors == [], errors[:3]
+    (run,) = sarif["runs"]
+    assert sorted(m["target"] for m in run["properties"]["models"]) == [
+        "extra/head.safetensors", "models/a", "models/b", "models/c"]
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"] for loc in r["locations"]}
+    assert "models/c/preview.png" in uris
+    assert all((repo / uri).is_file() for uri in uris), uris        # every location is a file of the repo
+    assert all(r["ruleIndex"] == [x["id"] for x in run["tool"]["driver"]["rules"]].index(r["ruleId"])
+               for r in run["results"])
+
+    markdown = (out / "s.md").read_text()
+    tokens = _markdown_tokens(markdown)
+    assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
+    assert tokens[0].type == "heading_open" and tokens[1].content == "auditor ci: ❌ FAIL"
+    first_table = markdown.split("\n\n")[2].splitlines()
+    assert len(first_table) == 2 + 4 and "models/d" not in markdown and "model-d" not in markdown
+    assert sum(t.type == "table_open" for t in tokens) >= 5      # the overview plus each model's findings
+    comment = (out / "c.md").read_text()
+    assert comment.startswith(ci.COMMENT_MARKER + "\n") and comment.split("\n", 1)[1] == markdown
+    assert summary.read_text() == "earlier step\n" + markdown
+
+
+def test_ci_defaults_nothing_changed_and_all(repo: Path) -> None:
+    proc = run_cli("ci", "--base", "HEAD", cwd=repo, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert "nothing to audit" in proc.stderr
+    written = {p: repo / p for p in ("auditor.sarif", "auditor-summary.md", "auditor-comment.md")}
+    assert all(p.is_file() for p in written.values())
+    sarif = json.loads(written["auditor.sarif"].read_text())
+    assert list(jsonschema.Draft202012Validator(json.loads(SARIF_SCHEMA.read_text())).iter_errors(sarif)) == []
+    assert sarif["runs"][0]["results"] == []
+    assert "No model entry or model file was added or changed." in written["auditor-summary.md"].read_text()
+    for p in written.values():
+        p.unlink()
+    everything = ci.plan(repo, repo / "models.yaml", ci.EMPTY_TREE, audit_all=True)
+    assert [(i.entry.label, i.why) for i in everything.items] == [
+        ("models/a", "--all"), ("models/b", "--all"), ("model-d", "--all"), ("models/c", "--all")]
+    first = ci.plan(repo, repo / "models.yaml", _git(repo, "rev-parse", "HEAD~1"), audit_all=False)
+    assert [i.entry.target for i in first.items] == ["models/a", "models/b", "models/c", "extra/head.safetensors"]
+    assert [i.entry.line for i in first.items[:3]] == [2, 3, 7]
+
+
+def test_precommit_mode_audits_the_given_files_only(repo: Path, tmp_path: Path) -> None:
+    proc = run_cli("ci", "extra/head.safetensors", "models/d/model.safetensors", cwd=repo, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert re.findall(r"^\w+ +(\S+) \(given\)", proc.stderr, re.M) == [
+        "extra/head.safetensors", "models/d/model.safetensors"]
+    assert "wrote" not in proc.stderr and not (repo / "auditor.sarif").exists()
+
+
+def test_ci_usage_errors_are_one_line(repo: Path, tmp_path: Path) -> None:
+    proc = run_cli("ci", "--base", "no-such-branch", cwd=repo, env=_env())
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "auditor: error: base ref 'no-such-branch' not found (in GitHub Actions, check out with fetch-depth: 0)")
+    outside = run_cli("ci", cwd=tmp_path, env=_env())
+    assert outside.returncode == 2 and "is not inside a git repository" in outside.stderr
+    assert len(outside.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("models:\n  - revision: abc\n", "entry 1: needs a `target`"),
+    ("models:\n  - target: x\n    revison: abc\n", "entry 1: unknown key revison"),
+    ("models:\n  - target: x\n  - target: x\n", "entry 2: target 'x' is listed twice"),
+    ("models: [\n", "line 2"),
+    ("name: nope\n", "expected a `models:` list"),
+])
+def test_bad_manifest_is_a_clear_error(text: str, expected: str) -> None:
+    with pytest.raises(AuditorError, match=re.escape(expected)):
+        ci.parse_manifest(text, "models.yaml")
+
+
+def test_manifest_forms_and_what_counts_as_changed() -> None:
+    old = ci.parse_manifest("- org/a\n- target: hf://org/b\n  revision: 1111\n", "m")
+    new = ci.parse_manifest("models:\n  - org/a\n  - target: hf://org/b\n    revision: 2222\n", "m")
+    assert list(old) == list(new) == ["org/a", "hf://org/b"]
+    assert old["org/a"].comparable() == new["org/a"].comparable()
+    assert old["hf://org/b"].comparable() != new["hf://org/b"].comparable()
+    assert new["hf://org/b"].label == "hf://org/b@2222" and new["hf://org/b"].line == 3
+
+
+def test_action_and_precommit_hook_files() -> None:
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    assert {"policy", "manifest", "base-ref", "endpoint", "upload-sarif"} <= set(action["inputs"])
+    steps = action["runs"]["steps"]
+    assert all("shell" in s for s in steps if "run" in s)
+    run_text = "\n".join(s.get("run", "") for s in steps)
+    assert "args=(ci " in run_text and 'auditor "${args[@]}"' in run_text and "inputs." not in run_text   # inputs reach scripts through env only
+    assert any(s.get("uses", "").startswith("github/codeql-action/upload-sarif@") for s in steps)
+    hooks = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = hooks
+    assert hook["entry"].split()[:2] == ["auditor", "ci"] and hook["language"] == "python"
+    pattern = re.compile(hook["files"])
+    for suffix in rules.load("ci.yaml")["model_extensions"]:
+        assert pattern.search(f"models/x/weights{suffix}"), suffix
+    assert not pattern.search("README.md") and not pattern.search("src/train.py")
