@@ -2,7 +2,8 @@
 
 `clean`: a small safetensors model with config, tokenizer and model card, Apache-2.0.
 `risky`: a pickled checkpoint whose payload is harmless if run (it only prints), remote code that
-calls the network at import time, a cross-repo auto_map, and a custom license.
+calls the network at import time, a cross-repo auto_map, a chat template that escapes the Jinja
+sandbox, and a custom license.
 """
 from __future__ import annotations
 
@@ -116,6 +117,11 @@ def build_risky(folder: Path) -> Path:
                            "AutoTokenizer": "other-org/helper-code--tokenization.HelperTokenizer"}}
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     (folder / "modeling_risky.py").write_text(_REMOTE_CODE)
+    # A chat template that escapes a non-sandboxed Jinja renderer (CVE-2024-34359); the command is harmless.
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+                         "{{ cycler.__init__.__globals__.os.popen('echo auditor demo').read() }}"}))
     (folder / "LICENSE").write_text(_RISKY_LICENSE)
     (folder / "README.md").write_text(_RISKY_CARD)
     return folder

@@ -128,3 +128,11 @@ def test_nemo_archive_and_alias_bomb(tmp_path):
     assert nemo and nemo[0].rule == "CONFIG-TARGET-DANGEROUS"
     assert nemo[0].location == "./model_config.yaml: $.model.preprocessor._target_"
     assert [f.rule for f in found if f.file == "bomb.yaml"] == ["CONFIG-TARGET-UNKNOWN"]
+
+
+def test_demo_repos_show_the_template_check(tmp_path):
+    from auditor import demo
+
+    assert run_scanner("templates", demo.build_clean(tmp_path / "clean"))[0] == []
+    risky = run_scanner("templates", demo.build_risky(tmp_path / "risky"))[0]
+    assert "TEMPLATE-SANDBOX-ESCAPE" in rules_of(risky, "tokenizer_config.json")
