@@ -20,7 +20,7 @@ from auditor.errors import AuditorError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SARIF_SCHEMA = Path("/work/shared/schemas/sarif-schema-2.1.0.json")
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+           "GIT_COMMITTER_EMAIL": "t@example.org"}
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -1,6 +1,7 @@
 """Policies: presets, schema errors, overrides and the requirements, on demo and generated repos."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,10 @@ def test_same_model_passes_default_and_fails_strict_with_reasons(repos: dict[str
         in strict["verdict"]["reasons"]
 
 
-def test_exit_codes_through_the_cli(repos: dict[str, Path]) -> None:
-    assert run_cli("scan", str(repos["mismatch"]), "-q", "-o", "/dev/null").returncode == 0
-    assert run_cli("scan", str(repos["mismatch"]), "-q", "-o", "/dev/null", "--policy", "strict").returncode == 1
+def test_exit_codes_through_the_cli(repos: dict[str, Path], tmp_path: Path) -> None:
+    report = tmp_path / "strict.json"
+    proc = run_cli("scan", str(repos["mismatch"]), "-q", "-o", str(report), "--policy", "strict")
+    assert proc.returncode == 1 and json.loads(report.read_text())["verdict"]["decision"] == "fail", proc.stderr
 
 
 def test_strict_refuses_pickle_in_any_container(repos: dict[str, Path], tmp_path: Path) -> None:
