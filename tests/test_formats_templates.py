@@ -18,6 +18,8 @@ BENIGN = [
     "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}",
     "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}"
     "{% else %}{{ m.content }}{% endif %}{% endfor %}",
+    "{%- set system = messages[0]['content'] if messages[0]['role'] == 'system' else '' -%}{{ system }}"
+    "{%- set open = '<|im_start|>' -%}{%- for m in messages[1:] -%}{{ open }}{{ m.content }}{%- endfor -%}",
     "{%- set ns = namespace(found=false) -%}{%- for m in messages -%}{%- if m.tool_calls is defined -%}"
     "{{ m.tool_calls | tojson }}{%- set ns.found = true -%}{%- endif -%}{%- endfor -%}",
 ]
@@ -26,6 +28,8 @@ HOSTILE = {
     "{{ cycler.__init__.__globals__.os.popen('id').read() }}": ("TEMPLATE-SANDBOX-ESCAPE", 1),
     "{% for m in messages %}\n{{ ''.__class__.__mro__[1].__subclasses__() }}{% endfor %}": ("TEMPLATE-SANDBOX-ESCAPE", 2),
     "{{ messages|attr('__cla' ~ 'ss__') }}": ("TEMPLATE-DANGEROUS-NAME", 1),
+    "{% set system = messages[0] %}\n{{ joiner.__init__ }}": ("TEMPLATE-SANDBOX-ESCAPE", 2),
+    "{{ self._TemplateReference__context }}": ("TEMPLATE-DANGEROUS-NAME", 1),
     "{{ x['__globals__'] }}": ("TEMPLATE-SANDBOX-ESCAPE", 1),
     "{{ lipsum.os.system('id') }}": ("TEMPLATE-DANGEROUS-NAME", 1),
     "\n\n{% include '/etc/passwd' %}": ("TEMPLATE-IMPORT", 3),
@@ -38,8 +42,9 @@ def test_benign_templates_are_clean(tmp_path):
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": BENIGN[0], "bos_token": "<s>"}))
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "tokenizer_config.json").write_text(json.dumps(
-        {"chat_template": [{"name": "default", "template": BENIGN[1]}, {"name": "tool_use", "template": BENIGN[2]}]}))
+        {"chat_template": [{"name": "default", "template": BENIGN[1]}, {"name": "tool_use", "template": BENIGN[3]}]}))
     (tmp_path / "chat_template.jinja").write_text(BENIGN[0])
+    (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": BENIGN[2]}))
     findings, facts = run_scanner("templates", tmp_path)
     assert findings == []
     assert facts["templates"]["sub/tokenizer_config.json"]["templates"] == ["chat_template 'default'",

@@ -68,8 +68,9 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                 yield rules.finding("SCANNER-MISSING-DEPENDENCY", file=rec.path, scanner=NAME,
                                     evidence="h5py is not installed: pip install 'auditor[keras]'")
             h5_files = []
-    for rec in h5_files:
-        yield from _scan_h5(ctx, rec)
+    attrs = read_h5_attrs([str(ctx.path(rec)) for rec in h5_files], _data()["max_config_bytes"])
+    for rec, result in zip(h5_files, attrs, strict=True):
+        yield from _scan_h5(ctx, rec, result)
     for rec in zip_files:
         yield from _scan_zip(ctx, rec)
 
@@ -78,29 +79,76 @@ def _finding(rec: Any, rule: str, location: str, evidence: str, severity: str | 
     return rules.finding(rule, file=rec.path, location=location, evidence=evidence, scanner=NAME, severity=severity)
 
 
-def _scan_h5(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
-    import h5py
-
+def _scan_h5(ctx: ScanContext, rec: Any, result: dict[str, Any]) -> Iterator[Finding]:
     limit = _data()["max_config_bytes"]
-    configs: dict[str, str] = {}
-    try:
-        with h5py.File(ctx.path(rec), "r") as h5:
-            for key in ("model_config", "training_config"):
-                if key in h5.attrs:
-                    raw = h5.attrs[key]
-                    text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
-                    if len(text) > limit:
-                        yield _finding(rec, "KERAS-LIMIT", f"attribute {key}", f"{len(text)} chars > {limit}")
-                        continue
-                    configs[key] = text
-            versions = {k: _text(h5.attrs[k]) for k in ("keras_version", "backend") if k in h5.attrs}
-    except Exception as exc:  # noqa: BLE001 - h5py raises many types on a broken file; fail closed
-        yield _finding(rec, "KERAS-UNPARSEABLE", "", f"h5py cannot read the file: {type(exc).__name__}: {exc}")
+    if "error" in result:
+        yield _finding(rec, "KERAS-UNPARSEABLE", "", f"h5py cannot read the file: {result['error']}")
         return
-    facts: dict[str, Any] = {"container": "hdf5", **versions, "has_model_config": "model_config" in configs}
+    configs: dict[str, str] = {}
+    for key in ("model_config", "training_config"):
+        text = result.get(key)
+        if isinstance(text, int):
+            yield _finding(rec, "KERAS-LIMIT", f"attribute {key}", f"{text} bytes > {limit}")
+        elif isinstance(text, str):
+            configs[key] = text
+    facts: dict[str, Any] = {"container": "hdf5", **result.get("versions", {}), "has_model_config": "model_config" in configs}
     for key, text in configs.items():
         yield from _check_config(ctx, rec, text, f"attribute {key}", facts)
     merge_fact(ctx, NAME, rec.path, facts)
+
+
+# HDF5 is a large C library with a history of crashes on crafted files: read the attributes in a child.
+_H5_READER = r"""
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (@MEMORY@, @MEMORY@))
+resource.setrlimit(resource.RLIMIT_CPU, (@CPU@, @CPU@))
+import h5py
+limit = int(sys.argv[1])
+def text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+def read(path):
+    out = {"versions": {}}
+    try:
+        with h5py.File(path, "r") as h5:
+            for key in ("model_config", "training_config"):
+                if key in h5.attrs:
+                    value = text(h5.attrs[key])
+                    out[key] = value if len(value) <= limit else len(value)
+            for key in ("keras_version", "backend"):
+                if key in h5.attrs:
+                    out["versions"][key] = text(h5.attrs[key])[:100]
+    except Exception as exc:
+        out = {"error": "%s: %s" % (type(exc).__name__, str(exc)[:300])}
+    return out
+json.dump([read(path) for path in json.load(sys.stdin)], sys.stdout)
+"""
+H5_TIMEOUT_SECONDS = 60
+H5_MEMORY_BYTES = 2 * 1024**3
+
+
+def read_h5_attrs(paths: list[str], limit: int) -> list[dict[str, Any]]:
+    """Per file: model_config / training_config (text, or their length when over `limit`) and version
+    attributes, or {"error": ...}. One child for all files; if it dies, one child per file isolates the culprit."""
+    if not paths:
+        return []
+    results = _h5_child(paths, limit)
+    if results is None:
+        results = [(_h5_child([p], limit) or [{"error": "the HDF5 reader crashed on this file"}])[0] for p in paths] \
+            if len(paths) > 1 else [{"error": "the HDF5 reader crashed on this file"}]
+    return results
+
+
+def _h5_child(paths: list[str], limit: int) -> list[dict[str, Any]] | None:
+    code = _H5_READER.replace("@MEMORY@", str(H5_MEMORY_BYTES)).replace("@CPU@", str(H5_TIMEOUT_SECONDS))
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-c", code, str(limit)], input=json.dumps(paths).encode(),
+                              capture_output=True, timeout=H5_TIMEOUT_SECONDS * len(paths), check=False)
+        results = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except (subprocess.TimeoutExpired, ValueError):
+        return None
+    if not isinstance(results, list) or len(results) != len(paths):
+        return None
+    return [r if isinstance(r, dict) else {"error": "the HDF5 reader returned no result"} for r in results]
 
 
 def _text(value: Any) -> str:

@@ -38,7 +38,8 @@ def check_template(source: str, *, file: str, where: str, scanner: str = NAME) -
     except RecursionError:
         return [finding("TEMPLATE-LIMIT", None, "template nested too deeply for the parser")]
     escape = set(data["escape_attributes"])
-    dangerous = set(data["dangerous_names"])
+    dangerous = set(data["dangerous_attributes"])
+    gadgets = set(data["gadget_names"])
     out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
 
@@ -61,17 +62,20 @@ def check_template(source: str, *, file: str, where: str, scanner: str = NAME) -
         if count > data["max_nodes"] or depth > 500:
             out.append(finding("TEMPLATE-LIMIT", None, f"more than {data['max_nodes']} nodes or depth > 500"))
             break
-        if isinstance(node, nodes.Getattr):
-            classify(node.attr, node, "attribute")
+        if isinstance(node, (nodes.Getattr, nodes.Getitem)):
+            if isinstance(node, nodes.Getattr):
+                classify(node.attr, node, "attribute")
+            if isinstance(node.node, nodes.Name) and node.node.name in gadgets:
+                report("TEMPLATE-DANGEROUS-NAME", node, f"reaches into Jinja global {node.node.name!r}")
         elif isinstance(node, nodes.Name):
-            if node.ctx == "load":
+            if node.ctx == "load" and node.name.startswith("__"):
                 classify(node.name, node, "name")
         elif isinstance(node, nodes.Const) and isinstance(node.value, str):
             # strings used as keys (x['__globals__']); plain words like 'system' are ordinary role names
             if any(word in node.value for word in escape if word.startswith("__")):
                 report("TEMPLATE-SANDBOX-ESCAPE", node, f"string {node.value[:80]!r}")
-        elif isinstance(node, nodes.Filter) and node.name == "attr":
-            report("TEMPLATE-DANGEROUS-NAME", node, "filter 'attr' (dynamic attribute access)")
+        elif isinstance(node, nodes.Filter) and node.name in data["dangerous_filters"]:
+            report("TEMPLATE-DANGEROUS-NAME", node, f"filter {node.name!r} (attribute access built at render time)")
         elif isinstance(node, (nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)):
             report("TEMPLATE-IMPORT", node, f"{{% {type(node).__name__.lower()} %}} of {_describe(node.template)}")
         stack.extend((child, depth + 1) for child in node.iter_child_nodes())
