@@ -168,6 +168,9 @@ def test_shard_problems(sharded):
     missing = {**index, "weight_map": {**index["weight_map"], "b": "model-00003-of-00003.safetensors"}}
     found = _write_index(folder, missing)
     assert {"SHARDS-MISSING-SHARD", "SHARDS-UNREFERENCED"} <= rules_of(found)
+    stray = [f for f in found if f.rule == "SHARDS-UNREFERENCED"]
+    assert stray[0].file == "model-00002-of-00002.safetensors"
+    assert stray[0].location == "next to model.safetensors.index.json"
     moved = {**index, "weight_map": {"a": "model-00002-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
     assert {"SHARDS-INDEX-MISMATCH", "SHARDS-UNREFERENCED"} <= rules_of(_write_index(folder, moved))
 

@@ -60,7 +60,7 @@ def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator
                           f"{shard} (needed by {len(shards[shard])} tensors) is not in the snapshot")
             continue
         usable[shard] = rel
-    yield from _stray_files(rec, folder, set(usable.values()), present, finding)
+    yield from _stray_files(rec, folder, set(usable.values()), present)
     total = index.get("metadata", {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
     if rec.path.endswith(".safetensors.index.json"):
         yield from _check_safetensors(ctx, usable, shards, weight_map, total, present, finding)
@@ -71,7 +71,7 @@ def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator
                           f"total_size {total} > {on_disk} bytes of shard files")
 
 
-def _stray_files(rec: Any, folder: str, referenced: set[str], present: dict[str, Any], finding: Any) -> Iterator[Finding]:
+def _stray_files(rec: Any, folder: str, referenced: set[str], present: dict[str, Any]) -> Iterator[Finding]:
     """Shard-like files of the same kind and prefix that the index does not reference."""
     base = posixpath.basename(rec.path)[: -len(".index.json")]       # model.safetensors, pytorch_model.bin
     stem, dot, kind = base.rpartition(".")
@@ -81,11 +81,13 @@ def _stray_files(rec: Any, folder: str, referenced: set[str], present: dict[str,
         if posixpath.dirname(path) != folder or path in referenced:
             continue
         name = posixpath.basename(path)
+        index_name = posixpath.basename(rec.path)
         if name == base:
-            yield finding("SHARDS-UNREFERENCED", name,
-                          f"{name} sits next to its index; loaders prefer it over the shards the index lists")
+            yield rules.finding("SHARDS-UNREFERENCED", file=path, location=f"next to {index_name}", scanner=NAME,
+                                evidence=f"{name} sits next to {index_name}; loaders prefer it over the shards the index lists")
         elif name.startswith(stem + "-") and name.endswith("." + kind):
-            yield finding("SHARDS-UNREFERENCED", name, f"{name} looks like a shard but no tensor maps to it")
+            yield rules.finding("SHARDS-UNREFERENCED", file=path, location=f"next to {index_name}", scanner=NAME,
+                                evidence=f"{name} looks like a shard but no tensor in {index_name} maps to it")
 
 
 def _check_safetensors(ctx: ScanContext, usable: dict[str, str], shards: dict[str, list[str]],
