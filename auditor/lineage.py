@@ -7,6 +7,7 @@ as unresolved rather than inventing a lineage).
 from __future__ import annotations
 
 import json
+import mmap
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,42 +91,31 @@ def adapter_refs(root: Path) -> list[BaseRef]:
 
 
 def gguf_refs(root: Path, paths: list[str]) -> list[BaseRef]:
-    """general.base_model.N.{organization,name,repo_url} from GGUF headers (gguf library reader)."""
+    """general.base_model.N.{organization,name,repo_url} from GGUF headers.
+
+    Uses the gguf scanner's bounded header reader (every count and length checked against the file
+    size); gguf.GGUFReader trusts counts and is slow and memory-hungry on hostile headers.
+    """
     refs: list[BaseRef] = []
-    if not paths:
-        return refs
     try:
-        from gguf import GGUFReader
+        from auditor.scanners import gguf as gguf_scanner
     except ImportError:
         return refs
     for rel in paths[:4]:
         try:
-            reader = GGUFReader(str(root / rel), "r")
-            fields = {name: _gguf_value(f) for name, f in reader.fields.items()
-                      if name.startswith("general.base_model.")}
-        except Exception:  # noqa: BLE001 - a broken header is the formats scanner's finding, not lineage's
+            with open(root / rel, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                metadata = gguf_scanner.read(buf, len(buf)).metadata
+        except Exception:  # noqa: BLE001 - a broken header is the gguf scanner's finding, not lineage's
             continue
-        count = fields.get("general.base_model.count") or 0
-        for i in range(min(int(count) if isinstance(count, int) else 0, 16)):
-            url = fields.get(f"general.base_model.{i}.repo_url") or ""
-            org = fields.get(f"general.base_model.{i}.organization") or ""
-            name = fields.get(f"general.base_model.{i}.name") or ""
+        count = metadata.get("general.base_model.count") or 0
+        for i in range(min(count, 16) if isinstance(count, int) else 0):
+            url = str(metadata.get(f"general.base_model.{i}.repo_url") or "")
+            org = str(metadata.get(f"general.base_model.{i}.organization") or "")
+            name = str(metadata.get(f"general.base_model.{i}.name") or "")
             repo_id, valid = _as_id(url) if url else _as_id(f"{org}/{name}".replace(" ", "-"))
             if repo_id.strip("/"):
                 refs.append(BaseRef(repo_id, "quantized", rel, valid))
     return refs
-
-
-def _gguf_value(field: Any) -> Any:
-    try:
-        if not field.data:
-            return None
-        part = field.parts[field.data[0]]
-        if field.types and field.types[0].name == "STRING":
-            return bytes(part).decode("utf-8", "replace")
-        return part.tolist()[0]
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def local_refs(root: Path, file_paths: list[str]) -> list[BaseRef]:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,15 @@ class _CaseHandler(http.server.BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         self.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+        if self.mode.startswith("split:") and not self.path.startswith("/api/"):
+            self._relay(self.mode.split(":", 1)[1] + self.path)
+            return
+        if self.mode.startswith(("redirect:", "split:")):   # API requests are redirected to <base URL>
+            self.send_response(307)
+            self.send_header("Location", self.mode.split(":", 1)[1] + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.mode == "slow":
             time.sleep(self.delay)
         body = json.dumps({"error": "internal"}).encode()
@@ -190,6 +200,22 @@ class _CaseHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:
             pass
+
+    def _relay(self, url: str) -> None:
+        """Serve a file request by fetching it from the real server (a front that owns /resolve/)."""
+        request = urllib.request.Request(url, method=self.command)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                status, headers, body = resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, headers, body = exc.code, exc.headers, exc.read()
+        self.send_response(status)
+        for name in ("Content-Type", "Content-Length", "ETag", "X-Repo-Commit", "X-Error-Code"):
+            if headers.get(name) is not None:
+                self.send_header(name, headers[name])
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     do_GET = do_HEAD = do_POST = _answer
 

@@ -197,3 +197,15 @@ def test_finding_severities_are_catalogued() -> None:
     catalog = rules.catalog()
     assert catalog["HUB-HASH-MISMATCH"].severity == Severity.CRITICAL
     assert catalog["LOCK-EXTRA-CODE"].severity == Severity.CRITICAL
+
+
+def test_redirect_to_another_host_is_recorded(hub_world: HubWorld, hub_cache: Path) -> None:
+    """A front server that answers files itself but redirects API calls to olah (olah never redirects
+    off-host, so this case needs the small CaseServer): both hosts are recorded and flagged."""
+    with CaseServer(f"split:{hub_world.url}") as front:
+        result = audit("hf://acme/tiny-chat", Options(endpoint=front.url, token=False))
+    assert result.snapshot.endpoint == front.url
+    assert result.snapshot.hosts_contacted == (front.url, hub_world.url)
+    off = [f for f in result.findings if f.rule == "PROVENANCE-OFF-ENDPOINT-HOST"]
+    assert [f.evidence.split()[0] for f in off] == [hub_world.url]
+    assert result.facts["provenance"]["verification"]["mismatched"] == 0
