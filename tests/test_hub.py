@@ -209,3 +209,25 @@ def test_redirect_to_another_host_is_recorded(hub_world: HubWorld, hub_cache: Pa
     off = [f for f in result.findings if f.rule == "PROVENANCE-OFF-ENDPOINT-HOST"]
     assert [f.evidence.split()[0] for f in off] == [hub_world.url]
     assert result.facts["provenance"]["verification"]["mismatched"] == 0
+
+
+@pytest.mark.parametrize(("path", "unsafe"), [
+    ("model.safetensors", False), ("sub/dir/notes.txt", False), ("../escape", True), ("a/../../b", True),
+    ("/etc/passwd", True), ("C:/x", True), ("a\\b", True), ("a//b", True), ("./a", True), ("", True),
+])
+def test_listing_paths_that_could_escape_are_refused(path: str, unsafe: bool) -> None:
+    from auditor.sources import hub
+    assert hub._unsafe_path(path) is unsafe
+
+
+def test_unsafe_listing_entry_is_a_finding(tmp_path: Path) -> None:
+    from auditor import inventory, scanners
+    from auditor.model import Snapshot
+    from auditor.scanners import provenance
+    (tmp_path / "config.json").write_text("{}")
+    snapshot = Snapshot(root=str(tmp_path), kind="hub", target="hf://x/y", repo_id="x/y", resolved_revision="c" * 40,
+                        endpoint="http://127.0.0.1:1", facts={"revision_kind": "commit", "unsafe_paths": ["../x"]})
+    inv = inventory.build(snapshot, Options())
+    ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(inv.files), options=Options())
+    [unsafe] = [f for f in provenance.scan(ctx) if f.rule == "HUB-UNSAFE-PATH"]
+    assert unsafe.severity == Severity.HIGH and "../x" in unsafe.evidence

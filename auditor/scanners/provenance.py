@@ -92,6 +92,8 @@ def _verify_hashes(ctx: ScanContext) -> Iterator[Finding]:
             counts["unverified"] += 1
             yield _finding("HUB-PUBLISHER-HASH-MISSING", file=rec.path,
                            evidence=f"not in the publisher's listing at {snap.resolved_revision or 'the commit'}")
+    for path in snap.facts.get("unsafe_paths", []):
+        yield _finding("HUB-UNSAFE-PATH", evidence=f"listing entry {path!r} at {snap.resolved_revision}")
     if snap.kind == "hub" and not snap.metadata_only:
         present = {rec.path for rec in ctx.files}
         for path in sorted(set(snap.publisher_hashes) - present):

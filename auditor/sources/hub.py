@@ -200,7 +200,8 @@ def open_snapshot(target: str, options: Options) -> Snapshot:
         api = HfApi(endpoint=endpoint, token=token)
         try:
             commit, revision_kind = _resolve(api, repo_id, requested, timeout)
-            entries = _tree(api, repo_id, commit)
+            unsafe: list[str] = []
+            entries = _tree(api, repo_id, commit, unsafe, options.limits.max_files)
             info = api.model_info(repo_id, revision=commit, timeout=timeout)
         except AuditorError:
             raise
@@ -226,7 +227,8 @@ def open_snapshot(target: str, options: Options) -> Snapshot:
         publisher_hashes=publisher, metadata_only=options.metadata_only,
         fetched_at=datetime.now(UTC).isoformat(timespec="seconds"), ancestors=ancestors,
         facts={"link_root": str(root.parent.parent), "revision_kind": revision_kind, "card": card,
-               "remote_files": remote_files, "signature_files": signature_files, "cache_dir": str(cache)})
+               "remote_files": remote_files, "signature_files": signature_files, "cache_dir": str(cache),
+               "unsafe_paths": unsafe})
 
 
 def _resolve(api: Any, repo_id: str, requested: str, timeout: float) -> tuple[str, str]:
@@ -273,10 +275,28 @@ def _repo_exists(api: Any, repo_id: str, timeout: float) -> bool:
             return False
 
 
-def _tree(api: Any, repo_id: str, commit: str) -> dict[str, Any]:
+def _tree(api: Any, repo_id: str, commit: str, unsafe: list[str] | None = None,
+          limit: int = 200_000) -> dict[str, Any]:
+    """The publisher's file listing at `commit`; paths that could escape a folder go to `unsafe`."""
     from huggingface_hub.hf_api import RepoFile
-    return {e.path: e for e in api.list_repo_tree(repo_id, revision=commit, recursive=True)
-            if isinstance(e, RepoFile)}
+    entries: dict[str, Any] = {}
+    for count, entry in enumerate(api.list_repo_tree(repo_id, revision=commit, recursive=True)):
+        if count >= limit:
+            raise AuditorError(f"{repo_id}@{commit}: the listing has more than {limit} entries (limit)")
+        if not isinstance(entry, RepoFile):
+            continue
+        if _unsafe_path(entry.path):
+            if unsafe is not None:
+                unsafe.append(entry.path[:300])
+            continue
+        entries[entry.path] = entry
+    return entries
+
+
+def _unsafe_path(path: str) -> bool:
+    parts = path.split("/")
+    return (not path or path.startswith("/") or "\\" in path or "\0" in path or ":" in parts[0]
+            or any(p in ("", ".", "..") for p in parts))
 
 
 def _publisher_hash(entry: Any) -> dict[str, Any]:
