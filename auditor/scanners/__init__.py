@@ -26,6 +26,7 @@ REGISTRY: tuple[str, ...] = (
     # weight formats "safe" by design (issue 4): after pickle/modelscan, before provenance
     "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets",
     "provenance",     # after the format scanners, before "license" (license reads its facts)
+    "license",        # license terms of the model and its lineage (issue 6)
     "code", "endpoints", "deployment",   # issue 7, last: endpoints reads the format scanners' metadata facts
 )
 
