@@ -539,7 +539,7 @@ def _x_traversal(folder: Path) -> bytes:
 def _x_bomb(folder: Path) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("zeros.bin", b"\x00" * (64 * 1024 * 1024))
+        zf.writestr("zeros.bin", b"\x00" * (20 * 1024 * 1024))
     return buf.getvalue()
 
 
@@ -566,9 +566,12 @@ def _ok_legacy(folder: Path) -> bytes:
 def _ok_ckpt(folder: Path) -> bytes:
     import torch
     model = _small_model()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)   # type: ignore[attr-defined]
-    return _torch_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3,   # type: ignore[attr-defined]
-                        "name": "tiny", "shape": torch.Size([2, 3]), "half": torch.ones(2, dtype=torch.float16)})
+    # the shape of an optimizer's state_dict (torch.optim itself is slow to import)
+    optimizer = {"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2)}},
+                 "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0, 1]}]}
+    return _torch_save({"model": model.state_dict(), "optimizer": optimizer, "epoch": 3,   # type: ignore[attr-defined]
+                        "name": "tiny", "shape": torch.Size([2, 3]), "half": torch.ones(2, dtype=torch.float16),
+                        "param": torch.nn.Parameter(torch.ones(2)), "int8": torch.arange(4, dtype=torch.int8)})
 
 
 @benign("ok_array.npy", "numpy numeric array")

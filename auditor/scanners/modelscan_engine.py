@@ -32,7 +32,7 @@ def scan(ctx: Any) -> Iterator[Finding]:
         return
     logging.getLogger("modelscan").setLevel(logging.CRITICAL)
     probe = ModelScan(settings=DEFAULT_SETTINGS)
-    summary: dict[str, Any] = {"version": _version(), "scanned": [], "errors": 0, "issues": 0}
+    summary: dict[str, Any] = {"version": _version(), "scanned": [], "skipped": [], "errors": 0, "issues": 0}
     for rec in ctx.files:
         if rec.error or rec.format in ("empty", "lfs-pointer") or not probe.is_compatible(rec.path):
             continue
@@ -48,6 +48,8 @@ def scan(ctx: Any) -> Iterator[Finding]:
             yield finding
         if report.get("summary", {}).get("scanned", {}).get("total_scanned"):
             summary["scanned"].append(rec.path)
+        elif report.get("summary", {}).get("skipped", {}).get("total_skipped"):
+            summary["skipped"].append(rec.path)
     ctx.set_fact("modelscan", summary)
 
 
