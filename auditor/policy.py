@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import zipfile
 from collections import Counter
 from collections.abc import Iterable
@@ -102,7 +103,7 @@ def _explain(error: Any) -> str:
         allowed = ", ".join(map(str, error.validator_value))
         return f"{key or 'value'}: {error.instance!r} is not one of {allowed}"
     if error.validator == "pattern" and error.validator_value.startswith("^([A-Z]{2}"):
-        return f"{key}: {error.instance!r} is not an ISO country code (two capital letters) or EU"
+        return f"{key}: {error.instance!r} is not an ISO country code (two capital letters, US-CA) or EU"
     if error.validator == "pattern":
         return f"{key}: {error.instance!r} is not a rule id or glob (capitals, digits, -, *)"
     return f"{key or 'policy'}: {error.message}"
@@ -141,7 +142,6 @@ def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileReco
     """POLICY-* findings for every requirement of the policy the audit does not meet."""
     s = policy.settings
     findings = list(findings)
-    active = [f for f in findings if not f.waived]
     out: list[Finding] = []
     out += _formats(s.get("formats") or {}, snapshot, list(files), findings)
     if s.get("require_pinning") and not snapshot.resolved_revision:
@@ -154,7 +154,7 @@ def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileReco
             out.append(rules.finding("POLICY-UNSIGNED", evidence=f"signature {status}: {signature.get('detail', '')}"
                                      .rstrip(": "), title=f"Model signature {status} (policy requires a valid one)"))
     license_facts = facts.get("license") or {}
-    out += _licenses(s.get("licenses") or {}, license_facts, active)
+    out += _licenses(s.get("licenses") or {}, license_facts, findings)
     out += _jurisdiction(s.get("allowed_jurisdictions") or [], license_facts)
     out += _claims(s.get("require_claims") or [], s.get("sensitive_origins") or [], facts, list(claims))
     floor = policy.fail_on
@@ -192,8 +192,10 @@ def _zip_has_pickle(path: Path) -> bool:
     return any(n.lower().endswith((".pkl", ".pickle")) for n in names[:MAX_ZIP_MEMBERS])
 
 
-def _licenses(spec: dict[str, Any], facts: dict[str, Any], active: list[Finding]) -> list[Finding]:
+def _licenses(spec: dict[str, Any], facts: dict[str, Any], findings: list[Finding]) -> list[Finding]:
     out = []
+    active = [f for f in findings if not f.waived]
+    seen_rules = {f.rule for f in findings}
     model = facts.get("model") or {}
     named = [("the model", _license_ids(model))]
     named += [(f"ancestor {a.get('repo_id', '?')}", _license_ids({"id": a.get("license_id")}))
@@ -212,11 +214,15 @@ def _licenses(spec: dict[str, Any], facts: dict[str, Any], active: list[Finding]
     obligations = facts.get("obligations") or []
     for term in spec.get("fail_on") or []:
         rule = "LICENSE-" + term.upper()
-        hits = [f"{f.rule}{' in ' + f.file if f.file else ''}: {f.evidence or f.title}" for f in active if f.rule == rule]
-        hits += [f"{o.get('source', 'license')}: {o.get('summary', '')}" for o in obligations
-                 if str(o.get("term", "")).lower() == term]
-        if hits:
-            out.append(rules.finding("POLICY-LICENSE-TERM", evidence="; ".join(hits[:5]),
+        hits = [f for f in active if f.rule == rule]
+        evidence = [f"{f.rule}{' in ' + f.file if f.file else ''}: {f.evidence or f.title}" for f in hits]
+        if rule not in seen_rules:
+            # No finding at all for the term (not even a waived one): fall back to the obligations facts.
+            evidence += [f"{o.get('source', 'license')}: {o.get('summary', '')}" for o in obligations
+                         if str(o.get("term", "")).replace("_", "-").lower() == term]
+        if evidence:
+            out.append(rules.finding("POLICY-LICENSE-TERM", file=hits[0].file if hits else "",
+                                     evidence="; ".join(evidence[:5]),
                                      title=f"License term {term} is refused by the policy"))
     return out
 
@@ -225,17 +231,38 @@ def _license_ids(entry: dict[str, Any]) -> set[str]:
     return {str(entry[k]).lower() for k in ("id", "spdx") if entry.get(k) and str(entry[k]).lower() != "unknown"}
 
 
+_PLACE_CODE = re.compile(r"(?:^|\()([A-Z]{2}(?:-[A-Z0-9]{1,3})?|EU)\)?\s*$")
+
+
 def _jurisdiction(allowed: list[str], facts: dict[str, Any]) -> list[Finding]:
-    law = facts.get("governing_law")
-    if not allowed or not law:
+    """The license's governing law ("China (CN)", a code, or unplaced text) against allowed_jurisdictions."""
+    if not allowed:
         return []
-    code = law.get("country") or law.get("code") if isinstance(law, dict) else law
-    text = str(law.get("text") or law) if isinstance(law, dict) else str(law)
-    if isinstance(code, str) and code.strip().upper() in {a.upper() for a in allowed}:
+    law = str(facts.get("governing_law") or "")
+    if not law:
+        law = next((str(o.get("summary", "")) for o in facts.get("obligations") or []
+                    if str(o.get("term", "")).replace("_", "-") == "governing-law"), "")
+    if not law:
         return []
-    return [rules.finding("POLICY-JURISDICTION", evidence=f"governing law: {text}; venue: {facts.get('venue') or '-'};"
-                          f" allowed: {', '.join(allowed)}",
-                          title=f"Governing law {code if isinstance(code, str) else text} is not an allowed jurisdiction")]
+    match = _PLACE_CODE.search(law.strip())
+    code = match.group(1) if match else ""
+    if code and any(_within(a, code) for a in allowed):
+        return []
+    where = f"{law}; venue: {facts.get('venue') or '-'}; allowed: {', '.join(allowed)}"
+    if not code:
+        return [rules.finding("POLICY-JURISDICTION", evidence=f"could not place the governing law: {where}",
+                              title="Governing law could not be placed in an allowed jurisdiction")]
+    return [rules.finding("POLICY-JURISDICTION", evidence=f"governing law: {where}",
+                          title=f"Governing law {code} is not an allowed jurisdiction")]
+
+
+def _within(outer: str, inner: str) -> bool:
+    """EU contains DE, US contains US-CA: the license scanner's region catalog when it is there."""
+    try:
+        from auditor import licensetext
+        return bool(licensetext.catalog().contains(outer, inner))
+    except (ImportError, AttributeError, KeyError):
+        return outer.upper() == inner.upper() or inner.upper().split("-")[0] == outer.upper()
 
 
 def _origin(facts: dict[str, Any]) -> str:

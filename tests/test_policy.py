@@ -90,6 +90,10 @@ def test_strict_refuses_pickle_in_any_container(repos: dict[str, Path], tmp_path
     code, report = _scan(repos["risky"], "strict")            # a raw pickle
     assert code == 1 and any(f["rule"] == "POLICY-FORMAT-DENIED" and f["file"] == "pytorch_model.bin"
                              for f in report["findings"])
+    # strict also refuses the license terms the license scanner found in the risky demo's LICENSE.
+    terms = {f["title"] for f in report["findings"] if f["rule"] == "POLICY-LICENSE-TERM"}
+    assert {"License term registration is refused by the policy",
+            "License term remote-restriction is refused by the policy"} <= terms
     _, report = _scan(repos["clean"], "strict")
     assert not [f for f in report["findings"] if f["rule"] == "POLICY-FORMAT-DENIED"]
 
@@ -190,9 +194,9 @@ def test_license_lists_terms_and_jurisdictions(repos: dict[str, Path], tmp_path:
     result = _clean_result(repos)
     facts = {"license": {"model": {"id": "llama3", "name": "Llama 3 Community License", "spdx": ""},
                          "lineage": [{"repo_id": "base/model", "license_id": "apache-2.0", "name": "Apache"}],
-                         "obligations": [{"term": "naming-duty", "summary": "name the model Llama-3-...",
+                         "obligations": [{"term": "naming_duty", "summary": "name the model Llama-3-...",
                                           "source": "LICENSE", "from": "the model"}],
-                         "governing_law": "CN", "venue": "Hangzhou"}}
+                         "governing_law": "China (CN)", "venue": "Hangzhou"}}
     non_commercial = Finding(rule="LICENSE-NON-COMMERCIAL", severity=Severity.LOW, title="non-commercial only",
                              file="LICENSE", evidence="for non-commercial purposes only")
 
@@ -215,6 +219,16 @@ def test_license_lists_terms_and_jurisdictions(repos: dict[str, Path], tmp_path:
     law = unmet("allowed_jurisdictions: [US, EU]\n")["POLICY-JURISDICTION"]
     assert len(law) == 1 and "Hangzhou" in law[0].evidence and law[0].severity == Severity.HIGH
     assert unmet("allowed_jurisdictions: [CN]\n") == {}
+    facts["license"]["governing_law"] = "Bavaria (DE-BY)"
+    assert unmet("allowed_jurisdictions: [EU]\n") == {}                # EU contains DE
+    facts["license"]["governing_law"] = "the laws of Nowhereland"
+    (unplaced,) = unmet("allowed_jurisdictions: [EU]\n")["POLICY-JURISDICTION"]
+    assert "could not place the governing law: the laws of Nowhereland" in unplaced.evidence
+    # A term the license scanner reported and the user waived is not refused again from the facts.
+    waived = Finding(rule="LICENSE-NAMING-DUTY", severity=Severity.LOW, title="naming duty", waived=True)
+    again = policy.requirements(_policy(tmp_path, "licenses:\n  fail_on: [naming-duty]\n"), snapshot=result.snapshot,
+                                files=result.files, facts=facts, claims=result.claims, findings=[waived])
+    assert again == []
 
 
 def test_policy_requirement_findings_fail_even_a_lenient_policy(tmp_path: Path, repos: dict[str, Path]) -> None:
