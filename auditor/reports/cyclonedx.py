@@ -191,8 +191,7 @@ def _core(result: AuditResult, spec: str) -> dict[str, Any]:
         type=ComponentType.MACHINE_LEARNING_MODEL, bom_ref="model", group=group, name=name,
         version=_c(rev) or None, purl=_purl(snap.repo_id, rev, snap.endpoint),
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=manifest_digest(result))],
-        licenses=_licenses(str(lic.get("spdx") or ""), str(lic.get("name") or lic.get("id") or ""),
-                           str(lic.get("url") or "")),
+        licenses=_licenses(*view.declared_license(result), str(lic.get("url") or "")),
         manufacturer=_entity(pub), supplier=supplier or _entity(pub),
         pedigree=Pedigree(ancestors=ancestors, notes=_c("; ".join(notes))) if ancestors else None,
         components=files, properties=model_props)
@@ -247,8 +246,9 @@ def _model_card(result: AuditResult) -> dict[str, Any]:
     if considerations:
         card["considerations"] = considerations
     facts = view.license_facts(result)
-    props = [{"name": f"{PROPERTY_NS}:license:governing-law", "value": _c(facts.get("governing_law") or "not stated")},
-             {"name": f"{PROPERTY_NS}:license:venue", "value": _c(facts.get("venue") or "not stated")}] if facts else []
+    law, venue = view.law_and_venue(result)
+    props = [{"name": f"{PROPERTY_NS}:license:governing-law", "value": _c(law)},
+             {"name": f"{PROPERTY_NS}:license:venue", "value": _c(venue)}] if facts else []
     props += [{"name": f"{PROPERTY_NS}:license:obligation", "value": _c(line, 1000)}
               for line in facts.get("summary", []) if isinstance(line, str)] if facts else []
     props.append({"name": f"{PROPERTY_NS}:claims", "value": ", ".join(f"{c.id}={c.status.value}"

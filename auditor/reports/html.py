@@ -37,13 +37,11 @@ def _script() -> tuple[str, str]:
 def context(result: AuditResult) -> dict[str, Any]:
     c = view.clean
     counts = ", ".join(f"{n} {s}" for s, n in view.counts(result).items() if n) or "no findings"
-    lic = view.model_license(result)
-    facts = view.license_facts(result)
     license_block = None
-    if lic or facts:
+    if view.license_facts(result):
+        law, venue = view.law_and_venue(result)
         license_block = {
-            "name": c(lic.get("spdx") or lic.get("name") or lic.get("id") or view.NOT_ASSESSED),
-            "law": c(facts.get("governing_law") or "not stated"), "venue": c(facts.get("venue") or "not stated"),
+            "name": c(view.license_label(result)), "law": c(law), "venue": c(venue),
             "obligations": [{"term": c(o.get("term", "")), "summary": c(o.get("summary", "")),
                              "source": c(o.get("source") or o.get("from") or "")} for o in view.obligations(result)]}
     sig = view.signature(result)
@@ -59,8 +57,8 @@ def context(result: AuditResult) -> dict[str, Any]:
                       "title": c(f.title), "evidence": c(f.evidence), "waived": f.waived, "waiver": c(f.waiver)}
                      for f in view.ordered(result.findings)],
         "license": license_block,
-        "publisher": c(view.origin_line(view.publisher(result))),
-        "origin": c(view.origin_line(view.effective_origin(result))),
+        "publisher": c(view.publisher_line(result)),
+        "origin": c(view.effective_origin_line(result)),
         "signature": c(sig.get("status") or view.NOT_ASSESSED),
         "lineage": [{"depth": e.depth, "repo_id": c(e.repo_id), "relation": c(e.relation or "?"),
                      "origin": c(view.origin_line({"org": e.org, "entity": e.entity, "country": e.country})),

@@ -66,13 +66,10 @@ def render(result: AuditResult) -> str:
     for c in result.claims:
         lines.append(f"| {escape(c.title)} | {_STATUS[c.status]} | {escape(c.reason, 240)} |")
     lines += ["", "### License", ""]
-    lic = view.model_license(result)
-    facts = view.license_facts(result)
-    if lic or facts:
-        name = lic.get("spdx") or lic.get("name") or lic.get("id") or view.NOT_ASSESSED
-        lines.append(f"- Model license: {escape(name)}")
-        lines.append(f"- Governing law: {escape(facts.get('governing_law') or 'not stated')}; "
-                     f"venue: {escape(facts.get('venue') or 'not stated')}")
+    if view.license_facts(result):
+        law, venue = view.law_and_venue(result)
+        lines.append(f"- Model license: {escape(view.license_label(result))}")
+        lines.append(f"- Governing law: {escape(law)}; venue: {escape(venue)}")
         obligations = view.obligations(result)
         for o in obligations[:15]:
             lines.append(f"- **{escape(o.get('term', ''))}**: {escape(o.get('summary', ''), 240)}"
@@ -82,8 +79,8 @@ def render(result: AuditResult) -> str:
     else:
         lines.append(f"License: {view.NOT_ASSESSED} (the license check did not run).")
     lines += ["", "### Lineage and origin", ""]
-    lines.append(f"- Publisher: {escape(view.origin_line(view.publisher(result)))}")
-    lines.append(f"- Effective origin: {escape(view.origin_line(view.effective_origin(result)))}")
+    lines.append(f"- Publisher: {escape(view.publisher_line(result))}")
+    lines.append(f"- Effective origin: {escape(view.effective_origin_line(result))}")
     sig = view.signature(result)
     lines.append(f"- Signature: {escape(sig.get('status') or view.NOT_ASSESSED)}"
                  + (f" ({escape(sig.get('detail'), 160)})" if sig.get("detail") else ""))

@@ -73,7 +73,7 @@ class _Report:
         pdf = self.pdf
         pdf.set_font("DejaVu", "", size)
         pdf.set_text_color(*color)
-        pdf.multi_cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, size * 0.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
 
     def table(self, headings: list[str] | None, rows: list[list[Any]], widths: tuple[float, ...], size: float = 8,
               mono: tuple[int, ...] = ()) -> None:
@@ -159,8 +159,8 @@ class _Report:
         self.heading("Lineage and origin")
         sig = view.signature(r)
         self.table(None, [
-            ["Publisher", _t(view.origin_line(view.publisher(r)))],
-            ["Effective origin", _t(view.origin_line(view.effective_origin(r)))],
+            ["Publisher", _t(view.publisher_line(r))],
+            ["Effective origin", _t(view.effective_origin_line(r))],
             ["Signature", _t(sig.get("status") or view.NOT_ASSESSED)
              + (f": {_t(sig.get('detail'), 300)}" if sig.get("detail") else "")],
         ], (32, 148), 8.5)
@@ -174,15 +174,12 @@ class _Report:
         else:
             self.para("No base model declared.")
         self.heading("License and obligations")
-        lic, facts = view.model_license(r), view.license_facts(r)
-        if not (lic or facts):
+        if not view.license_facts(r):
             self.para("Not assessed: the license check did not run.", 9, _GREY)
             return
-        self.table(None, [
-            ["Model license", _t(lic.get("spdx") or lic.get("name") or lic.get("id") or view.NOT_ASSESSED)],
-            ["Governing law", _t(facts.get("governing_law") or "not stated")],
-            ["Venue", _t(facts.get("venue") or "not stated")],
-        ], (32, 148), 8.5)
+        law, venue = view.law_and_venue(r)
+        self.table(None, [["Model license", _t(view.license_label(r))], ["Governing law", _t(law)],
+                          ["Venue", _t(venue)]], (32, 148), 8.5)
         obligations = view.obligations(r)
         if obligations:
             self.table(["Term", "Obligation", "Source"],

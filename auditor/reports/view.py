@@ -95,6 +95,38 @@ def obligations(result: AuditResult) -> list[dict[str, Any]]:
     return [o for o in _list(license_facts(result).get("obligations")) if isinstance(o, dict)]
 
 
+def declared_license(result: AuditResult) -> tuple[str, str]:
+    """(SPDX id, name) of the model's license as the license scanner identified it; when it could not,
+    the name the card declares (`license_name`, else `license` unless it is just "other")."""
+    lic = model_license(result)
+    spdx, name = str(lic.get("spdx") or ""), str(lic.get("name") or lic.get("id") or "")
+    if spdx or name:
+        return spdx, name
+    declared = {str(src.get("kind")): str(src.get("value") or "") for src in _list(lic.get("sources"))
+                if isinstance(src, dict)}
+    fallback = declared.get("card-license_name") or declared.get("card-license", "")
+    return "", "" if fallback.lower() in ("other", "unknown") else fallback
+
+
+def license_label(result: AuditResult) -> str:
+    if not license_facts(result):
+        return NOT_ASSESSED
+    spdx, name = declared_license(result)
+    identified = model_license(result).get("spdx") or model_license(result).get("name") or model_license(result).get("id")
+    if identified:
+        return spdx or name
+    return f"unrecognised (declared as {name})" if name else "unidentified"
+
+
+def law_and_venue(result: AuditResult) -> tuple[str, str]:
+    """Governing law and venue: the license scanner's summary fields, else its obligations of those terms."""
+    facts = license_facts(result)
+    terms = {str(o.get("term")): str(o.get("summary") or "") for o in obligations(result)}
+    law = str(facts.get("governing_law") or terms.get("governing_law") or "not stated")
+    venue = str(facts.get("venue") or terms.get("venue") or "not stated")
+    return law, venue
+
+
 @dataclass(frozen=True)
 class LineageEntry:
     repo_id: str
@@ -110,7 +142,7 @@ class LineageEntry:
 
 def lineage(result: AuditResult) -> list[LineageEntry]:
     """Parent first, root last: the provenance scanner's view when it ran, else the source's ancestors."""
-    licenses = {str(e.get("repo_id")): str(e.get("license_id") or e.get("name") or "")
+    licenses = {str(e.get("repo_id")): str(e.get("license_id") or ("" if e.get("error") else e.get("name")) or "")
                 for e in _list(license_facts(result).get("lineage")) if isinstance(e, dict)}
     commits = {a.repo_id: a.commit for a in result.snapshot.ancestors}
     entries = []
@@ -169,9 +201,18 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
-def origin_line(entity: dict[str, Any]) -> str:
-    """`Org (entity), CC` from a {org, entity, country} dict; NOT_ASSESSED when empty."""
+def origin_line(entity: dict[str, Any], assessed: bool = False) -> str:
+    """`Org (entity), CC` from a {org, entity, country} dict; when empty, "unknown" if the check ran
+    (`assessed`), else NOT_ASSESSED."""
     org, ent, country = (str(entity.get(k) or "") for k in ("org", "entity", "country"))
     text = org + (f" ({ent})" if ent and ent != org else "")
     text = (text + (f", {country}" if country else "")).strip(", ")
-    return text or NOT_ASSESSED
+    return text or ("unknown" if assessed else NOT_ASSESSED)
+
+
+def publisher_line(result: AuditResult) -> str:
+    return origin_line(publisher(result), assessed=bool(provenance(result)))
+
+
+def effective_origin_line(result: AuditResult) -> str:
+    return origin_line(effective_origin(result), assessed=bool(provenance(result)))
