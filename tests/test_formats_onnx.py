@@ -98,3 +98,27 @@ def test_truncated_model_fails_closed(tmp_path):
     (tmp_path / "cut.onnx").write_bytes(raw[: len(raw) // 2])
     found = run_scanner("onnx", tmp_path)[0]
     assert rules_of(found) == {"ONNX-UNPARSEABLE"} and found[0].severity == 2
+
+
+def test_missing_onnx_library_is_a_finding_not_a_crash(tmp_path):
+    """In a child interpreter where `import onnx` fails, the model is reported as not verified."""
+    import json
+    import subprocess
+    import sys
+
+    onnx.save_model(_model(_weights()), str(tmp_path / "m.onnx"))
+    code = (
+        "import sys, json\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'onnx' or name.startswith('onnx.'):\n"
+        "            raise ImportError('onnx is not installed')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from tests.formats_support import run_scanner\n"
+        "findings, _ = run_scanner('onnx', __import__('pathlib').Path(sys.argv[1]))\n"
+        "print(json.dumps([[f.rule, f.file, f.evidence] for f in findings]))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=root,
+                          timeout=60, check=True)
+    found = json.loads(proc.stdout)
+    assert found == [["SCANNER-MISSING-DEPENDENCY", "m.onnx", "onnx is not installed: pip install 'auditor[onnx]'"]]

@@ -141,3 +141,14 @@ def test_demo_repos_show_the_template_check(tmp_path):
     assert run_scanner("templates", demo.build_clean(tmp_path / "clean"))[0] == []
     risky = run_scanner("templates", demo.build_risky(tmp_path / "risky"))[0]
     assert "TEMPLATE-SANDBOX-ESCAPE" in rules_of(risky, "tokenizer_config.json")
+
+
+def test_frozen_graph_pb_is_read_too(tmp_path):
+    from tests.formats_support import pb_field
+
+    graph = pb_field(1, pb_field(1, "x") + pb_field(2, "Placeholder")) + pb_field(1, pb_field(1, "w") + pb_field(2, "WriteFile"))
+    (tmp_path / "frozen_graph.pb").write_bytes(graph)
+    (tmp_path / "not_a_graph.pb").write_bytes(b"\x08\x96\x01\x10\x01")      # some other protobuf: ints only
+    found, facts = run_scanner("tensorflow", tmp_path)
+    assert [(f.rule, f.file, f.evidence) for f in found] == [("TF-DANGEROUS-OP", "frozen_graph.pb", "op WriteFile")]
+    assert facts["tensorflow"]["frozen_graph.pb"]["kind"] == "graph_def"
