@@ -40,8 +40,30 @@ def fold_id(value: str) -> str:
 
 
 def _phrase(phrase: str) -> re.Pattern[str]:
+    """A catalog phrase as a whole-word pattern over normalised text; `re:` starts a raw regex."""
+    if phrase.startswith("re:"):
+        return re.compile(r"(?<![0-9a-z])(?:" + phrase[3:] + r")(?![0-9a-z])")
     norm = normalize(phrase)
     return re.compile(r"(?<![0-9a-z])" + re.escape(norm) + r"(?![0-9a-z])")
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """One way to recognise an entry's text (an entry may have several: full text, short notice)."""
+    titles: tuple[re.Pattern[str], ...] = ()
+    all: tuple[re.Pattern[str], ...] = ()
+    any: tuple[re.Pattern[str], ...] = ()
+    none: tuple[re.Pattern[str], ...] = ()
+    priority: int = 10
+    head_only: bool = False        # the title counts only in the opening of the text
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> Matcher:
+        return cls(titles=tuple(_phrase(p) for p in spec.get("titles", ())),
+                   all=tuple(_phrase(p) for p in spec.get("all", ())),
+                   any=tuple(_phrase(p) for p in spec.get("any", ())),
+                   none=tuple(_phrase(p) for p in spec.get("none", ())),
+                   priority=int(spec.get("priority", 10)), head_only=bool(spec.get("head_only")))
 
 
 @dataclass(frozen=True)
@@ -56,10 +78,7 @@ class Entry:
     hf_ids: tuple[str, ...]
     links: tuple[str, ...]
     terms: dict[str, dict[str, Any]]
-    titles: tuple[re.Pattern[str], ...] = ()
-    all: tuple[re.Pattern[str], ...] = ()
-    any: tuple[re.Pattern[str], ...] = ()
-    none: tuple[re.Pattern[str], ...] = ()
+    matchers: tuple[Matcher, ...] = ()
     priority: int = 10
 
     @property
@@ -137,17 +156,15 @@ def catalog() -> Catalog:
     entries: dict[str, Entry] = {}
     aliases: dict[str, str] = {}
     for raw in data["licenses"]:
-        match = raw.get("match") or {}
+        specs = raw.get("match") or []
+        specs = specs if isinstance(specs, list) else [specs]
         entry = Entry(
             id=raw["id"], name=raw["name"], family=raw.get("family", ""), version=str(raw.get("version") or ""),
             spdx=raw.get("spdx"), licensor=raw.get("licensor") or "", kind=raw.get("kind", "custom"),
             hf_ids=tuple(raw.get("hf_ids") or ()), links=tuple(raw.get("links") or ()),
             terms={k: dict(v) for k, v in (raw.get("terms") or {}).items()},
-            titles=tuple(_phrase(p) for p in match.get("titles", ())),
-            all=tuple(_phrase(p) for p in match.get("all", ())),
-            any=tuple(_phrase(p) for p in match.get("any", ())),
-            none=tuple(_phrase(p) for p in match.get("none", ())),
-            priority=int(match.get("priority", 10)))
+            matchers=tuple(Matcher.parse(spec) for spec in specs),
+            priority=min((int(spec.get("priority", 10)) for spec in specs), default=10))
         entries[entry.id] = entry
         for alias in (entry.id, *entry.hf_ids, *((entry.spdx,) if entry.spdx else ())):
             aliases.setdefault(fold_id(alias), entry.id)
@@ -170,35 +187,44 @@ def identify(text: str, *, normalized: str | None = None) -> Match | None:
     head = norm[:HEAD_CHARS]
     ranked: list[tuple[float, int, int, Match]] = []
     for entry in catalog().entries.values():
-        if not (entry.titles or entry.all):
-            continue
-        if any(p.search(norm) for p in entry.none) or not all(p.search(norm) for p in entry.all):
-            continue
-        title_in_head = [p for p in entry.titles if p.search(head)]
-        title_anywhere = title_in_head or [p for p in entry.titles if p.search(norm)]
-        if title_in_head:
-            score = 0.85
-        elif title_anywhere:
-            score = 0.6
-        elif entry.titles and entry.all:
-            score = 0.5
-        elif entry.all and not entry.titles:
-            score = 0.7
-        else:
-            continue
-        supporting = [p for p in entry.any if p.search(norm)]
-        score = min(0.99, score + 0.04 * len(supporting) + (0.04 if entry.all else 0.0))
-        found = tuple(_plain(p) for p in (*title_anywhere, *entry.all, *supporting))
-        title_len = max((len(p.pattern) for p in title_anywhere), default=0)
-        ranked.append((round(score, 2), entry.priority, title_len, Match(entry, round(score, 2), found)))
+        for matcher in entry.matchers:
+            scored = _score(matcher, norm, head)
+            if scored is not None:
+                score, title_len, found = scored
+                ranked.append((score, matcher.priority, title_len, Match(entry, score, found)))
     if not ranked:
         return None
     ranked.sort(key=lambda r: (r[0], r[1], r[2]), reverse=True)
     return ranked[0][3]
 
 
+def _score(m: Matcher, norm: str, head: str) -> tuple[float, int, tuple[str, ...]] | None:
+    if not (m.titles or m.all):
+        return None
+    if any(p.search(norm) for p in m.none) or not all(p.search(norm) for p in m.all):
+        return None
+    title_in_head = [p for p in m.titles if p.search(head)]
+    title_anywhere = title_in_head or ([] if m.head_only else [p for p in m.titles if p.search(norm)])
+    if title_in_head:
+        score = 0.85
+    elif title_anywhere:
+        score = 0.6
+    elif m.titles:
+        score = 0.5 if m.all and not m.head_only else 0.0
+    else:
+        score = 0.7
+    if not score:
+        return None
+    supporting = [p for p in m.any if p.search(norm)]
+    score = min(0.99, score + 0.04 * len(supporting) + (0.04 if m.all else 0.0))
+    found = tuple(_plain(p) for p in (*title_anywhere, *m.all, *supporting))
+    title_len = max((len(_plain(p)) for p in title_anywhere), default=0)
+    return round(score, 2), title_len, found
+
+
 def _plain(pattern: re.Pattern[str]) -> str:
-    return re.sub(r"\\(.)", r"\1", pattern.pattern.removeprefix("(?<![0-9a-z])").removesuffix("(?![0-9a-z])"))
+    text = pattern.pattern.removeprefix("(?<![0-9a-z])").removesuffix("(?![0-9a-z])")
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def _number(digits: str, scale: str | None) -> int:

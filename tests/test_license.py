@@ -456,3 +456,44 @@ def test_provenance_lineage_fact_license_is_used(tmp_path):
     assert lineage["org/llama"] == "llama3.1"
     assert lineage["deepseek-ai/DeepSeek-V3"] == "deepseek-license-1.0"
     assert "LICENSE-NAMING-DUTY" in result.rules()
+
+
+# ------------------------------------------------------------------------------------------------
+# Other forms of the same agreements: sibling titles, short notices, use policies, Chinese titles.
+
+OTHER_FORMS = [
+    ("TENCENT HUNYUAN 3D 2.0 COMMUNITY LICENSE AGREEMENT\nTencent Hunyuan 3D 2.0 Release Date: January 21, 2025\n"
+     "THIS LICENSE AGREEMENT DOES NOT APPLY IN THE EUROPEAN UNION, UNITED KINGDOM AND SOUTH KOREA AND IS "
+     "EXPRESSLY LIMITED TO THE TERRITORY.\n", "tencent-hunyuan-community"),
+    ("Copyright 2025 Example Corp\n\nLicensed under the Apache License, Version 2.0 (the \"License\");\n"
+     "you may not use this file except in compliance with the License.\n", "apache-2.0"),
+    ("# Meta Llama 3 Acceptable Use Policy\n\nMeta is committed to safe use of Meta Llama 3.\n", "llama3"),
+    ("Gemma 3 Terms of Use\n\nGoogle LLC. Model Derivatives; Hosted Service.\n", "gemma"),
+    ("The CodeGeeX2-6B License\n\n1. 定义 ... open.bigmodel.cn\n", "chatglm-6b-license"),
+    ("Baichuan 2 模型社区许可协议\n\n百川智能 ... opensource@baichuan-inc.com\n", "baichuan-community"),
+    ("EXAONE AI Model License Agreement 1.3 - NC\n\nLG Management Development Institute Co., Ltd.\n", "exaone-family"),
+    ("LLAMA 5 COMMUNITY LICENSE AGREEMENT\n\n\"Llama Materials\" ... Meta Platforms, Inc. ... greater than "
+     "900 million monthly active users.\n", "llama-community"),
+]
+
+
+@pytest.mark.parametrize(("text", "entry_id"), OTHER_FORMS, ids=[e for _, e in OTHER_FORMS])
+def test_other_forms_of_known_agreements(text, entry_id):
+    match = licensetext.identify(text)
+    assert match is not None and match.entry.id == entry_id
+
+
+def test_a_new_llama_version_keeps_the_family_terms_with_its_own_threshold():
+    text = OTHER_FORMS[-1][0]
+    match = licensetext.identify(text)
+    terms = licensetext.terms_for(match, licensetext.extract_facts(text), "LICENSE")
+    assert terms["user_threshold"]["mau"] == 900_000_000
+    assert terms["governing_law"]["jurisdiction"] == "US-CA"      # from the family entry
+
+
+@pytest.mark.parametrize("text", [
+    "", "Hello world. This repository has some files.\n",
+    "Everything here may be used by anyone for anything, says the author.\n",
+])
+def test_texts_that_are_no_license_are_not_identified(text):
+    assert licensetext.identify(text) is None

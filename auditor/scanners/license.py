@@ -471,6 +471,9 @@ def _obligation_findings(ctx: ScanContext, obligations: list[dict[str, Any]]) ->
             severity, note = _territory_severity(ctx, first["details"])
             evidence += note
         elif rule == "LICENSE-GOVERNING-LAW":
+            code = first["details"].get("jurisdiction", "")
+            if code:
+                evidence += f"; jurisdiction: {licensetext.catalog().place_name(code)} ({code})"
             venue = venues.get((license_name, first["from"]))
             if venue:
                 evidence += f"; venue: {venue['summary']}"
