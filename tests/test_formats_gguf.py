@@ -92,6 +92,12 @@ def test_count_lies_are_located(tmp_path):
     assert hit and hit[0].location == f"byte {24 + key_len}"
     long_array = gguf_bytes([("tokenizer.ggml.scores", 9, struct.pack("<IQ", 6, 2**50))], [], b"")
     assert "GGUF-COUNT-LIE" in rules_of(_scan_bytes(tmp_path, long_array))
+    tokens = [gguf_string(f"t{i}") for i in range(7)]
+    lying = struct.pack("<Q", 2**40) + b"t7"                       # the 8th token lies about its length
+    array = struct.pack("<IQ", 8, 8) + b"".join(tokens) + lying
+    raw = gguf_bytes([("tokenizer.ggml.tokens", 9, array)], [], b"")
+    hit = [f for f in _scan_bytes(tmp_path, raw) if f.rule == "GGUF-COUNT-LIE"]
+    assert hit and hit[0].location == f"byte {raw.index(lying)}" and "tokens[7]" in hit[0].evidence
 
 
 def test_tensor_table_lies(tmp_path):

@@ -24,6 +24,7 @@ def _spec() -> dict[str, Any]:
     return rules.load("weight-formats.yaml")["gguf"]
 
 
+_U64 = struct.Struct("<Q")
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
@@ -78,6 +79,23 @@ class _Reader:
         except UnicodeDecodeError as exc:
             raise FormatProblem("GGUF-UNPARSEABLE", f"byte {at}", f"{what} is not UTF-8: {exc}") from None
 
+    def _skip_strings(self, key: str, start: int, stop: int) -> None:
+        """Vocabularies hold ~10^5 strings: bounds-check each length without decoding it."""
+        buf, pos, size, limit = self.buf, self.pos, self.size, self.spec["max_string_length"]
+        unpack = _U64.unpack_from
+        for i in range(start, stop):
+            if size - pos < 8:
+                self.pos = pos
+                self.need(8, f"{key}[{i}] length")
+            (length,) = unpack(buf, pos)
+            if length > size - pos - 8:
+                raise FormatProblem("GGUF-COUNT-LIE", f"byte {pos}",
+                                    f"{key}[{i}] claims {length} bytes, only {size - pos - 8} left in the file")
+            if length > limit:
+                raise FormatProblem("GGUF-LIMIT", f"byte {pos}", f"{key}[{i}] of {length} bytes > {limit}")
+            pos += 8 + length
+        self.pos = pos
+
     def count(self, what: str, minimum_each: int, limit: int) -> int:
         at = self.pos
         n = self.scalar("<Q", what)
@@ -105,11 +123,8 @@ class _Reader:
             if esize:                       # fixed-size elements: skip them, bounds already checked
                 self.pos += n * esize
                 return {"array": self.spec["value_types"][etype][0], "count": n}
-            head = []
-            for i in range(n):
-                text = self.string(f"{key}[{i}]")
-                if i < 5:
-                    head.append(clip(text, 200))
+            head = [clip(self.string(f"{key}[{i}]"), 200) for i in range(min(n, 5))]
+            self._skip_strings(key, 5, n)
             return {"array": "STRING", "count": n, "head": head}
         raise FormatProblem("GGUF-UNPARSEABLE", f"byte {self.pos - 4}", f"{key}: unknown value type {vtype}")
 
