@@ -51,7 +51,7 @@ def test_benign_models_are_clean(tmp_path, external):
 
 @pytest.mark.parametrize("location", ["/etc/passwd", "../secret.bin", "sub/../../secret.bin",
                                       "file:///etc/passwd", "https://evil.invalid/w.bin", "..\\..\\win.ini",
-                                      "C:/Windows/win.ini"])
+                                      "C:/Windows/win.ini", "ok.bin\x00/../../etc/passwd"])
 def test_escaping_locations(external, location):
     hit = [f for f in _relocate(external, location) if f.rule == "ONNX-EXTERNAL-DATA-ESCAPE"]
     assert hit and hit[0].location == "graph initializer 'w'" and hit[0].severity >= 3
@@ -122,3 +122,24 @@ def test_missing_onnx_library_is_a_finding_not_a_crash(tmp_path):
                           timeout=60, check=True)
     found = json.loads(proc.stdout)
     assert found == [["SCANNER-MISSING-DEPENDENCY", "m.onnx", "onnx is not installed: pip install 'auditor[onnx]'"]]
+
+
+def test_subgraph_and_constant_tensors_are_checked(tmp_path):
+    """An If node's branch holds a Constant whose tensor points outside the folder."""
+    hidden = numpy_helper.from_array(np.zeros(4, np.float32), "hidden")
+    hidden.ClearField("raw_data")
+    hidden.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "../../../../etc/shadow"), ("offset", "0"), ("length", "16")):
+        entry = hidden.external_data.add()
+        entry.key, entry.value = key, value
+    then_graph = helper.make_graph([helper.make_node("Constant", [], ["c"], name="leak", value=hidden)], "then", [],
+                                   [helper.make_tensor_value_info("c", TensorProto.FLOAT, [4])])
+    else_graph = helper.make_graph([helper.make_node("Constant", [], ["c"], value=_weights("e"))], "else", [],
+                                   [helper.make_tensor_value_info("c", TensorProto.FLOAT, [4])])
+    node = helper.make_node("If", ["cond"], ["y"], name="branch", then_branch=then_graph, else_branch=else_graph)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])])
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "if.onnx"))
+    found = run_scanner("onnx", tmp_path)[0]
+    assert [(f.rule, f.location) for f in found] == [
+        ("ONNX-EXTERNAL-DATA-ESCAPE", "graph/branch.then_branch node 'leak' attribute value")]

@@ -85,10 +85,16 @@ def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[
                     graphs.append((attr.g, f"{where}/{node.name or node.op_type}.{attr.name}", depth + 1))
                 for i, sub in enumerate(attr.graphs):
                     graphs.append((sub, f"{where}/{node.name or node.op_type}.{attr.name}[{i}]", depth + 1))
-                if attr.HasField("t"):
-                    yield from _check_tensor(ctx, rec, attr.t, f"{where} attribute {attr.name}", present, finding)
+                tensors = ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+                for tensor in tensors:
+                    yield from _check_tensor(ctx, rec, tensor, f"{where} node {node.name or node.op_type!r} attribute "
+                                             f"{attr.name}", present, finding)
         for tensor in getattr(graph, "initializer", ()):
             yield from _check_tensor(ctx, rec, tensor, f"{where} initializer {tensor.name!r}", present, finding)
+        for sparse in getattr(graph, "sparse_initializer", ()):
+            for part, tensor in (("values", sparse.values), ("indices", sparse.indices)):
+                yield from _check_tensor(ctx, rec, tensor, f"{where} sparse initializer {sparse.values.name!r} {part}",
+                                         present, finding)
     for domain, ops in sorted(custom_ops.items()):
         yield finding("ONNX-CUSTOM-DOMAIN", f"domain {domain!r}", f"ops {', '.join(sorted(ops)[:20])}")
     merge_fact(ctx, NAME, rec.path, {
@@ -122,6 +128,9 @@ def _check_external(ctx: ScanContext, rec: Any, tensor: Any, where: str, expecte
         yield finding("ONNX-TENSOR-INVALID", where, "external data without a location")
         return
     parts = re.split(r"[/\\]", location)
+    if any(ord(c) < 32 for c in location):
+        yield finding("ONNX-EXTERNAL-DATA-ESCAPE", where, f"location {location!r} holds control characters")
+        return
     if _URL_OR_ABSOLUTE.match(location) or ".." in parts or "\\" in location:
         yield finding("ONNX-EXTERNAL-DATA-ESCAPE", where, f"location {location!r} leaves the model folder")
         return
