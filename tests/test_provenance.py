@@ -1,11 +1,16 @@
 """Provenance: origin, lineage through a real Hub mirror (olah), route, signatures, local targets."""
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hubfixtures import HubWorld, card, safetensors_bytes
 
 from auditor import inventory, lineage, scanners
@@ -220,3 +225,57 @@ def test_publisher_hash_missing_and_changed_cache_file(hub_world: HubWorld, hub_
     again = audit(target, Options(endpoint=hub_world.url, token=False))
     assert [f.file for f in by_rule(again, "HUB-PUBLISHER-HASH-MISSING")] == ["extra.txt"]
     assert [f.file for f in by_rule(again, "HUB-HASH-MISMATCH")] == ["config.json"]
+
+
+# --- certificate-based model-signing (self-made CA -> code-signing leaf), verified offline -------
+
+def pem(cert: x509.Certificate) -> bytes: return cert.public_bytes(serialization.Encoding.PEM)
+def make_ca_and_leaf(folder: Path) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fixture CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                         data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                         encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "publisher")]))
+            .issuer_name(ca_name).public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                           data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                           encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("publisher@example.invalid")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (folder / "ca.pem").write_bytes(pem(ca))
+    (folder / "leaf.pem").write_bytes(pem(leaf))
+    (folder / "leaf.key").write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
+def test_certificate_signature_valid_with_its_ca_and_invalid_with_another(tmp_path: Path) -> None:
+    from model_signing import signing
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    make_ca_and_leaf(ours)
+    make_ca_and_leaf(theirs)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(safetensors_bytes(11))
+    signing.Config().use_certificate_signer(private_key=str(ours / "leaf.key"), signing_certificate=str(ours / "leaf.pem"),
+                                            certificate_chain=[str(ours / "ca.pem")]).sign(model, model / "model.sig")
+    ok = audit(str(model), Options(verify_key=str(ours / "ca.pem")))
+    assert ok.facts["provenance"]["signature"]["status"] == "valid"
+    assert "certificate" in ok.facts["provenance"]["signature"]["detail"]
+    bad = audit(str(model), Options(verify_key=str(theirs / "ca.pem")))
+    assert bad.facts["provenance"]["signature"]["status"] == "invalid"
+    assert by_rule(bad, "SIGNATURE-INVALID")

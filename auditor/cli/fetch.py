@@ -53,7 +53,9 @@ def command(target: str, dest: str, revision: str, endpoint: str, policy: str, v
                            f"see {report_path}")
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     try:
-        hub.copy_snapshot(Path(result.snapshot.root), staging, paths=[f.path for f in result.files])
+        # only what the publisher lists (and so was verified): a stray file in the cache is not placed
+        listed = [f.path for f in result.files if f.path in result.snapshot.publisher_hashes]
+        hub.copy_snapshot(Path(result.snapshot.root), staging, paths=listed)
         if folder.exists():
             folder.rmdir()
         staging.rename(folder)
