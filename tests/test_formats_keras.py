@@ -123,6 +123,8 @@ def test_keras3_hostile_configs(tmp_path):
         found = run_scanner("keras", tmp_path)[0]
         hit = [f for f in found if f.rule == rule]
         assert hit and hit[0].location.startswith("zip member config.json: $.config.layers[2]"), (rule, found)
+        if rule == "KERAS-FOREIGN-MODULE":
+            assert hit[0].severity == 4                     # subprocess: critical, not merely foreign
     code = compile("lambda x: eval('1')", "<l>", "eval").co_consts[0]
     config = copy.deepcopy(KERAS3_CONFIG)
     config["config"]["layers"].append({"module": "keras.layers", "class_name": "Lambda", "registered_name": None, "config": {
@@ -158,3 +160,12 @@ def test_broken_containers_fail_closed(tmp_path, benign):
     found = run_scanner("keras", tmp_path)[0]
     broken = {f.file for f in found if f.rule == "KERAS-UNPARSEABLE"}
     assert {"cut.keras", "empty.keras", "badjson.keras", "cut.h5"} <= broken
+
+
+def test_foreign_package_module_is_high_not_critical(tmp_path):
+    config = copy.deepcopy(KERAS3_CONFIG)
+    config["config"]["layers"].append({"module": "fancy_layers.attention", "class_name": "FancyAttention",
+                                       "registered_name": "fancy_layers>FancyAttention", "config": {"name": "fa"}})
+    _write_keras(tmp_path / "model.keras", config)
+    found = run_scanner("keras", tmp_path)[0]
+    assert {(f.rule, int(f.severity)) for f in found} == {("KERAS-FOREIGN-MODULE", 3), ("KERAS-CUSTOM-OBJECT", 2)}
