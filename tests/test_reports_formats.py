@@ -18,7 +18,7 @@ from reports_sample import HOSTILE, RTL, hostile_result
 
 from auditor import demo, reports
 from auditor.audit import audit
-from auditor.model import ClaimStatus
+from auditor.model import ClaimStatus, FileRecord
 from auditor.reports import cyclonedx, html, json_report, markdown, pdf, sarif, view
 
 SARIF_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
@@ -321,3 +321,16 @@ def test_hostile_text_reaches_each_format_only_escaped(results):
     assert HOSTILE in [f["evidence"] for f in saved["findings"]]
     for fmt in ("markdown", "html", "sarif", "cyclonedx"):
         assert RTL not in reports.get(fmt).render(results["hostile"]), fmt
+
+
+def test_pdf_inventory_pages_many_files_and_keeps_both_ends_of_long_paths():
+    many = tuple(FileRecord(path=f"dir-{i:03d}/" + ("deep/" * 40 if i == 7 else "") + f"part-{i}.safetensors",
+                            size=i, sha256=f"{i:064x}", format="safetensors") for i in range(160))
+    result = dataclasses.replace(hostile_result(), files=many)
+    pages = _pdf_text(pdf.render(result))
+    inventory = " ".join(p for p in pages if "File inventory" in p or "part-" in p)
+    assert sum("part-" in p for p in pages) >= 2                     # the inventory spans pages
+    compact = inventory.replace(" ", "").replace("\n", "")
+    for record in many:
+        assert record.sha256 in compact
+    assert "dir-007/deep/" in inventory and "part-7.safetensors" in inventory and "…" in inventory
