@@ -752,7 +752,7 @@ def _h_ext(size: int) -> Any:
     def handler(m: _Machine) -> None:
         code = m.uint(size)
         m.result.ext_codes.append((code, m.op_index, m.op_pos))
-        known = copyreg._inverted_registry.get(code)   # what this process would resolve it to
+        known = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]  # what this process resolves
         if known:
             m.push(m.make_global(*known))
         else:

@@ -28,7 +28,7 @@ def scan(ctx: Any) -> Iterator[Finding]:
         from modelscan.settings import DEFAULT_SETTINGS
     except Exception as exc:  # noqa: BLE001 - any import failure means the engine is unavailable
         yield rules.finding("MODELSCAN-UNAVAILABLE", scanner=NAME, engine=ENGINE,
-                            evidence=f"{type(exc).__name__}: {exc}; install auditor[modelscan]")
+                            evidence=f"{type(exc).__name__}: {exc}; install modelscan (a dependency of auditor)")
         return
     logging.getLogger("modelscan").setLevel(logging.CRITICAL)
     probe = ModelScan(settings=DEFAULT_SETTINGS)

@@ -23,7 +23,7 @@ from auditor import archive as arc
 from auditor import rules
 from auditor.inventory import detect
 from auditor.model import FileRecord, Finding, Limits, Severity
-from auditor.picklevm import Analysis, Bounds, Obj, Ref, analyze, analyze_all, looks_like_pickle, render
+from auditor.picklevm import Analysis, Bounds, Call, Obj, Ref, analyze, analyze_all, looks_like_pickle, render
 
 NAME = "pickle"
 DEFAULT_LIMITS = Limits()
@@ -227,7 +227,7 @@ def judge(analysis: Analysis, where: str, state: _FileState, depth: int) -> None
     policy = globals_policy()
     state.pickles += 1
     state.opcodes += analysis.opcodes
-    first_call: dict[int, Any] = {}
+    first_call: dict[int, Call] = {}
     for call in analysis.calls:
         if isinstance(call.callee, Ref):
             first_call.setdefault(id(call.callee), call)
@@ -245,15 +245,15 @@ def judge(analysis: Analysis, where: str, state: _FileState, depth: int) -> None
         reported[qualname] = reported.get(qualname, 0) + 1
         if reported[qualname] > MAX_FINDINGS_PER_GLOBAL:
             continue
-        call = first_call.get(id(ref))
-        evidence = f"{qualname}{render(call.args)}" if call else f"{qualname} (imported)"
+        called = first_call.get(id(ref))
+        evidence = f"{qualname}{render(called.args)}" if called else f"{qualname} (imported)"
         if ref.raw:
             evidence += f" [written as {ref.raw}]"
         evidence += f"; matches '{verdict.match}': {verdict.why}" if verdict.why else ""
         state.add("PICKLE-GLOBAL-DANGEROUS", _loc(where, ref.op, ref.pos), evidence, severity=verdict.severity)
     for qualname, refs in unknown.items():
-        call = next((first_call[id(r)] for r in refs if id(r) in first_call), None)
-        evidence = f"{qualname}{render(call.args)}" if call else f"{qualname} (imported)"
+        called = next((first_call[id(r)] for r in refs if id(r) in first_call), None)
+        evidence = f"{qualname}{render(called.args)}" if called else f"{qualname} (imported)"
         if len(refs) > 1:
             evidence += f"; imported {len(refs)} times"
         state.add("PICKLE-GLOBAL-UNKNOWN", _loc(where, refs[0].op, refs[0].pos), evidence)

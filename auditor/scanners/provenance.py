@@ -60,6 +60,9 @@ def _finding(rule: str, **kwargs: Any) -> Finding:
 def _verify_hashes(ctx: ScanContext) -> Iterator[Finding]:
     snap = ctx.snapshot
     has_publisher = bool(snap.publisher_hashes)
+    # A local HF cache names blobs by the etag the server sent at download time: it proves the cache is
+    # consistent with what was served, not with the publisher's listing.
+    lists = "the cache's blob name (the server's etag) says" if snap.kind == "hf-cache" else "the publisher lists"
     counts = {"verified": 0, "mismatched": 0, "unverified": 0, "not_downloaded": 0}
     for rec in ctx.files:
         if rec.error:
@@ -71,7 +74,7 @@ def _verify_hashes(ctx: ScanContext) -> Iterator[Finding]:
             if rec.sha256 != rec.publisher_sha256:
                 counts["mismatched"] += 1
                 yield _finding("HUB-HASH-MISMATCH", file=rec.path,
-                               evidence=f"sha256 {rec.sha256} but the publisher lists {rec.publisher_sha256}"
+                               evidence=f"sha256 {rec.sha256} but {lists} {rec.publisher_sha256}"
                                         f" at commit {snap.resolved_revision or '?'}")
             else:
                 counts["verified"] += 1
@@ -84,7 +87,7 @@ def _verify_hashes(ctx: ScanContext) -> Iterator[Finding]:
             elif actual != rec.publisher_git_sha1:
                 counts["mismatched"] += 1
                 yield _finding("HUB-HASH-MISMATCH", file=rec.path,
-                               evidence=f"git blob sha1 {actual} but the publisher lists {rec.publisher_git_sha1}"
+                               evidence=f"git blob sha1 {actual} but {lists} {rec.publisher_git_sha1}"
                                         f" at commit {snap.resolved_revision or '?'}")
             else:
                 counts["verified"] += 1

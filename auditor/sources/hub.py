@@ -75,8 +75,12 @@ def cache_root(options: Options, endpoint: str) -> Path:
 
 
 def _token(options: Options, endpoint: str) -> str | bool:
+    """An explicit token (Options.token, or AUDITOR_HUB_TOKEN meant for the chosen endpoint) is sent;
+    the saved Hub token (huggingface_hub.get_token) only to the public Hub's hosts."""
     if options.token is not None and options.token is not True:
         return options.token or False
+    if os.environ.get("AUDITOR_HUB_TOKEN"):
+        return os.environ["AUDITOR_HUB_TOKEN"]
     host = (urlsplit(endpoint).hostname or "").lower()
     if host not in config()["hub_hosts"] and options.token is not True:
         return False      # a mirror never gets the saved Hub token implicitly
