@@ -119,11 +119,13 @@ def _license_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: di
 
 
 def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Claim:
-    lic = facts.get("license") if isinstance(facts.get("license"), dict) else {}
-    model = lic.get("model") if isinstance(lic.get("model"), dict) else {}
+    lic = _dict(facts.get("license"))
+    model = _dict(lic.get("model"))
+    terms = {str(o.get("term")): str(o.get("summary") or "") for o in lic.get("obligations") or []
+             if isinstance(o, dict)}
     name = model.get("spdx") or model.get("name") or model.get("id") or "unidentified"
-    law = lic.get("governing_law") or "not stated"
-    venue = lic.get("venue") or "not stated"
+    law = lic.get("governing_law") or terms.get("governing_law") or "not stated"
+    venue = lic.get("venue") or terms.get("venue") or "not stated"
     return Claim(cid, title, ClaimStatus.SUPPORTED,
                  f"license {name}: no registration, reporting or remote-control term found "
                  f"(governing law {law}; venue {venue})",
@@ -133,6 +135,10 @@ def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, 
 _SPECIAL = {"integrity": _Special(_integrity_refute, _integrity),
             "route": _Special(_route_refute, _route),
             "license": _Special(_license_refute, _license)}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _ids(findings: list[Finding]) -> tuple[str, ...]:

@@ -221,7 +221,8 @@ def _check_subjects(stmt: dict[str, Any]) -> None:
     subjects = stmt.get("subject")
     if not isinstance(subjects, list) or not subjects or len(subjects) > MAX_SUBJECTS:
         raise EvidenceError("statement has no usable subject list")
-    bom = stmt.get("predicate") if isinstance(stmt.get("predicate"), dict) else {}
+    predicate = stmt.get("predicate")
+    bom: dict[str, Any] = predicate if isinstance(predicate, dict) else {}
     components = bom.get("components") or [{}]
     recorded = {}
     for comp in (components[0].get("components") or []):
