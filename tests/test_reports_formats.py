@@ -217,6 +217,7 @@ def test_html_is_self_contained_and_escaped(results):
             assert key not in attrs, attrs
         assert not any(k.startswith("on") for k in attrs)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<name>" not in page and "&lt;name&gt;" in page          # file names and claim evidence too
     assert RTL not in page
     csp = next(a for t, a in parser.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy")
     assert "default-src 'none'" in csp["content"] and "sha256-" in csp["content"]
@@ -334,3 +335,16 @@ def test_pdf_inventory_pages_many_files_and_keeps_both_ends_of_long_paths():
     for record in many:
         assert record.sha256 in compact
     assert "dir-007/deep/" in inventory and "part-7.safetensors" in inventory and "…" in inventory
+
+
+def test_markdown_fits_a_pr_comment_whatever_the_result_size():
+    from auditor.model import Ancestor, Finding, Severity
+    base = hostile_result()
+    many = tuple(Finding(rule="CODE-NETWORK-CALL", severity=Severity.HIGH, title="x" * 200, file=f"f{i}.py",
+                         location=f"line {i}", evidence="y" * 2000) for i in range(5000))
+    ancestors = tuple(Ancestor(repo_id=f"org/base-{i}", relation="merge", depth=1) for i in range(300))
+    big = dataclasses.replace(base, findings=many, facts={},
+                              snapshot=dataclasses.replace(base.snapshot, ancestors=ancestors))
+    text = markdown.render(big)
+    assert len(text) < 65_536
+    assert "4990 more in the full report" in text and "280 more ancestors" in text

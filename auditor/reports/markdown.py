@@ -9,6 +9,7 @@ from auditor.reports import view
 
 EXTENSION = ".md"
 TOP_FINDINGS = 10
+MAX_LINEAGE = 20        # a PR comment is capped at 65,536 characters
 
 _STATUS = {ClaimStatus.SUPPORTED: "✅ supported", ClaimStatus.REFUTED: "❌ refuted",
            ClaimStatus.NOT_ASSESSED: "⚪ not assessed"}
@@ -87,10 +88,12 @@ def render(result: AuditResult) -> str:
     chain = view.lineage(result)
     if chain:
         lines += ["", "| Depth | Model | Relation | Origin | License |", "|---|---|---|---|---|"]
-        for e in chain:
+        for e in chain[:MAX_LINEAGE]:
             origin = view.origin_line({"org": e.org, "entity": e.entity, "country": e.country})
             lines.append(f"| {e.depth} | {code(e.repo_id)} | {escape(e.relation or '?')} | {escape(origin)} | "
                          f"{escape(e.license or e.error or '?')} |")
+        if len(chain) > MAX_LINEAGE:
+            lines.append(f"\n…and {len(chain) - MAX_LINEAGE} more ancestors in the full report.")
     else:
         lines.append("- Lineage: none declared")
     lines += ["", f"<sub>auditor {escape(result.tool_version)} · {escape(result.started_at)}</sub>", ""]
