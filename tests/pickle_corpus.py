@@ -509,6 +509,18 @@ def _a4_joblib_xz(folder: Path) -> bytes:
     return data
 
 
+@malicious("a4_joblib_differential.pkl", "A4#36", "joblib array bytes that plain pickle.load runs as opcodes")
+def _a4_joblib_differential(folder: Path) -> bytes:
+    payload = b"0" + glob("os", "system", 2) + b"(" + _arg("echo x", 2) + b"tR."
+    dtype = glob("numpy", "dtype", 2) + b"(" + _arg("u1", 2) + b"\x89\x88tR" + \
+        b"(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    state = (b"}(" + _arg("subclass", 2) + glob("numpy", "ndarray", 2) + _arg("shape", 2)
+             + b"J" + struct.pack("<i", len(payload)) + b"\x85" + _arg("order", 2) + _arg("C", 2)
+             + _arg("dtype", 2) + dtype + _arg("allow_mmap", 2) + b"\x89u")
+    wrapper = glob("joblib.numpy_pickle", "NumpyArrayWrapper", 2) + b")\x81" + state + b"b"
+    return b"\x80\x02" + wrapper + payload + b"."
+
+
 @malicious("x_tar_gz_payload.tar.gz", "C", "payload pickle inside tar.gz")
 def _x_targz(folder: Path) -> bytes:
     buf = io.BytesIO()

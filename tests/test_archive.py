@@ -234,3 +234,26 @@ def test_large_stored_member_is_not_read_for_its_head(tmp_path: Path) -> None:
         member = archive.members[0]
         assert member.head(16) == b"\x01" * 16
         assert member.size == 8 * 1024 * 1024 and member.offset > 0
+
+
+def test_zip64_extra_fields_are_read() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        with zf.open("archive/data.pkl", "w", force_zip64=True) as fh:
+            fh.write(b"\x80\x02K\x01.")
+        zf.writestr("archive/version", b"3\n")
+    with arc.read_zip(buf.getvalue()) as archive:
+        assert not archive.anomalies, archive.anomalies
+        got = {m.name: m.read(100)[0] for m in archive.members}
+    assert got == {"archive/data.pkl": b"\x80\x02K\x01.", "archive/version": b"3\n"}
+
+
+def test_real_torch_checkpoint_members_and_offsets(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pt"
+    torch.save({"w": torch.arange(300, dtype=torch.float32)}, path)
+    with arc.read_zip(path) as archive, zipfile.ZipFile(path) as strict:
+        assert not archive.anomalies
+        assert sorted(m.name for m in archive.members) == sorted(strict.namelist())
+        for member in archive.members:
+            assert member.read(1 << 20)[0] == strict.read(member.name)

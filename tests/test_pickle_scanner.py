@@ -218,3 +218,20 @@ def test_audit_pipeline_runs_both_engines(corpus_dir: Path, tmp_path: Path) -> N
     alone = audit(str(folder), Options(engines=("auditor",)))
     assert not [f for f in alone.findings if f.engine == "modelscan"]
     assert any(f.rule == "PICKLE-GLOBAL-DANGEROUS" for f in alone.findings)
+
+
+def test_torchscript_custom_operators_are_named(tmp_path: Path) -> None:
+    code = b"def forward(self, x: Tensor) -> Tensor:\n  y = ops.aten.relu(x)\n  return ops.evil_ns.run(y)\n"
+    path = tmp_path / "scripted.pt"
+    path.write_bytes(corpus.torch_zip({"data.pkl": corpus.call("collections", "OrderedDict", proto=2),
+                                       "code/__torch__/m.py": code, "constants.pkl": b"\x80\x02).}"}))
+    findings = scan(path)
+    custom = [f for f in findings if f.rule == "TORCHSCRIPT-CUSTOM-OP"]
+    assert custom and "evil_ns.run" in custom[0].evidence and "aten" not in custom[0].evidence
+    assert "TORCHSCRIPT-ARCHIVE" in rules_of(findings)
+
+
+def test_joblib_array_bytes_read_as_opcodes_by_plain_pickle(corpus_dir: Path) -> None:
+    findings = scan(corpus_dir / "a4_joblib_differential.pkl")
+    plain = [f for f in findings if f.rule == "PICKLE-GLOBAL-DANGEROUS"]
+    assert plain and plain[0].evidence.startswith("os.system") and "plain pickle.load" in plain[0].evidence

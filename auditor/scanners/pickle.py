@@ -15,7 +15,7 @@ import mmap
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -208,10 +208,30 @@ def _scan_pickle_bytes(data: bytes | mmap.mmap, where: str, state: _FileState, d
         if index:
             label = f"{where}, pickle #{index + 1}" if where else f"pickle #{index + 1}"
         judge(analysis, label, state, depth)
+        if analysis.joblib_arrays:
+            _plain_reading(data, analysis, label, state)
         if storage_keys is not None:
             storage_keys.update(_storage_keys(analysis))
         if legacy and index + 1 >= LEGACY_TORCH_PICKLES:
             break
+
+
+def _plain_reading(data: bytes | mmap.mmap, joblib_view: Analysis, where: str, state: _FileState) -> None:
+    """joblib.load skips the array bytes after each NumpyArrayWrapper; plain pickle.load reads them as
+    opcodes. Bytes crafted to be both an array and a payload must not hide behind the joblib reading,
+    so the stream is read the plain way too and any dangerous global only that reading sees is reported.
+    (Unknown globals are not: random array bytes can spell a harmless-looking GLOBAL.)"""
+    plain = analyze(data, joblib_view.start, replace(_bounds(state.limits), joblib=False))
+    seen = {ref.pos for ref in joblib_view.imports}
+    policy = globals_policy()
+    for ref in plain.imports:
+        if ref.pos in seen:
+            continue
+        verdict = policy.classify(ref.qualname)
+        if verdict.status == "dangerous":
+            state.add("PICKLE-GLOBAL-DANGEROUS", _loc(where, ref.op, ref.pos),
+                      f"{ref.qualname} (imported when plain pickle.load reads joblib's array bytes as opcodes); "
+                      f"matches '{verdict.match}': {verdict.why}", severity=verdict.severity)
 
 
 def _storage_keys(analysis: Analysis) -> set[str]:
@@ -422,6 +442,7 @@ def _scan_archive(archive: arc.Archive, where: str, state: _FileState, depth: in
         state.add("TORCHSCRIPT-ARCHIVE", where or "archive", f"TorchScript program: {len(code)} code file(s) "
                   f"({', '.join(code[:5])}{'...' if len(code) > 5 else ''}); torch.jit.load runs them "
                   "whatever weights_only says")
+        _torchscript_custom_ops([m for m in members if m.name in code], where, state)
     elif any(n == "data.pkl" or n.endswith("/data.pkl") for n in names) and state.kind == "zip":
         state.kind = "pytorch-zip"
     # Pickles first, so the storages they reference are known before the other members are looked at.
@@ -429,6 +450,33 @@ def _scan_archive(archive: arc.Archive, where: str, state: _FileState, depth: in
     storage_keys: set[str] = set()
     for member in ordered:
         _scan_member(member, where, state, depth, storage_keys)
+
+
+_OPS_CALL = re.compile(r"\bops\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)")
+MAX_TORCHSCRIPT_CODE = 16 * 1024 * 1024
+
+
+def _torchscript_custom_ops(code_members: list[arc.Member], where: str, state: _FileState) -> None:
+    """Operators outside PyTorch's own namespaces live in native libraries the loader must provide."""
+    builtin = set(rules.load("pickle-globals.yaml").get("torchscript_op_namespaces") or ())
+    budget = MAX_TORCHSCRIPT_CODE
+    for member in code_members:
+        try:
+            raw, truncated = member.read(budget)
+        except Exception as exc:  # noqa: BLE001 - decompressors raise many types on hostile input
+            state.add("ARCHIVE-UNPARSEABLE", _member_where(where, member.name), f"{type(exc).__name__}: {exc}")
+            continue
+        budget -= len(raw)
+        text = raw.decode("utf-8", "replace")
+        custom = sorted({f"{ns}.{op}" for ns, op in _OPS_CALL.findall(text) if ns not in builtin})
+        if custom:
+            state.add("TORCHSCRIPT-CUSTOM-OP", _member_where(where, member.name),
+                      f"custom operators {', '.join(custom[:10])}: native code the loading process must "
+                      "provide (torch.ops.load_library)")
+        if truncated or budget <= 0:
+            state.add("ARCHIVE-LIMIT", _member_where(where, member.name),
+                      f"TorchScript code larger than {MAX_TORCHSCRIPT_CODE} bytes; the rest was not read")
+            return
 
 
 def _scan_member(member: arc.Member, where: str, state: _FileState, depth: int, storage_keys: set[str]) -> None:
