@@ -17,7 +17,7 @@ from typing import Any
 from auditor import rules
 
 HEAD_CHARS = 600            # the opening of a normalised text where an agreement title counts as a title
-MAX_TEXT_CHARS = 2_000_000  # identification and extraction read at most this much normalised text
+MAX_TEXT_CHARS = 1_000_000  # identification and extraction read at most this much text (licenses: < 100 KB)
 MAX_ID_CHARS = 200          # a card id longer than this is treated as text, not an id
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "＂": '"'})
@@ -39,21 +39,37 @@ def fold_id(value: str) -> str:
     return _ID_FOLD.sub("-", unicodedata.normalize("NFKC", value).lower()).strip("-")
 
 
-def _phrase(phrase: str) -> re.Pattern[str]:
-    """A catalog phrase as a whole-word pattern over normalised text; `re:` starts a raw regex."""
+class Phrase:
+    """A whole-word phrase over normalised text. The literal comes first in the regex so `re` can use
+    its fast literal search (a leading look-behind disables it); the left boundary is checked by hand."""
+
+    def __init__(self, pattern: str, raw: bool = False) -> None:
+        self.raw = raw
+        self.pattern = pattern
+        self._re = re.compile(("(?<![0-9a-z])(?:" + pattern + ")" if raw else re.escape(pattern)) + r"(?![0-9a-z])")
+
+    def search(self, text: str) -> re.Match[str] | None:
+        for m in self._re.finditer(text):
+            start = m.start()
+            if self.raw or start == 0 or not ("0" <= text[start - 1] <= "9" or "a" <= text[start - 1] <= "z"):
+                return m
+        return None
+
+
+def _phrase(phrase: str) -> Phrase:
+    """A catalog phrase as a whole-word matcher; `re:` starts a raw regex over normalised text."""
     if phrase.startswith("re:"):
-        return re.compile(r"(?<![0-9a-z])(?:" + phrase[3:] + r")(?![0-9a-z])")
-    norm = normalize(phrase)
-    return re.compile(r"(?<![0-9a-z])" + re.escape(norm) + r"(?![0-9a-z])")
+        return Phrase(phrase[3:], raw=True)
+    return Phrase(normalize(phrase))
 
 
 @dataclass(frozen=True)
 class Matcher:
     """One way to recognise an entry's text (an entry may have several: full text, short notice)."""
-    titles: tuple[re.Pattern[str], ...] = ()
-    all: tuple[re.Pattern[str], ...] = ()
-    any: tuple[re.Pattern[str], ...] = ()
-    none: tuple[re.Pattern[str], ...] = ()
+    titles: tuple[Phrase, ...] = ()
+    all: tuple[Phrase, ...] = ()
+    any: tuple[Phrase, ...] = ()
+    none: tuple[Phrase, ...] = ()
     priority: int = 10
     head_only: bool = False        # the title counts only in the opening of the text
 
@@ -106,8 +122,9 @@ class Catalog:
     entries: dict[str, Entry]
     aliases: dict[str, str]             # folded id -> entry id
     extract: dict[str, list[re.Pattern[str]]]
-    places: list[tuple[re.Pattern[str], str]]
-    region_words: list[tuple[re.Pattern[str], str]]
+    anchors: dict[str, tuple[str, ...]]
+    places: list[tuple[Phrase, str]]
+    region_words: list[tuple[Phrase, str]]
     regions: dict[str, set[str]]
     jurisdiction_names: dict[str, str]
     license_files: dict[str, list[re.Pattern[str]]] = field(default_factory=dict)
@@ -172,6 +189,7 @@ def catalog() -> Catalog:
                for key, patterns in data["extract"].items()}
     return Catalog(
         entries=entries, aliases=aliases, extract=extract,
+        anchors={k: tuple(v) for k, v in (data.get("extract_anchors") or {}).items()},
         places=[(_phrase(word), code) for word, code in data["places"]],
         region_words=[(_phrase(word), code) for word, code in data["region_words"]],
         regions={k: set(v) for k, v in data["regions"].items()},
@@ -222,9 +240,8 @@ def _score(m: Matcher, norm: str, head: str) -> tuple[float, int, tuple[str, ...
     return round(score, 2), title_len, found
 
 
-def _plain(pattern: re.Pattern[str]) -> str:
-    text = pattern.pattern.removeprefix("(?<![0-9a-z])").removesuffix("(?![0-9a-z])")
-    return re.sub(r"\\(.)", r"\1", text)
+def _plain(phrase: Phrase) -> str:
+    return phrase.pattern
 
 
 def _number(digits: str, scale: str | None) -> int:
@@ -232,8 +249,16 @@ def _number(digits: str, scale: str | None) -> int:
     return value * _SCALES.get((scale or "").strip(), 1)
 
 
+def _patterns(key: str, norm: str) -> list[re.Pattern[str]]:
+    cat = catalog()
+    anchors = cat.anchors.get(key)
+    if anchors and not any(a in norm for a in anchors):
+        return []
+    return cat.extract[key]
+
+
 def _first_number(key: str, norm: str) -> tuple[int, str] | None:
-    for pattern in catalog().extract[key]:
+    for pattern in _patterns(key, norm):
         m = pattern.search(norm)
         if m:
             return _number(m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None), m.group(0)
@@ -241,7 +266,7 @@ def _first_number(key: str, norm: str) -> tuple[int, str] | None:
 
 
 def _first(key: str, norm: str) -> re.Match[str] | None:
-    for pattern in catalog().extract[key]:
+    for pattern in _patterns(key, norm):
         m = pattern.search(norm)
         if m:
             return m
@@ -286,7 +311,7 @@ def extract_facts(text: str, *, normalized: str | None = None) -> dict[str, dict
 
     regions: list[str] = []
     clause = ""
-    for pattern in cat.extract["territory"]:
+    for pattern in _patterns("territory", norm):
         for hit in pattern.finditer(norm):
             for word, code in cat.region_words:
                 if word.search(hit.group(1)) and code not in regions:

@@ -497,3 +497,11 @@ def test_a_new_llama_version_keeps_the_family_terms_with_its_own_threshold():
 ])
 def test_texts_that_are_no_license_are_not_identified(text):
     assert licensetext.identify(text) is None
+
+
+def test_oversized_license_text_is_not_verified_but_still_identified(tmp_path):
+    _, _, text, _ = LOOKALIKES["deepseek-license-1.0"]
+    huge = text + ("filler words of an endless appendix " * 40_000)
+    result = scan(make_model(tmp_path / "m", {"license": "other", "license_name": "deepseek"}, {"LICENSE": huge}))
+    assert [f.file for f in result.of("LICENSE-UNVERIFIED")] == ["LICENSE"]
+    assert result.model_id == "deepseek-license-1.0"

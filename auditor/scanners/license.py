@@ -279,9 +279,10 @@ def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, dict[str, Any], list
             findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME,
                                           evidence=f"cannot read: {_one_line(exc)}"))
             continue
-        if truncated:
+        if truncated or len(text) > licensetext.MAX_TEXT_CHARS:
+            limit = min(ctx.options.limits.max_text_bytes, licensetext.MAX_TEXT_CHARS)
             findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME, evidence=(
-                f"cut at {ctx.options.limits.max_text_bytes} bytes; the rest was not read")))
+                f"longer than {limit:,} characters; only the beginning was read")))
         signals.append(_text_signal("file" if role == "license" else role, rec.path, text))
     signals += _metadata_signals(ctx)
     model = _summarise(ModelLicense(repo_id=ctx.snapshot.repo_id or THIS_MODEL), signals)
