@@ -280,3 +280,13 @@ def test_certificate_signature_valid_with_its_ca_and_invalid_with_another(tmp_pa
     bad = audit(str(model), Options(verify_key=str(theirs / "ca.pem")))
     assert bad.facts["provenance"]["signature"]["status"] == "invalid"
     assert by_rule(bad, "SIGNATURE-INVALID")
+
+
+def test_scan_cli_passes_verify_key(hub_world: HubWorld, hub_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from auditor.cli import main
+    with pytest.raises(SystemExit):
+        main(["scan", "hf://acme/signed", "--endpoint", hub_world.url, "--verify-key", str(hub_world.signing_key), "-q"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["facts"]["provenance"]["signature"]["status"] == "valid"
+    assert report["snapshot"]["endpoint"] == hub_world.url
+    assert "token" not in json.dumps(report["snapshot"]).lower()
