@@ -66,6 +66,9 @@ def test_cyclonedx_carries_model_files_lineage_findings_and_declarations(results
     assert model["type"] == "machine-learning-model"
     assert model["purl"].startswith("pkg:huggingface/evil-org/evil-model@0123456789abcdef")
     assert "repository_url=" in model["purl"]
+    refs = {r["type"]: r["url"] for r in model["externalReferences"]}
+    assert refs["distribution"] == "https://mirror.internal.example/evil-org/evil-model"
+    assert refs["model-card"].endswith("/blob/0123456789abcdef0123456789abcdef01234567/README.md")
     assert model["manufacturer"]["address"]["country"] == "XX"
     assert model["licenses"][0]["license"]["name"].startswith("Evil Community License")
     file_hashes = {c["name"]: c["hashes"][0]["content"] for c in model["components"]}

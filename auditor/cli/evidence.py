@@ -21,6 +21,7 @@ def command(evidence_file: str, key_file: str, model_dir: str | None, extract_bo
     from auditor import atomic, evidence_signing
     from auditor.errors import AuditorError
     from auditor.evidence_signing import EvidenceError
+    from auditor.reports.view import clean
 
     key = evidence_signing.load_public_key(key_file)
     try:
@@ -33,12 +34,15 @@ def command(evidence_file: str, key_file: str, model_dir: str | None, extract_bo
         if problems:
             raise EvidenceError(f"{len(problems)} file(s) do not match the evidence: {'; '.join(problems[:5])}")
     subject = verified.subjects[0]
-    click.echo(f"verified: signed by key {verified.keyid[:16]}…; model {subject.get('name')} "
-               f"(manifest sha256 {subject.get('digest', {}).get('sha256', '?')}); "
+    click.echo(f"verified: signed by key {verified.keyid[:16]}…; model {clean(subject.get('name'), 200)} "
+               f"(manifest sha256 {clean(subject.get('digest', {}).get('sha256', '?'), 64)}); "
                f"{len(verified.subjects) - 1} file(s)" + (" match the folder" if model_dir else ""))
-    attestations = verified.bom.get("declarations", {}).get("attestations", [])
+    declarations = verified.bom.get("declarations", {})
+    attestations = declarations.get("attestations", [])
     if attestations:
-        click.echo(attestations[0].get("summary", ""))
+        click.echo(clean(attestations[0].get("summary", ""), 300, keep_newlines=False))
+    for claim in declarations.get("claims", []):     # neutralised: no terminal escapes from a file
+        click.echo(f"  {clean(claim.get('bom-ref', '?'), 60)}: {clean(claim.get('reasoning', ''), 200, keep_newlines=False)}")
     if extract_bom:
         atomic.write(Path(extract_bom), json.dumps(verified.bom, indent=2, ensure_ascii=False) + "\n")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 import warnings
 from datetime import UTC, datetime
@@ -95,6 +96,23 @@ def _licenses(spdx: str, name: str, url: str = "") -> list[Any]:
         return []
     link = XsUri(url) if url.startswith(("https://", "http://")) and " " not in url else None
     return [DisjunctiveLicense(name=_c(label, 200), url=link, acknowledgement=LicenseAcknowledgement.DECLARED)]
+
+
+_SAFE_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$")
+
+
+def _external_references(repo_id: str, rev: str, endpoint: str) -> list[Any]:
+    """Where the files were taken from (the endpoint actually used) and their model card there."""
+    from cyclonedx.model import ExternalReference, ExternalReferenceType, XsUri
+    base = endpoint.rstrip("/")
+    if not (repo_id and _SAFE_REPO_ID.match(repo_id) and _SAFE_URL.match(base)):
+        return []
+    at = rev if re.fullmatch(r"[0-9a-f]{40}", rev or "") else "main"
+    return [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(f"{base}/{repo_id}"),
+                              comment="the endpoint the audited files were fetched from"),
+            ExternalReference(type=ExternalReferenceType.MODEL_CARD,
+                              url=XsUri(f"{base}/{repo_id}/blob/{at}/README.md"))]
 
 
 def _severity(sev: Severity):  # type: ignore[no-untyped-def]
@@ -189,6 +207,7 @@ def _core(result: AuditResult, spec: str) -> dict[str, Any]:
     model_props.append(_prop("signature", sig.get("status") or view.NOT_ASSESSED))
     model = Component(
         type=ComponentType.MACHINE_LEARNING_MODEL, bom_ref="model", group=group, name=name,
+        external_references=_external_references(snap.repo_id, rev, snap.endpoint),
         version=_c(rev) or None, purl=_purl(snap.repo_id, rev, snap.endpoint),
         hashes=[HashType(alg=HashAlgorithm.SHA_256, content=manifest_digest(result))],
         licenses=_licenses(*view.declared_license(result), str(lic.get("url") or "")),
