@@ -221,8 +221,9 @@ LOOKALIKES: dict[str, tuple[dict, str, str, dict[str, dict]]] = {
         {"acceptable_use": {}, "output_training": {"rule": "inherits"}, "remote_restriction": {}}),
     "nvidia-open-model-license": ({"license": "other", "license_name": "NVIDIA-Open-Model-License"}, "LICENSE", (
         "NVIDIA Open Model License Agreement\nNVIDIA Corporation offers this model. This Agreement is governed "
-        "by the laws of the State of Delaware and the United States. The courts of Santa Clara County, "
-        "California will have exclusive jurisdiction.\n"),
+        "in all respects by the laws of the United States and the laws of the State of Delaware, without "
+        "regard to conflict rules. The courts of Santa Clara County, California will have exclusive "
+        "jurisdiction.\n"),
         {"governing_law": {"jurisdiction": "US-DE"}, "venue": {"jurisdiction": "US-CA"}}),
     "mistral-mrl": ({"license": "other", "license_name": "MRL", "license_link":
                      "https://mistral.ai/licenses/MRL-0.1.md"}, "LICENSE.md", (
@@ -505,3 +506,31 @@ def test_oversized_license_text_is_not_verified_but_still_identified(tmp_path):
     result = scan(make_model(tmp_path / "m", {"license": "other", "license_name": "deepseek"}, {"LICENSE": huge}))
     assert [f.file for f in result.of("LICENSE-UNVERIFIED")] == ["LICENSE"]
     assert result.model_id == "deepseek-license-1.0"
+
+
+def test_a_known_card_id_with_an_unlisted_link_is_not_unknown(tmp_path):
+    result = scan(make_model(tmp_path / "m", {
+        "license": "llama3.1", "license_link": "https://huggingface.co/meta-llama/Llama-3.1-8B/blob/main/LICENSE"}))
+    assert result.model_id == "llama3.1" and "LICENSE-UNKNOWN" not in result.rules()
+    gguf_other = scan(make_model(tmp_path / "n", {"license": "other", "license_link": "https://example.org/terms"}))
+    assert [f.evidence for f in gguf_other.of("LICENSE-UNKNOWN")] == [
+        "README.md: license_link = 'https://example.org/terms' is not in the license catalog"]
+
+
+def test_use_policy_eu_clause_is_read_from_the_text():
+    text = ("# Llama 3.2 Acceptable Use Policy\n\nWith respect to any multimodal models included in Llama 3.2, "
+            "the rights granted are not being granted to you if you are an individual domiciled in, or a "
+            "company with a principal place of business in, the European Union.\n")
+    facts = licensetext.extract_facts(text)
+    assert facts["territory_exclusion"]["regions"] == ["EU"]
+    terms = licensetext.terms_for(licensetext.identify(text), facts, "USE_POLICY.md")
+    assert terms["territory_exclusion"]["scope"] == "multimodal"
+
+
+def test_governing_law_of_a_derivative_comes_from_its_ancestors(tmp_path):
+    _, _, hunyuan_text, _ = LOOKALIKES["tencent-hunyuan-community"]
+    ancestors = (Ancestor(repo_id="tencent/Hunyuan-A13B", depth=1, card={"license": "other"},
+                          license_texts={"LICENSE": hunyuan_text}),)
+    result = scan(make_model(tmp_path / "m", {"license": "mit"}), ancestors=ancestors)
+    assert result.facts["governing_law"] == "Hong Kong SAR (HK) (via tencent/Hunyuan-A13B)"
+    assert result.of("LICENSE-TERRITORY-EXCLUSION")[0].location == "lineage: tencent/Hunyuan-A13B"

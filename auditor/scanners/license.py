@@ -8,7 +8,7 @@ obligations of all of them are combined, because a derivative stays bound by its
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +58,7 @@ class Signal:
     confidence: float = 0.0
     terms: dict[str, dict[str, Any]] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()
+    is_text: bool = False          # a license text (file or long metadata value), not an id or link
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "where": self.where, "value": self.value[:200],
@@ -127,7 +128,7 @@ def _text_signal(kind: str, where: str, text: str) -> Signal:
     terms = licensetext.terms_for(match, facts, where)
     return Signal(kind=kind, where=where, value=" ".join(norm.split()[:12]),
                   entry=match.entry if match else None, confidence=match.confidence if match else 0.0,
-                  terms=terms, evidence=match.evidence if match else ())
+                  terms=terms, evidence=match.evidence if match else (), is_text=True)
 
 
 def _value_signal(kind: str, where: str, value: str) -> Signal:
@@ -415,26 +416,26 @@ def _conflict_severity(declared: Entry, found: Entry) -> Severity:
 
 
 def _unknowns(model: ModelLicense) -> Iterator[Finding]:
-    resolved_by_file = any(s.entry for s in model.signals if s.kind in ("file", "metadata"))
+    resolved_any = any(s.entry for s in model.signals if s.kind not in ("notice", "use_policy"))
+    named = [o for o in model.signals if o.kind in ("card-license_name", "card-license_link")]
     for s in model.signals:
         if s.entry is not None or s.kind in ("notice", "use_policy"):
             continue
-        if s.kind.startswith("card-"):
-            if s.kind == "card-license" and licensetext.fold_id(s.value) == "other":
-                named = [o for o in model.signals if o.kind in ("card-license_name", "card-license_link")]
-                if resolved_by_file or any(o.entry for o in named) or named:
-                    continue      # the name/link (or a shipped text) says which "other" it is
-                evidence = "card says license: other with no license_name, link or shipped license text"
-            elif resolved_by_file:
-                continue          # the shipped text identifies the license the card names loosely
-            else:
-                evidence = f"{s.where} = {s.value[:120]!r} is not in the license catalog"
-            yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=s.where.split(":")[0], evidence=evidence)
-            continue
-        stated = ", ".join(_TERM_LABELS.get(k, k) for k in s.terms) or "no recognisable terms"
-        yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=s.where.split(":")[0],
-                            evidence=f"text not recognised (starts: {s.value[:100]!r}); "
-                                     f"terms read from the text: {stated}")
+        file = s.where.split(":")[0]
+        if s.is_text:
+            stated = ", ".join(_TERM_LABELS.get(k, k) for k in s.terms) or "no recognisable terms"
+            yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=file,
+                                evidence=f"text not recognised (starts: {s.value[:100]!r}); "
+                                         f"terms read from the text: {stated}")
+        elif licensetext.fold_id(s.value) == "other":
+            if not resolved_any and not named:
+                yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=file, evidence=(
+                    f"{s.where} says 'other' and no license name, link or recognised license text says which"))
+        elif s.kind == "card-license" or not resolved_any:
+            # an explicit unknown id is reported even next to known ones; a loose name or link only
+            # when nothing else identifies the license
+            yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=file,
+                                evidence=f"{s.where} = {s.value[:120]!r} is not in the license catalog")
 
 
 def _obligations(model: ModelLicense, lineage: list[ModelLicense]) -> list[dict[str, Any]]:
@@ -528,8 +529,6 @@ def _law_severity(ctx: ScanContext, law: str, venue: str) -> tuple[Severity, str
 def _facts(model: ModelLicense, lineage: list[ModelLicense], obligations: list[dict[str, Any]]) -> dict[str, Any]:
     cat = licensetext.catalog()
     lic = model.license
-    own = model.licenses.get(lic.id, ("", {}))[1] if lic else {}
-    law, venue = own.get("governing_law", {}), own.get("venue", {})
     summary = []
     seen: set[tuple[str, str, str]] = set()
     for ob in obligations:
@@ -545,14 +544,29 @@ def _facts(model: ModelLicense, lineage: list[ModelLicense], obligations: list[d
                   "spdx": (lic.spdx or "") if lic else "", "confidence": model.confidence,
                   "sources": [s.to_dict() for s in model.signals]},
         "obligations": [{k: v for k, v in ob.items() if k != "details"} for ob in obligations],
-        "governing_law": _place(cat, law),
-        "venue": venue.get("summary", "") if venue else "",
+        "governing_law": _along_lineage(model, lineage, "governing_law", lambda t: _place(cat, t)),
+        "venue": _along_lineage(model, lineage, "venue", lambda t: str(t.get("summary", ""))),
         "lineage": [{"repo_id": m.repo_id, "relation": m.relation, "depth": m.depth,
                      "license_id": m.license.id if m.license else "",
                      "name": m.license.name if m.license else "not resolved",
                      "confidence": m.confidence, "error": m.error} for m in lineage],
         "summary": summary,
     }
+
+
+def _along_lineage(model: ModelLicense, lineage: list[ModelLicense], term: str,
+                   show: Callable[[dict[str, Any]], str]) -> str:
+    """The model's own value of a term; when its license states none, the ancestors' (a derivative is
+    bound by them), each marked with the model it comes from."""
+    own = model.licenses.get(model.license.id, ("", {}))[1] if model.license else {}
+    if own.get(term):
+        return show(own[term])
+    found: dict[str, list[str]] = {}
+    for m in [model, *lineage]:
+        for _key, (_name, terms) in m.licenses.items():
+            if terms.get(term) and show(terms[term]):
+                found.setdefault(show(terms[term]), []).append(THIS_MODEL if m is model else m.repo_id)
+    return "; ".join(f"{value} (via {', '.join(dict.fromkeys(origins))})" for value, origins in found.items())
 
 
 def _place(cat: licensetext.Catalog, term: dict[str, Any]) -> str:
