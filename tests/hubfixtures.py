@@ -312,6 +312,11 @@ def build_world(workdir: Path) -> HubWorld:
     b.commit(orphan, {"README.md": card({"license": "mit", "base_model": "ghost/missing-model"}),
                       "config.json": config})
 
+    # A chain deeper than the lineage depth limit (rules/hub.yaml lineage_max_depth: 8).
+    for i in range(10):
+        repo = repos[f"deep/m{i}"] = b.create(f"deep/m{i}")
+        b.commit(repo, {"README.md": card({"license": "mit", "base_model": f"deep/m{i + 1}"}), "config.json": config})
+
     # 50 LFS shards, for --metadata-only.
     sharded = repos["acme/sharded"] = b.create("acme/sharded")
     shards = {f"model-{i:05d}-of-00050.safetensors": safetensors_bytes(100 + i, (8, 8)) for i in range(1, 51)}

@@ -118,3 +118,18 @@ def test_bad_lock_file_is_a_one_line_error(tmp_path: Path, content: str, capsys:
     (tmp_path / "m").mkdir()
     code, _out, err = run_cli(["verify", str(tmp_path / "m"), "--lock", str(bad)], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "lock" in err
+
+
+def test_scan_with_a_lock_file_reports_drift_and_refutes_integrity(deployed: tuple[Path, Path, str]) -> None:
+    from auditor.audit import audit
+    from auditor.model import Options
+    lock, dest, _commit = deployed
+    clean = audit(str(dest), Options(lock_file=str(lock)))
+    assert not [f for f in clean.findings if f.rule.startswith("LOCK-")]
+    (dest / "extra_module.py").write_text("print('hi')\n")
+    drifted = audit(str(dest), Options(lock_file=str(lock)))
+    assert [(f.rule, f.file) for f in drifted.findings if f.rule.startswith("LOCK-")] == [
+        ("LOCK-EXTRA-CODE", "extra_module.py")]
+    assert {c.id: c.status.value for c in drifted.claims}["integrity"] == "refuted"
+    broken = audit(str(dest), Options(lock_file=str(dest / "no-such.lock")))
+    assert [f.rule for f in broken.findings if f.rule.startswith("LOCK-")] == ["LOCK-INVALID"]

@@ -290,3 +290,12 @@ def test_scan_cli_passes_verify_key(hub_world: HubWorld, hub_cache: Path, capsys
     assert report["facts"]["provenance"]["signature"]["status"] == "valid"
     assert report["snapshot"]["endpoint"] == hub_world.url
     assert "token" not in json.dumps(report["snapshot"]).lower()
+
+
+def test_lineage_depth_limit(hub_world: HubWorld, hub_cache: Path) -> None:
+    result = audit("hf://deep/m0", Options(endpoint=hub_world.url, token=False))
+    ancestors = result.snapshot.ancestors
+    assert [a.repo_id for a in ancestors[:8]] == [f"deep/m{i}" for i in range(1, 9)]
+    assert all(not a.error for a in ancestors[:8])
+    assert ancestors[8].repo_id == "deep/m9" and ancestors[8].error.startswith("depth limit")
+    assert [f.rule for f in result.findings if f.rule.startswith("LINEAGE-")] == ["LINEAGE-DEPTH-LIMIT"]

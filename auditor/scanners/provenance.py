@@ -33,6 +33,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     route = _route(snap, effective, ctx.setting("sensitive_origins", []) or [])
     yield from route.pop("findings")
     signature = yield from _signature(ctx)
+    yield from _lock(ctx)
     remote = snap.facts.get("remote_files", [])
     if snap.metadata_only and remote:
         yield _finding("HUB-METADATA-ONLY", evidence=f"{len(remote)} file(s) listed with their publisher hashes "
@@ -271,6 +272,26 @@ def _route(snap: Snapshot, effective: dict[str, Any], sensitive_list: list[str])
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+# --- lock file ---------------------------------------------------------------------------------
+
+def _lock(ctx: ScanContext) -> Iterator[Finding]:
+    """With Options.lock_file, the audited files are compared with the lock (LOCK-* refute integrity)."""
+    if not ctx.options.lock_file:
+        return
+    from auditor import lockfile
+    from auditor.errors import AuditorError
+    try:
+        lock = lockfile.read(ctx.options.lock_file)
+    except AuditorError as exc:
+        yield _finding("LOCK-INVALID", evidence=str(exc))
+        return
+    if lock.get("commit") and ctx.snapshot.resolved_revision and lock["commit"] != ctx.snapshot.resolved_revision:
+        yield _finding("LOCK-CHANGED", severity="high", title="The audited commit is not the locked one",
+                       evidence=f"locked {lock['commit']}, audited {ctx.snapshot.resolved_revision}")
+    for finding in lockfile.compare(lock, ctx.files):
+        yield rules.finding(finding.rule, file=finding.file, evidence=finding.evidence, scanner=NAME)
 
 
 # --- signature ---------------------------------------------------------------------------------

@@ -364,6 +364,8 @@ def _follow(api: Any, child_id: str, refs: list[lineage.BaseRef], endpoint: str,
     """Breadth-first up the base_model chain to the roots; depth-limited, cycles detected."""
     cfg = config()
     max_depth, max_parents = int(cfg["lineage_max_depth"]), int(cfg["lineage_max_parents"])
+    max_total = int(cfg["lineage_max_ancestors"])
+    resolved = 0
     queue: list[tuple[lineage.BaseRef, str, int, tuple[str, ...]]] = [
         (ref, child_id, 1, (child_id.lower(),)) for ref in refs[:max_parents]]
     seen: set[str] = set()
@@ -383,6 +385,11 @@ def _follow(api: Any, child_id: str, refs: list[lineage.BaseRef], endpoint: str,
         if depth > max_depth:
             yield Ancestor(ref.repo_id, ref.relation, depth, parent, error=f"depth limit {max_depth} reached")
             continue
+        if resolved >= max_total:
+            yield Ancestor(ref.repo_id, ref.relation, depth, parent,
+                           error=f"depth limit: more than {max_total} ancestors in the lineage")
+            continue
+        resolved += 1
         ancestor, parents = _resolve_ancestor(api, ref, parent, depth, endpoint, token, cache, timeout)
         yield ancestor
         queue.extend((p, ref.repo_id, depth + 1, (*chain, key)) for p in parents[:max_parents])
