@@ -167,7 +167,11 @@ def read_zip(source: str | Path | bytes, limits: Limits = DEFAULT_LIMITS) -> Arc
 
 def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
     anomalies = archive.anomalies
-    central, central_start = _read_central(buf, anomalies, limits)
+    try:
+        central, central_start = _read_central(buf, anomalies, limits)
+    except (struct.error, ValueError, IndexError, OverflowError) as exc:
+        anomalies.append(Anomaly("no-central-directory", "", f"unreadable central directory: {exc}", -1))
+        central, central_start = [], len(buf)
     by_offset = {c.local_offset: c for c in central}
     seen: dict[int, Member] = {}
     # 1. every local header in a row, from byte 0, like a streaming reader
@@ -176,7 +180,11 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
         if len(seen) >= limits.max_archive_members:
             anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members", pos))
             break
-        member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start)
+        try:
+            member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start)
+        except (struct.error, ValueError, IndexError, OverflowError) as exc:
+            anomalies.append(Anomaly("truncated", "", f"unreadable local header: {exc}", pos))
+            break
         if member is None:
             break
         seen[pos] = member
@@ -196,7 +204,11 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
             anomalies.append(Anomaly("truncated", entry.name, "the central directory points at no local header",
                                      entry.local_offset))
             continue
-        member, _ = _local_member(buf, entry.local_offset, entry, anomalies, central_start)
+        try:
+            member, _ = _local_member(buf, entry.local_offset, entry, anomalies, central_start)
+        except (struct.error, ValueError, IndexError, OverflowError) as exc:
+            anomalies.append(Anomaly("truncated", entry.name, f"unreadable local header: {exc}", entry.local_offset))
+            continue
         if member is not None:
             seen[entry.local_offset] = member
     if not seen and not central:

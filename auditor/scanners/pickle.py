@@ -128,7 +128,7 @@ def scan(ctx: Any) -> Iterator[Finding]:
         state = _FileState(rec, ctx.options.limits)
         try:
             scan_file(ctx.path(rec), rec.format, state)
-        except (OSError, ValueError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one hostile file must not stop the others; fail closed
             state.add("PICKLE-UNPARSEABLE", "", f"{type(exc).__name__}: {exc}")
         facts[rec.path] = {"kind": state.kind, "pickles": state.pickles, "opcodes": state.opcodes,
                            "globals": sorted(state.globals_seen)[:200]}
@@ -358,34 +358,36 @@ def _decodings(raw: bytes) -> Iterator[tuple[str, bytes]]:
 
 # --- numpy -------------------------------------------------------------------------------------
 
-def _scan_npy(data: bytes | mmap.mmap, where: str, state: _FileState, depth: int) -> None:
-    loc = where or "byte 0"
+def npy_header(data: bytes | mmap.mmap, max_header: int) -> tuple[Any, int] | str:
+    """(descr, offset of the array data) from a .npy header, or why it cannot be read."""
     if len(data) < 10 or data[:6] != b"\x93NUMPY":
-        state.add("PICKLE-UNPARSEABLE", loc, "not a .npy file (bad magic)")
-        return
+        return "not a .npy file (bad magic)"
     major = data[6]
     if major == 1:
-        header_len = int.from_bytes(data[8:10], "little")
-        start = 10
+        header_len, start = int.from_bytes(data[8:10], "little"), 10
     elif major in (2, 3):
-        header_len = int.from_bytes(data[8:12], "little")
-        start = 12
+        header_len, start = int.from_bytes(data[8:12], "little"), 12
     else:
-        state.add("PICKLE-UNPARSEABLE", loc, f"unknown .npy version {major}")
-        return
-    if header_len > state.limits.max_header_bytes or start + header_len > len(data):
-        state.add("PICKLE-UNPARSEABLE", loc, f".npy header of {header_len} bytes runs past the file")
-        return
+        return f"unknown .npy version {major}"
+    if header_len > max_header or start + header_len > len(data):
+        return f".npy header of {header_len} bytes runs past the data"
     text = bytes(data[start:start + header_len]).decode("latin-1")
     try:
         header = ast.literal_eval(text)      # a literal dict: nothing is evaluated
-        descr = header["descr"]
+        return header["descr"], start + header_len
     except (ValueError, SyntaxError, KeyError, TypeError, MemoryError, RecursionError) as exc:
-        state.add("PICKLE-UNPARSEABLE", loc, f".npy header is not a literal dict: {type(exc).__name__}")
+        return f".npy header is not a literal dict: {type(exc).__name__}"
+
+
+def _scan_npy(data: bytes | mmap.mmap, where: str, state: _FileState, depth: int) -> None:
+    loc = where or "byte 0"
+    parsed = npy_header(data, state.limits.max_header_bytes)
+    if isinstance(parsed, str):
+        state.add("PICKLE-UNPARSEABLE", loc, parsed)
         return
+    descr, body = parsed
     if not _descr_has_object(descr):
         return
-    body = start + header_len
     state.add("PICKLE-NUMPY-OBJECT-ARRAY", loc, f"dtype {descr!r}: the array is a pickle that np.load runs only "
               "with allow_pickle=True")
     pickle_where = f"{where}, pickle @ byte {body}" if where else f"pickle @ byte {body}"
@@ -496,6 +498,16 @@ def _scan_member(member: arc.Member, where: str, state: _FileState, depth: int, 
     if storage and fmt != "pickle":
         return      # an unreferenced data/<n> member that is not a pickle: raw bytes
     if fmt not in PICKLE_FORMATS and not pickle_named and not (fmt == "unknown" and looks_like_pickle(head[:2])):
+        return
+    if fmt == "numpy" and len(head) >= 12:
+        # Only an object array carries a pickle: numeric arrays are not read past their header.
+        needed = 12 + int.from_bytes(head[8:12] if head[6] >= 2 else head[8:10], "little")
+        parsed = npy_header(member.head(min(needed, 1 << 20)) if needed > len(head) else head,
+                            state.limits.max_header_bytes)
+        if not isinstance(parsed, str) and not _descr_has_object(parsed[0]):
+            return
+    elif fmt not in PICKLE_FORMATS and not looks_like_pickle(head[:2]):
+        state.add("PICKLE-NOT-PICKLE", loc, f"content is {fmt}, not a pickle; no pickle loader can run code from it")
         return
     if depth + 1 > state.limits.max_nesting and fmt in CONTAINER_FORMATS:
         state.add("ARCHIVE-LIMIT", loc, f"containers nested deeper than {state.limits.max_nesting}")
