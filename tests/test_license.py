@@ -534,3 +534,20 @@ def test_governing_law_of_a_derivative_comes_from_its_ancestors(tmp_path):
     result = scan(make_model(tmp_path / "m", {"license": "mit"}), ancestors=ancestors)
     assert result.facts["governing_law"] == "Hong Kong SAR (HK) (via tencent/Hunyuan-A13B)"
     assert result.of("LICENSE-TERRITORY-EXCLUSION")[0].location == "lineage: tencent/Hunyuan-A13B"
+
+
+def test_pdf_license_is_read(tmp_path):
+    pytest.importorskip("pypdf", reason="the PDF reader (auditor[pdf]) is not installed")
+    from fpdf import FPDF
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    _, _, text, _ = LOOKALIKES["baichuan-community"]
+    pdf.multi_cell(0, 6, text)
+    folder = make_model(tmp_path / "m", {"license": "other"})
+    pdf.output(str(folder / "Community License for Baichuan2 Model.pdf"))
+    result = scan(folder)
+    assert result.model_id == "baichuan-community"
+    assert "LICENSE-REGISTRATION" in result.rules() and "LICENSE-UNVERIFIED" not in result.rules()
+    broken = make_model(tmp_path / "b", {"license": "other"}, {"LICENSE.pdf": b"%PDF-1.7\n1 0 obj <<\n"})
+    assert "LICENSE-UNVERIFIED" in scan(broken).rules()

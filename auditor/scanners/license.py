@@ -8,6 +8,7 @@ obligations of all of them are combined, because a derivative stays bound by its
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ import yaml
 
 from auditor import licensetext, rules
 from auditor.licensetext import Entry, Match
-from auditor.model import Finding, Severity
+from auditor.model import FileRecord, Finding, Severity
 from auditor.scanners import ScanContext
 
 NAME = "license"
@@ -24,6 +25,9 @@ NAME = "license"
 MAX_FRONT_MATTER = 256 * 1024     # bytes of card YAML parsed
 MAX_LICENSE_FILES = 64            # license-like files read per model
 MAX_DEPTH = 2                     # folders below the root searched for license files
+MAX_PDF_BYTES = 20 * 1024 * 1024  # a PDF license larger than this is not parsed
+MAX_PDF_PAGES = 80
+MAX_PDF_SECONDS = 30.0
 THIS_MODEL = "this model"
 _TEXT_KINDS = ("file", "notice", "use_policy", "metadata")
 _WEIGHT_FORMATS = ("safetensors", "gguf", "pickle", "zip", "onnx", "hdf5", "numpy", "protobuf", "tar", "7z",
@@ -275,7 +279,16 @@ def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, dict[str, Any], list
                 f"license file not readable as text (format {rec.format}{', ' + rec.error if rec.error else ''})")))
             continue
         try:
-            text, truncated = ctx.read_text(rec)
+            if _is_pdf(ctx, rec):
+                text, problem = _pdf_text(ctx, rec)
+                if problem:
+                    findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME,
+                                                  evidence=f"PDF license: {problem}"))
+                if not text.strip():
+                    continue
+                truncated = False
+            else:
+                text, truncated = ctx.read_text(rec)
         except OSError as exc:
             findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME,
                                           evidence=f"cannot read: {_one_line(exc)}"))
@@ -288,6 +301,36 @@ def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, dict[str, Any], list
     signals += _metadata_signals(ctx)
     model = _summarise(ModelLicense(repo_id=ctx.snapshot.repo_id or THIS_MODEL), signals)
     return model, card, findings
+
+
+def _is_pdf(ctx: ScanContext, rec: FileRecord) -> bool:
+    with open(ctx.path(rec), "rb") as fh:
+        return fh.read(5) == b"%PDF-"
+
+
+def _pdf_text(ctx: ScanContext, rec: FileRecord) -> tuple[str, str]:
+    """The text of a PDF license (Baichuan ships one), within size, page and time limits; and a problem
+    when it could not be read completely ("" when it was)."""
+    try:
+        import pypdf
+    except ImportError:
+        return "", "not read: the PDF reader is not installed (pip install 'auditor[pdf]')"
+    if rec.size > MAX_PDF_BYTES:
+        return "", f"not read: {rec.size:,} bytes is over the {MAX_PDF_BYTES:,}-byte limit for a PDF license"
+    deadline = time.monotonic() + min(ctx.options.limits.seconds_per_file, MAX_PDF_SECONDS)
+    parts: list[str] = []
+    try:
+        reader = pypdf.PdfReader(str(ctx.path(rec)), strict=False)
+        pages = reader.pages
+        for number, page in enumerate(pages):
+            if number >= MAX_PDF_PAGES or time.monotonic() > deadline:
+                return "\n".join(parts), f"only the first {number} of {len(pages)} pages were read"
+            parts.append(page.extract_text() or "")
+            if sum(map(len, parts)) > licensetext.MAX_TEXT_CHARS:
+                return "\n".join(parts), "text longer than the limit; only the beginning was read"
+    except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is "not verified"
+        return "\n".join(parts), f"unparseable ({type(exc).__name__}: {_one_line(exc)})"
+    return "\n".join(parts), ""
 
 
 def _ancestor_model(repo_id: str, relation: str, depth: int, card: dict[str, Any],
