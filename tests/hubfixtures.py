@@ -118,6 +118,16 @@ class RepoBuilder:
         return sha
 
 
+def _die_with_parent() -> None:
+    """Linux: olah is killed when the test process that started it dies (a killed xdist worker)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Olah:
     """olah 0.5.4 in offline mode on 127.0.0.1, serving <workdir>/mirrors."""
 
@@ -144,7 +154,8 @@ class Olah:
         cli = Path(sys.executable).parent / "olah-cli"
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen([str(cli), "-c", str(config), "--log-path", str(self.workdir / "logs")],
-                                         stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
+                                         stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         preexec_fn=_die_with_parent)
         probe = f"{self.url}/api/models/{probe_repo}/revision/main"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
