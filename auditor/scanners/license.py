@@ -229,6 +229,11 @@ def _summarise(model: ModelLicense, signals: list[Signal]) -> ModelLicense:
         model.license = best.entry
         agreeing = [s for s in identified if s.entry is best.entry]
         model.confidence = min(0.99, max(s.confidence for s in agreeing) + 0.03 * (len(agreeing) - 1))
+        if best.entry and best.kind in _TEXT_KINDS and not best.entry.permissive:
+            # a permissive id on the card that a shipped agreement contradicts imposes nothing itself
+            for s in declared:
+                if s.entry and s.entry.permissive and not _compatible(s.entry, best.entry):
+                    model.licenses.pop(s.entry.id, None)
     return model
 
 
