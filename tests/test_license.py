@@ -551,3 +551,13 @@ def test_pdf_license_is_read(tmp_path):
     assert "LICENSE-REGISTRATION" in result.rules() and "LICENSE-UNVERIFIED" not in result.rules()
     broken = make_model(tmp_path / "b", {"license": "other"}, {"LICENSE.pdf": b"%PDF-1.7\n1 0 obj <<\n"})
     assert "LICENSE-UNVERIFIED" in scan(broken).rules()
+
+
+def test_modified_mit_titled_plain_mit_is_still_the_modified_variant():
+    text = ("MIT License\n\nCopyright (c) 2025 MiniMax\n\n" + MIT_GRANT +
+            "Our only modification part is that a product with more than 100 million monthly active users or more "
+            "than 30 million US dollars in annual recurring revenue shall prominently display \"MiniMax M2\".\n")
+    match = licensetext.identify(text)
+    assert match is not None and match.entry.id == "minimax-m2-modified-mit" and match.confidence >= 0.8
+    generic = text.replace("MiniMax M2", "Acme Model").replace("MiniMax", "Acme")
+    assert licensetext.identify(generic).entry.id == "modified-mit"
