@@ -133,15 +133,18 @@ def parse_manifest(text: str | None, source: str) -> dict[str, Entry]:
     """models.yaml -> target -> Entry. Accepts `models: [...]` or a top-level list."""
     if text is None or not text.strip():
         return {}
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()               # one parse: the nodes give each entry's line
+        data = loader.construct_document(node) if node is not None else None
     except ValueError as exc:          # PyYAML's impossible dates
         raise AuditorError(f"manifest {source}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise AuditorError(f"manifest {source}{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
+    finally:
+        loader.dispose()
     lines: list[int] = []
     if isinstance(data, dict):
         if set(data) != {"models"}:

@@ -74,7 +74,7 @@ def parse(entries: Any, source: str) -> tuple[Waiver, ...]:
     """Validate a list of waiver mappings; a bad one is a one-line AuditorError naming it."""
     if isinstance(entries, dict) and set(entries) == {"waivers"}:
         entries = entries["waivers"]
-    if entries is None:
+    if entries is None or entries == []:
         return ()
     if not isinstance(entries, list):
         raise AuditorError(f"waivers {source}: expected a list of waivers (or a mapping with `waivers:`)")
@@ -153,11 +153,20 @@ def apply(findings: Iterable[Finding], waivers: Iterable[Waiver], snapshot: Snap
     waivers = tuple(waivers)
     out = Outcome(findings=[], expired=[], used=set())
     expired_hits: dict[Waiver, list[Finding]] = {}
+    in_scope = [w for w in waivers if w.in_scope(snapshot)]
+    by_rule: dict[str, list[Waiver]] = {}        # few distinct rule ids: match each rule glob once per id
+    by_key: dict[tuple[str, str], list[Waiver]] = {}
     for finding in findings:
         if finding.waived or finding.rule.startswith("WAIVER-"):
             out.findings.append(finding)
             continue
-        matching = [w for w in waivers if w.matches(finding, snapshot)]
+        key = (finding.rule, finding.file)
+        matching = by_key.get(key)
+        if matching is None:
+            if finding.rule not in by_rule:
+                by_rule[finding.rule] = [w for w in in_scope if fnmatchcase(finding.rule, w.rule)]
+            matching = by_key[key] = [w for w in by_rule[finding.rule]
+                                      if not w.file or (finding.file and fnmatchcase(finding.file, w.file))]
         out.used.update(matching)
         live = [w for w in matching if not w.expired(today)]
         if live:
