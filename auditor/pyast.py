@@ -136,40 +136,43 @@ class _Analyzer:
         self.star_modules: list[str] = []
         self.constants: dict[str, Any] = {}
         self.bound: Counter[str] = Counter()    # names bound in the file (assigned, def, class, argument)
+        self.assigns: dict[str, ast.expr] = {}  # name -> value of its `name = value` statements
         self.result = Analysis()
 
     # --- pass 1: names ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        self._collect_imports()
-        self._collect_assignments()
-        self._visit()
+        calls, strings = self._walk()
+        self._resolve_assignments()
+        for call, import_time in calls:
+            self._check_call(call, import_time)
+        for constant, import_time in strings:
+            self._check_blob(constant, import_time)
 
-    def _collect_imports(self) -> None:
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    self._record_import(alias.name, node.lineno)
-                    if alias.asname:
-                        self.aliases[alias.asname] = alias.name
-                    else:
-                        top = alias.name.split(".")[0]
-                        self.aliases[top] = top
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:          # relative import: the repo's own module, resolved as such
-                    module = "." * node.level + (node.module or "")
+    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                self._record_import(alias.name, node.lineno)
+                if alias.asname:
+                    self.aliases[alias.asname] = alias.name
                 else:
-                    module = node.module or ""
-                    self._record_import(module, node.lineno)
-                for alias in node.names:
-                    if alias.name == "*":
-                        if not node.level:
-                            self.star_modules.append(module)
-                        continue
-                    full = f"{module}.{alias.name}" if module and not module.endswith(".") else module + alias.name
-                    self.aliases[alias.asname or alias.name] = full
+                    top = alias.name.split(".")[0]
+                    self.aliases[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:          # relative import: the repo's own module, resolved as such
+                module = "." * node.level + (node.module or "")
+            else:
+                module = node.module or ""
+                self._record_import(module, node.lineno)
+            for alias in node.names:
+                if alias.name == "*":
                     if not node.level:
-                        self._record_import(full, node.lineno, submodule=True)
+                        self.star_modules.append(module)
+                    continue
+                full = f"{module}.{alias.name}" if module and not module.endswith(".") else module + alias.name
+                self.aliases[alias.asname or alias.name] = full
+                if not node.level:
+                    self._record_import(full, node.lineno, submodule=True)
 
     def _record_import(self, module: str, line: int, submodule: bool = False) -> None:
         if not module:
@@ -180,30 +183,25 @@ class _Analyzer:
             return
         self.result.imports.setdefault(module, line + self.line_offset)
 
-    def _collect_assignments(self) -> None:
-        stores = self.bound
-        assigns: dict[str, ast.expr] = {}
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                stores[node.id] += 1
-            elif isinstance(node, ast.arg):
-                stores[node.arg] += 1
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                stores[node.name] += 1
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                assigns[node.targets[0].id] = node.value
-        single = {name: value for name, value in assigns.items() if stores[name] == 1}
+    def _resolve_assignments(self) -> None:
+        stores, assigns = self.bound, self.assigns
+        pending = {name: value for name, value in assigns.items() if stores[name] == 1
+                   and name not in self.aliases and _may_resolve(value)}
         for _ in range(3):      # chains: m = __import__(x); f = getattr(m, y)
-            for name, value in single.items():
-                if name in self.aliases or name in self.constants:
-                    continue
+            progress = False
+            for name, value in list(pending.items()):
                 folded = self.fold(value)
+                resolved = self.resolve(value) if folded is UNKNOWN else None
                 if folded is not UNKNOWN:
                     self.constants[name] = folded
-                    continue
-                resolved = self.resolve(value)
-                if resolved:
+                elif resolved:
                     self.aliases[name] = resolved
+                else:
+                    continue
+                del pending[name]
+                progress = True
+            if not progress:
+                break
 
     # --- resolution and folding -------------------------------------------------------------------
 
@@ -277,7 +275,9 @@ class _Analyzer:
         if left is UNKNOWN or right is UNKNOWN:
             return UNKNOWN
         if isinstance(node.op, ast.Add):
-            if isinstance(left, str) and isinstance(right, str) or isinstance(left, bytes) and isinstance(right, bytes):
+            if isinstance(left, str) and isinstance(right, str):
+                return _bounded(left + right)
+            if isinstance(left, bytes) and isinstance(right, bytes):
                 return _bounded(left + right)
             if isinstance(left, list) and isinstance(right, list):
                 return left + right
@@ -364,7 +364,12 @@ class _Analyzer:
 
     # --- pass 2: calls ------------------------------------------------------------------------------
 
-    def _visit(self) -> None:
+    def _walk(self) -> tuple[list[tuple[ast.Call, bool]], list[tuple[ast.Constant, bool]]]:
+        """One traversal: imports, bound names, single assignments, and every call and long string
+        with whether it runs at import time."""
+        calls: list[tuple[ast.Call, bool]] = []
+        strings: list[tuple[ast.Constant, bool]] = []
+        blob_min = self.pats.blob_min_chars
         stack: list[tuple[ast.AST, bool]] = [(self.tree, True)]
         visited = 0
         while stack:
@@ -372,11 +377,25 @@ class _Analyzer:
             visited += 1
             if visited > MAX_NODES:
                 self.result.error = f"more than {MAX_NODES} syntax nodes; the rest was not analyzed"
-                return
+                break
+            if isinstance(node, ast.Name):
+                if isinstance(node.ctx, ast.Store):
+                    self.bound[node.id] += 1
+                continue
+            if isinstance(node, ast.Constant):
+                if isinstance(node.value, (str, bytes)) and len(node.value) >= blob_min:
+                    strings.append((node, import_time))
+                continue
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                if not isinstance(node, ast.Lambda):
+                    self.bound[node.name] += 1
+                a = node.args
+                for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]:
+                    if arg is not None:
+                        self.bound[arg.arg] += 1
                 # decorators and defaults run when the def runs; the body only when called
-                eager = list(getattr(node, "decorator_list", [])) + node.args.defaults + \
-                    [k for k in node.args.kw_defaults if k is not None]
+                eager = list(getattr(node, "decorator_list", [])) + a.defaults + \
+                    [k for k in a.kw_defaults if k is not None]
                 stack.extend((n, import_time) for n in eager)
                 body = node.body if isinstance(node.body, list) else [node.body]
                 stack.extend((n, False) for n in body)
@@ -386,10 +405,20 @@ class _Analyzer:
                 stack.extend((n, import_time) for n in node.orelse)
                 continue
             if isinstance(node, ast.Call):
-                self._check_call(node, import_time)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-                self._check_blob(node, import_time)
-            stack.extend((child, import_time) for child in ast.iter_child_nodes(node))
+                calls.append((node, import_time))
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                self._import(node)
+            elif isinstance(node, ast.ClassDef):
+                self.bound[node.name] += 1
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                self.assigns[node.targets[0].id] = node.value
+            for field_name in node._fields:
+                value = getattr(node, field_name, None)
+                if isinstance(value, ast.AST):
+                    stack.append((value, import_time))
+                elif isinstance(value, list):
+                    stack.extend((item, import_time) for item in value if isinstance(item, ast.AST))
+        return calls, strings
 
     def _hit(self, category: str, name: str, node: ast.AST, import_time: bool,
              computed: bool = False, detail: str = "") -> None:
@@ -523,7 +552,7 @@ class _Analyzer:
 
     def _check_blob(self, node: ast.Constant, import_time: bool) -> None:
         value = node.value
-        if len(value) < self.pats.blob_min_chars:
+        if not isinstance(value, (str, bytes)) or len(value) < self.pats.blob_min_chars:
             return
         raw = value if isinstance(value, bytes) else value.encode("latin-1", "replace")
         head = raw[:4096]
@@ -578,8 +607,6 @@ def _fold_method(receiver: Any, method: str, args: list[Any], kwargs: dict[str, 
     if method == "join" and isinstance(receiver, (str, bytes)) and len(args) == 1:
         items = args[0]
         if isinstance(items, (list, tuple)) and all(isinstance(i, type(receiver)) for i in items):
-            return _safe(lambda: receiver.join(items))
-        if isinstance(items, type(receiver)):
             return _safe(lambda: receiver.join(items))
         return UNKNOWN
     if isinstance(receiver, (str, bytes)) and method in _STR_METHODS:
@@ -641,6 +668,12 @@ def _fold_function(name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
             return _decompress(encoding.split("_")[0], args[0])
         return _safe(lambda: getattr(codecs, name.split(".")[1])(args[0], encoding))
     return UNKNOWN
+
+
+def _may_resolve(node: ast.expr) -> bool:
+    """Cheap filter: only names, attributes, constants and calls/operations on them can fold or resolve."""
+    return isinstance(node, (ast.Constant, ast.Name, ast.Attribute, ast.Call, ast.BinOp, ast.JoinedStr,
+                             ast.Subscript, ast.List, ast.Tuple, ast.UnaryOp))
 
 
 def _is_main_guard(test: ast.expr) -> bool:

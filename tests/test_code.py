@@ -353,6 +353,7 @@ def test_auto_map_cross_repo_missing_and_local(hostile_result):
     assert "modeling_baichuan.py" in by_rule["AUTOMAP-REMOTE-CODE"][0].evidence
     facts = hostile_result.facts["code"]
     assert facts["trust_remote_code"] and facts["cross_repo"][0]["repo"] == "deepseek-ai/DeepSeek-V3"
+    assert facts["cross_repo"][0]["country"] == "CN" and "org deepseek-ai, CN" in cross[0].evidence
 
 
 def test_scripts_binaries_notebooks_and_readme_instructions(hostile_result):

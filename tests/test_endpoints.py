@@ -162,3 +162,21 @@ def test_large_tokenizer_is_searched_whole_and_fast_enough(tmp_path):
     found = list(collector.findings())
     assert not problem
     assert [f.rule for f in found] == ["ENDPOINT-ORIGIN-STORAGE"]
+
+
+def test_gguf_metadata_is_searched(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    writer = gguf.GGUFWriter(str(tmp_path / "tiny.gguf"), "llama")
+    writer.add_name("tiny")
+    writer.add_string("general.source.url", "https://hf-mirror.com/quasar/tiny-gguf")
+    writer.add_string("general.base_model.0.repo_url", "https://huggingface.co/quasar/base")
+    writer.add_tensor("w", np.zeros((4, 8), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = audit(str(tmp_path), Options(engines=("auditor",)))
+    mirror = _endpoint(result, "tiny.gguf", "https://hf-mirror.com")
+    assert (mirror.rule, mirror.severity) == ("ENDPOINT-ORIGIN-HUB", Severity.HIGH)
+    assert mirror.location == "metadata general.source.url"
+    assert _endpoint(result, "tiny.gguf", "https://huggingface.co").rule == "ENDPOINT-OTHER"

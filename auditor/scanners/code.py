@@ -209,8 +209,10 @@ def _check_automap(config: str, value: Any, present: set[str], facts: dict[str, 
             facts["cross_repo"].append(record)
             facts["auto_map"].append(record)
             org = repo.split("/")[0] if "/" in repo else repo
+            record["org"], record["country"] = org, _org_country(org)
+            publisher = f"org {org}" + (f", {record['country']}" if record["country"] else "")
             yield rules.finding("AUTOMAP-CROSS-REPO", file=config, location=where, scanner=NAME,
-                                evidence=f"{key}: {entry} (code fetched at load time from {repo}, org {org}, "
+                                evidence=f"{key}: {entry} (code fetched at load time from {repo}, {publisher}, "
                                          "at whatever revision that repo has then)")
             continue
         module_path = (folder / (match.group("module").replace(".", "/") + ".py")).as_posix()
@@ -226,6 +228,17 @@ def _check_automap(config: str, value: Any, present: set[str], facts: dict[str, 
     if local:
         yield rules.finding("AUTOMAP-REMOTE-CODE", file=config, location="auto_map", scanner=NAME,
                             evidence="; ".join(local))
+
+
+def _org_country(org: str) -> str:
+    """The publisher country of a Hub org from rules/origins.yaml (the provenance data), "" when unknown."""
+    try:
+        orgs = rules.load("origins.yaml").get("orgs") or {}
+    except Exception:  # noqa: BLE001 - the registry is another family's data; its absence is not our failure
+        return ""
+    lowered = {str(k).lower(): v for k, v in orgs.items()}
+    entry = lowered.get(org.lower())
+    return str(entry.get("country") or "") if isinstance(entry, dict) else ""
 
 
 # --- scripts and executables -----------------------------------------------------------------------------
