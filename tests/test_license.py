@@ -561,3 +561,14 @@ def test_modified_mit_titled_plain_mit_is_still_the_modified_variant():
     assert match is not None and match.entry.id == "minimax-m2-modified-mit" and match.confidence >= 0.8
     generic = text.replace("MiniMax M2", "Acme Model").replace("MiniMax", "Acme")
     assert licensetext.identify(generic).entry.id == "modified-mit"
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_copies_without_their_title_still_resolve_to_the_family(name):
+    if not (CORPUS / name).is_file():
+        pytest.skip(f"{name} not in the corpus")
+    lines = (CORPUS / name).read_text(encoding="utf-8").splitlines()
+    expected = licensetext.catalog().entries[EXPECTED[name][0]]
+    match = licensetext.identify("\n".join(lines[4:]))
+    assert match is not None and match.entry.family == expected.family
