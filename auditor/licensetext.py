@@ -19,6 +19,8 @@ from auditor import rules
 HEAD_CHARS = 600            # the opening of a normalised text where an agreement title counts as a title
 MAX_TEXT_CHARS = 1_000_000  # identification and extraction read at most this much text (licenses: < 100 KB)
 MAX_ID_CHARS = 200          # a card id longer than this is treated as text, not an id
+SHINGLE_WORDS = 5           # word n-grams compared between two texts
+MAX_SHINGLED_WORDS = 50_000 # words of a text that take part in a comparison
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "＂": '"'})
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -358,6 +360,19 @@ def _human(n: int) -> str:
     if n >= 1_000_000 and n % 1_000_000 == 0:
         return f"{n // 1_000_000}M"
     return f"{n:,}"
+
+
+def shingles(normalized: str) -> frozenset[int]:
+    """The text's word 5-grams (hashed): what two copies of one agreement share, whatever the layout."""
+    words = normalized.split()[:MAX_SHINGLED_WORDS]
+    return frozenset(hash(" ".join(words[i:i + SHINGLE_WORDS])) for i in range(len(words) - SHINGLE_WORDS + 1))
+
+
+def similarity(a: frozenset[int], b: frozenset[int]) -> float:
+    """Jaccard similarity of two shingle sets (0 when either is empty)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
 
 
 # Which text-derived facts may refine an identified catalog entry: the quantities and places that

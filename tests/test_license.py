@@ -572,3 +572,27 @@ def test_corpus_copies_without_their_title_still_resolve_to_the_family(name):
     expected = licensetext.catalog().entries[EXPECTED[name][0]]
     match = licensetext.identify("\n".join(lines[4:]))
     assert match is not None and match.entry.family == expected.family
+
+
+def test_renamed_copy_of_the_base_agreement_is_recognised_by_text_similarity(tmp_path):
+    _, _, hunyuan, _ = LOOKALIKES["tencent-hunyuan-community"]
+    clauses = "".join(f"Clause {i}. The licensee keeps a record of deployment number {i} and tells its users "
+                      f"which version {i * 7} of the model they reach.\n" for i in range(40))
+    base_text = hunyuan + clauses
+    ancestors = (Ancestor(repo_id="tencent/Hunyuan-X", depth=1,
+                          card={"license": "other", "license_name": "tencent-hunyuan-community"},
+                          license_texts={"LICENSE": base_text}),)
+    copy = base_text.replace("TENCENT HUNYUAN COMMUNITY LICENSE AGREEMENT", "ACME DERIVATIVE MODEL TERMS")
+    copy = copy.replace("Tencent Hunyuan", "the Model").replace("Tencent", "the Licensor")
+    assert licensetext.identify(copy) is None            # alone, nothing in it names a catalog entry
+    result = scan(make_model(tmp_path / "m", {"license": "other", "license_name": "acme-terms"},
+                             {"LICENSE": copy}), ancestors=ancestors)
+    assert result.model_id == "tencent-hunyuan-community"
+    assert "LICENSE-UNKNOWN" not in result.rules()
+    source = next(s for s in result.facts["model"]["sources"] if s["where"] == "LICENSE")
+    assert "tencent/Hunyuan-X/LICENSE" in source["matched"][0]
+    # the copy's own text still decides the numbers and places it states
+    assert result.of("LICENSE-TERRITORY-EXCLUSION") and result.of("LICENSE-TERRITORY-EXCLUSION")[0].file == "LICENSE"
+    unrelated = scan(make_model(tmp_path / "u", {"license": "other"}, {"LICENSE": clauses[:400]}),
+                     ancestors=ancestors)
+    assert "LICENSE-UNKNOWN" in unrelated.rules()

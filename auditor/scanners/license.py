@@ -25,6 +25,7 @@ NAME = "license"
 MAX_FRONT_MATTER = 256 * 1024     # bytes of card YAML parsed
 MAX_LICENSE_FILES = 64            # license-like files read per model
 MAX_DEPTH = 2                     # folders below the root searched for license files
+SIMILAR_TEXT = 0.6                # word 5-gram Jaccard similarity at which two texts are one agreement
 MAX_PDF_BYTES = 20 * 1024 * 1024  # a PDF license larger than this is not parsed
 MAX_PDF_PAGES = 80
 MAX_PDF_SECONDS = 30.0
@@ -63,6 +64,8 @@ class Signal:
     terms: dict[str, dict[str, Any]] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()
     is_text: bool = False          # a license text (file or long metadata value), not an id or link
+    stated: dict[str, dict[str, Any]] = field(default_factory=dict)   # facts the text states itself
+    shingles: frozenset[int] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "where": self.where, "value": self.value[:200],
@@ -132,7 +135,8 @@ def _text_signal(kind: str, where: str, text: str) -> Signal:
     terms = licensetext.terms_for(match, facts, where)
     return Signal(kind=kind, where=where, value=" ".join(norm.split()[:12]),
                   entry=match.entry if match else None, confidence=match.confidence if match else 0.0,
-                  terms=terms, evidence=match.evidence if match else (), is_text=True)
+                  terms=terms, evidence=match.evidence if match else (), is_text=True, stated=facts,
+                  shingles=licensetext.shingles(norm))
 
 
 def _value_signal(kind: str, where: str, value: str) -> Signal:
@@ -393,9 +397,10 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         return            # nothing to license; the inventory reports the empty target
     model, card, findings = _audited_model(ctx)
     yield from findings
+    lineage = _lineage(ctx, card)
+    model = _resolve_by_similarity(model, lineage)
     yield from _conflicts(model)
     yield from _unknowns(model)
-    lineage = _lineage(ctx, card)
     for anc in lineage:
         if anc.license is None and not any(k.startswith("unknown:") for k in anc.licenses):
             why = anc.error or "no license id or text found for it"
@@ -416,6 +421,27 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     obligations = _obligations(model, lineage)
     yield from _obligation_findings(ctx, obligations)
     ctx.set_fact("license", _facts(model, lineage, obligations))
+
+
+def _resolve_by_similarity(model: ModelLicense, lineage: list[ModelLicense]) -> ModelLicense:
+    """An unrecognised text that is (nearly) the same text as a recognised one in this model or its
+    lineage, e.g. a fine-tune's renamed copy of its base's agreement, is that agreement."""
+    known = [s for m in (model, *lineage) for s in m.signals if s.is_text and s.entry and s.shingles]
+    changed = False
+    for s in model.signals:
+        if s.entry is not None or not s.is_text or not s.shingles or not known:
+            continue
+        score, ref = max(((licensetext.similarity(s.shingles, k.shingles), k) for k in known),
+                         key=lambda pair: pair[0])
+        if score >= SIMILAR_TEXT and ref.entry is not None:
+            s.entry = ref.entry
+            s.confidence = round(0.5 + 0.45 * score, 2)
+            s.evidence = (f"same text as {ref.where} (word 5-gram similarity {score:.2f})",)
+            s.terms = licensetext.terms_for(Match(ref.entry, s.confidence, s.evidence), s.stated, s.where)
+            changed = True
+    if not changed:
+        return model
+    return _summarise(ModelLicense(repo_id=model.repo_id), model.signals)
 
 
 def _file_of(model: ModelLicense, license_key: str) -> str:
@@ -530,7 +556,8 @@ def _obligation_findings(ctx: ScanContext, obligations: list[dict[str, Any]]) ->
             severity, note = _law_severity(ctx, first["details"].get("jurisdiction", ""),
                                            venue["details"].get("jurisdiction", "") if venue else "")
             evidence += note
-        yield rules.finding(rule, scanner=NAME, severity=severity, file=first["file"] if not inherited else "",
+        own_file = next((ob["file"] for ob in obs if ob["from"] == THIS_MODEL and ob["file"]), "")
+        yield rules.finding(rule, scanner=NAME, severity=severity, file=own_file,
                             location="lineage: " + ", ".join(inherited) if inherited else "", evidence=evidence)
 
 
