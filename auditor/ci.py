@@ -8,6 +8,7 @@ audits every entry. The run fails when any audit fails or cannot be done (fail c
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import subprocess
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ import yaml
 from auditor import atomic, inventory, reports, rules
 from auditor.errors import AuditorError
 from auditor.model import AuditResult, Options
+from auditor.reports import view
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"   # git's well-known empty tree
 COMMENT_MARKER = "<!-- auditor-ci -->"
@@ -270,6 +272,8 @@ def execute(run: Run, *, policy: str, waivers: str, endpoint: str, manifest_dir:
     for item in run.items:
         e = item.entry
         target = str(run.repo_root / item.local_prefix) if item.local_prefix else e.target
+        if not item.local_prefix and e.target.startswith(("./", "../", "/")):
+            target = str(manifest_dir / e.target)          # a path, even a missing one, is never a Hub id
         chosen = e.policy or policy
         if e.policy and (manifest_dir / e.policy).is_file():
             chosen = str(manifest_dir / e.policy)
@@ -279,6 +283,8 @@ def execute(run: Run, *, policy: str, waivers: str, endpoint: str, manifest_dir:
             item.result = audit(target, options)
         except AuditorError as exc:
             item.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one broken entry must not hide the others' reports
+            item.error = f"internal error: {type(exc).__name__}: {exc}"
         if progress:
             progress(item)
     return run
@@ -299,6 +305,10 @@ def sarif(run: Run) -> dict[str, Any]:
         verdicts.append({"target": item.entry.label, "why": item.why, "decision": item.decision,
                          **({"error": item.error} if item.error else {})})
         if item.result is None:
+            if "POLICY-NOT-AUDITED" not in index:
+                index["POLICY-NOT-AUDITED"] = len(rules_out)
+                rules_out.append(_not_audited_rule())
+            results.append(_not_audited(item, run, index["POLICY-NOT-AUDITED"]))
             continue
         doc = renderer.to_dict(item.result) if hasattr(renderer, "to_dict") else _json(renderer.render(item.result))
         schema_uri = doc.get("$schema", schema_uri)
@@ -324,6 +334,27 @@ def sarif(run: Run) -> dict[str, Any]:
         "results": results[:SARIF_MAX_RESULTS],
         "properties": {"base": run.base, "manifest": run.manifest, "models": verdicts},
     }]}
+
+
+def _not_audited_rule() -> dict[str, Any]:
+    info = rules.catalog()["POLICY-NOT-AUDITED"]
+    return {"id": info.id, "name": "PolicyNotAudited", "shortDescription": {"text": info.title},
+            "fullDescription": {"text": info.description}, "help": {"text": info.remediation},
+            "defaultConfiguration": {"level": "error"},
+            "properties": {"tags": ["security", "supply-chain", "policy"], "security-severity": "8.0"}}
+
+
+def _not_audited(item: Item, run: Run, rule_index: int) -> dict[str, Any]:
+    uri = run.manifest or item.local_prefix or item.entry.target
+    line = item.entry.line if run.manifest else 1
+    text = view.clean(f"[high] {item.entry.label} could not be audited: {item.error}", 4000)
+    text = text.replace("{", "{{").replace("}", "}}")   # SARIF placeholders
+    digest = hashlib.sha256(f"POLICY-NOT-AUDITED|{item.entry.target}".encode()).hexdigest()[:16]
+    return {"ruleId": "POLICY-NOT-AUDITED", "ruleIndex": rule_index, "level": "error", "message": {"text": text},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
+                                                "region": {"startLine": line or 1}}}],
+            "partialFingerprints": {"primaryLocationLineHash": f"{digest}:{line or 1}"},
+            "properties": {"model": item.entry.label, "severity": "high"}}
 
 
 def _json(text: str | bytes) -> dict[str, Any]:

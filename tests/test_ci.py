@@ -184,3 +184,24 @@ def test_action_and_precommit_hook_files() -> None:
     for suffix in rules.load("ci.yaml")["model_extensions"]:
         assert pattern.search(f"models/x/weights{suffix}"), suffix
     assert not pattern.search("README.md") and not pattern.search("src/train.py")
+
+
+def test_an_entry_that_cannot_be_audited_fails_and_is_reported(repo: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "models.yaml"          # outside the repo: refused; inside: a missing folder
+    manifest.write_text("models:\n  - target: ./models/none\n")
+    with pytest.raises(AuditorError, match="outside the git repository"):
+        ci.plan(repo, manifest, ci.EMPTY_TREE, audit_all=True)
+    run = ci.Run(repo_root=repo, manifest="models.yaml", base=ci.EMPTY_TREE,
+                 items=[ci.Item(ci.parse_manifest("models:\n  - target: ./models/none\n", "m")["./models/none"],
+                                "added")])
+    ci.execute(run, policy="default", waivers="", endpoint="", manifest_dir=repo)
+    (item,) = run.items
+    assert item.decision == "error" and "models/none" in item.error and run.failed
+    sarif = ci.sarif(run)
+    assert list(jsonschema.Draft202012Validator(json.loads(SARIF_SCHEMA.read_text())).iter_errors(sarif)) == []
+    (result,) = sarif["runs"][0]["results"]
+    assert result["ruleId"] == "POLICY-NOT-AUDITED" and result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "models.yaml"},
+                                                          "region": {"startLine": 2}}
+    assert "❌ error" in ci.markdown(run)
+
