@@ -299,3 +299,16 @@ def test_lineage_depth_limit(hub_world: HubWorld, hub_cache: Path) -> None:
     assert all(not a.error for a in ancestors[:8])
     assert ancestors[8].repo_id == "deep/m9" and ancestors[8].error.startswith("depth limit")
     assert [f.rule for f in result.findings if f.rule.startswith("LINEAGE-")] == ["LINEAGE-DEPTH-LIMIT"]
+
+
+def test_public_hub_cdn_is_not_off_endpoint(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    snapshot = Snapshot(root=str(tmp_path), kind="hub", target="hf://meta-llama/x", repo_id="meta-llama/x",
+                        resolved_revision="a" * 40, endpoint="https://huggingface.co",
+                        hosts_contacted=("https://huggingface.co", "https://cas-bridge.xethub.hf.co",
+                                         "https://cdn-lfs.hf.co", "https://evil.example"),
+                        facts={"revision_kind": "commit"})
+    findings, facts = _run_scanner(snapshot)
+    off = [f.evidence.split()[0] for f in findings if f.rule == "PROVENANCE-OFF-ENDPOINT-HOST"]
+    assert off == ["https://evil.example"]
+    assert [h["host"] for h in facts["route"]["hosts"]] == list(snapshot.hosts_contacted)

@@ -264,9 +264,16 @@ def _route(snap: Snapshot, effective: dict[str, Any], sensitive_list: list[str])
                                      f"country of origin of {effective.get('repo_id') or effective.get('org')}"))
         elif country and country.upper() in sensitive:
             findings.append(_finding("PROVENANCE-ROUTE-SENSITIVE", evidence=f"{url} is {country} infrastructure"))
-        if snap.endpoint and _origin(url) != endpoint_origin:
+        if snap.endpoint and _origin(url) != endpoint_origin and not _companion(endpoint_origin[1], host):
             findings.append(_finding("PROVENANCE-OFF-ENDPOINT-HOST", evidence=f"{url} (endpoint {snap.endpoint})"))
     return {"endpoint": snap.endpoint, "hosts": described, "findings": findings}
+
+
+def _companion(endpoint_host: str, host: str) -> bool:
+    """A host run by the endpoint's own service (the public Hub's CDN), from rules/hub.yaml."""
+    domains = (rules.load("hub.yaml").get("endpoint_companions") or {}).get(endpoint_host, [])
+    host = host.lower()
+    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
