@@ -78,6 +78,7 @@ class Patterns:
     blob_magic: tuple[tuple[bytes, str], ...]
     network_imports: tuple[str, ...]
     categories: dict[str, dict[str, Any]]
+    url_loaders: frozenset[str] = frozenset()
 
     def category(self, name: str) -> str | None:
         parts = name.split(".")
@@ -107,7 +108,7 @@ def patterns() -> Patterns:
         blob_min_chars=int(data.get("blob_min_chars", 512)),
         blob_magic=tuple((k.encode("latin-1"), v) for k, v in data.get("blob_magic", {}).items()),
         network_imports=tuple(data.get("network_imports", ())),
-        categories=data["categories"])
+        categories=data["categories"], url_loaders=frozenset(data.get("url_loaders", ())))
 
 
 def analyze(source: str, *, payload_depth: int = 0, line_offset: int = 0) -> Analysis:
@@ -450,6 +451,10 @@ class _Analyzer:
             return
         category = self.pats.category(name)
         if category is None:
+            if name in self.pats.url_loaders and node.args:
+                url = self.fold(node.args[0])
+                if isinstance(url, str) and "://" in url[:16] and not url.startswith("file://"):
+                    self._hit("network", name, node, import_time, detail=f"loads {url[:200]}")
             return
         if category == "unsafe-loader" and self._loader_is_safe(name, node):
             return

@@ -99,6 +99,7 @@ import yaml
 import pickle
 import numpy as np
 import tiktoken
+from tiktoken.load import load_tiktoken_bpe
 from huggingface_hub import hf_hub_download
 from transformers import AutoTokenizer
 
@@ -110,6 +111,8 @@ def process_response(output, tools):
 
 def helpers(path, blob):
     enc = tiktoken.get_encoding("cl100k_base")   # TIKTOKEN-DOWNLOAD
+    ranks = load_tiktoken_bpe("https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken")   # BPE-URL
+    local_ranks = load_tiktoken_bpe(path)
     font = hf_hub_download("Qwen/Qwen-VL-Chat", "SimSun.ttf")   # HUB-DOWNLOAD
     tok = AutoTokenizer.from_pretrained("other-org/helper-tokenizer")   # OTHER-REPO
     cfg = yaml.load(open(path))   # YAML-LOAD
@@ -117,7 +120,7 @@ def helpers(path, blob):
     obj = pickle.loads(blob)   # PICKLE-LOADS
     arr = np.load(path, allow_pickle=True)   # NP-PICKLE
     ok = np.load(path)
-    return enc, font, tok, cfg, safe_cfg, obj, arr, ok
+    return enc, ranks, local_ranks, font, tok, cfg, safe_cfg, obj, arr, ok
 '''
 
 # --- a plain transformer implementation: must have no network or dynamic-code finding -------------------
@@ -290,6 +293,7 @@ def _at(result: AuditResult, rule: str, file: str, line: int) -> list:
     ("chat_utils.py", "MODEL-OUTPUT-EVAL", "CODE-DYNAMIC-EXEC", Severity.CRITICAL),
     ("chat_utils.py", "TIKTOKEN-DOWNLOAD", "CODE-HUB-DOWNLOAD", Severity.MEDIUM),
     ("chat_utils.py", "HUB-DOWNLOAD", "CODE-HUB-DOWNLOAD", Severity.MEDIUM),
+    ("chat_utils.py", "BPE-URL", "CODE-NETWORK-CALL", Severity.MEDIUM),
     ("chat_utils.py", "OTHER-REPO", "CODE-FROM-PRETRAINED-REPO", Severity.MEDIUM),
     ("chat_utils.py", "YAML-LOAD", "CODE-UNSAFE-LOADER", Severity.HIGH),
     ("chat_utils.py", "PICKLE-LOADS", "CODE-UNSAFE-LOADER", Severity.HIGH),
@@ -332,7 +336,8 @@ def test_folded_names_and_payloads_are_shown(hostile_result, hostile_sources):
 
 def test_safe_calls_are_not_reported(hostile_result, hostile_sources):
     source = hostile_sources["chat_utils.py"]
-    safe_lines = {_line(source, "Loader=yaml.SafeLoader"), _line(source, "ok = np.load(path)")}
+    safe_lines = {_line(source, "Loader=yaml.SafeLoader"), _line(source, "ok = np.load(path)"),
+                  _line(source, "local_ranks = load_tiktoken_bpe(path)")}
     baichuan = hostile_sources["modeling_baichuan.py"]
     safe_lines_bc = {_line(baichuan, "weights_only=True")}
     assert not [f for f in hostile_result.findings if f.file == "chat_utils.py"

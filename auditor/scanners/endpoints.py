@@ -23,7 +23,7 @@ from auditor.model import Finding, Severity
 from auditor.scanners import ScanContext
 
 NAME = "endpoints"
-MAX_TEXT_BYTES = 256 * 1024 * 1024     # files are read whole up to this; beyond it: ENDPOINT-LIMIT
+MAX_TEXT_BYTES = 128 * 1024 * 1024     # files are read whole up to this; beyond it: ENDPOINT-LIMIT
 MAX_LINES_LISTED = 20
 MAX_METADATA_STRINGS = 200_000
 MAX_TOKENS_PER_FILE = 2_000_000       # dotted strings examined per file (a 30 MB tokenizer has ~10^4)
@@ -33,7 +33,7 @@ CONTEXT_RANK = {"docs": 0, "config": 1, "code": 2}
 # Literal anchors the regex engine finds fast, then bounded, linear expansions around them.
 _SCHEME_SEP = re.compile(rb"://")
 _DOT = re.compile(rb"\.")
-_HOST_CHARS = re.compile(rb"[a-z0-9.-]*")
+_HOST_CHARS = re.compile(rb"[A-Za-z0-9.-]*")
 _URL_REST = re.compile(rb"""[^\s"'<>`(){}\[\]\\|^]{1,2048}""")
 _IPV4_TOKEN = re.compile(r"^(?:\d{1,3}\.){3}\d{1,3}$")
 _SCHEMES = {"http", "https", "ftp", "ftps", "ws", "wss", "s3", "gs", "oss", "hdfs", "sftp"}
@@ -119,7 +119,7 @@ class Collector:
         speed, so a 30 MB tokenizer.json costs a fraction of a second, not a regex pass per character.
         """
         raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
-        low = raw.lower()
+        low = raw      # matched case-insensitively piece by piece: no lowered copy of a big file
         sightings: list[tuple[int, str, str, bool]] = []     # (offset, host, example, in_url)
         hosts: dict[bytes, str] = {}
         for m in _SCHEME_SEP.finditer(low):
@@ -127,7 +127,7 @@ class Collector:
                 break
             pos = m.start()
             scheme = _HOST_CHARS.match(low[max(0, pos - 10):pos][::-1])
-            if scheme is None or low[pos - len(scheme.group(0)):pos].decode("ascii", "replace") not in _SCHEMES:
+            if scheme is None or low[pos - len(scheme.group(0)):pos].decode("ascii", "replace").lower() not in _SCHEMES:
                 continue
             start = pos - len(scheme.group(0))
             rest = _URL_REST.match(raw, pos + 3)
@@ -155,7 +155,7 @@ class Collector:
             begin = dot - (len(back.group(0)) if back else 0)
             previous_end = ahead.end() if ahead else dot + 1
             dot_match = _DOT.search(low, previous_end)
-            token = low[begin:previous_end].strip(b".-").decode("ascii", "replace")
+            token = low[begin:previous_end].strip(b".-").decode("ascii", "replace").lower()
             if "." not in token:
                 continue
             if _IPV4_TOKEN.match(token):
