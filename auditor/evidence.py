@@ -7,6 +7,7 @@ whether an unmet claim matters (POLICY-CLAIM-UNMET, itself waivable).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from typing import Any
@@ -18,6 +19,12 @@ MAX_EVIDENCE = 50
 
 
 def _matches(rule: str, globs: Iterable[str]) -> bool:
+    return _matches_cached(rule, tuple(globs))
+
+
+@functools.lru_cache(maxsize=8192)
+def _matches_cached(rule: str, globs: tuple[str, ...]) -> bool:
+    # Rule ids repeat across thousands of findings; each (rule, claim) pair is matched once.
     return any(fnmatchcase(rule, g) for g in globs)
 
 
