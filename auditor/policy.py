@@ -351,7 +351,8 @@ def gate(policy: Policy, findings: list[Finding], *, snapshot: Snapshot, files: 
     claims = evidence.build(snapshot, files, first.findings, scanners_ran)
     unmet = requirements(policy, snapshot=snapshot, files=files, facts=facts, claims=claims, findings=first.findings)
     second = waivers.apply(apply_overrides(policy, unmet), all_waivers, snapshot, today)
-    gated = first.findings + first.expired + second.findings + second.expired
+    already = {f.location for f in first.expired}       # one WAIVER-EXPIRED per waiver, even if it hit both
+    gated = first.findings + first.expired + second.findings + [f for f in second.expired if f.location not in already]
     gated.sort(key=lambda f: (-f.severity, f.file, f.rule, f.location))
     return Gated(findings=gated, claims=claims, verdict=decide(policy, gated),
                  waivers_used=frozenset(first.used | second.used))
