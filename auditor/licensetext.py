@@ -376,9 +376,10 @@ def similarity(a: frozenset[int], b: frozenset[int]) -> float:
 
 
 # Which text-derived facts may refine an identified catalog entry: the quantities and places that
-# change between versions. Duties the catalog does not list are only taken from unknown texts, where
-# nothing else is known.
-REFINABLE = ("user_threshold", "governing_law", "venue", "territory_exclusion", "remote_restriction")
+# change between versions, and the licensor-facing duties a new version may add (its text is the
+# truth at that revision). Other duties the catalog does not list are only taken from unknown texts.
+REFINABLE = ("user_threshold", "governing_law", "venue", "territory_exclusion", "remote_restriction",
+             "registration", "reporting")
 
 
 def terms_for(match: Match | None, facts: dict[str, dict[str, Any]], source: str) -> dict[str, dict[str, Any]]:

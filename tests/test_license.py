@@ -596,3 +596,15 @@ def test_renamed_copy_of_the_base_agreement_is_recognised_by_text_similarity(tmp
     unrelated = scan(make_model(tmp_path / "u", {"license": "other"}, {"LICENSE": clauses[:400]}),
                      ancestors=ancestors)
     assert "LICENSE-UNKNOWN" in unrelated.rules()
+
+
+def test_a_new_version_adding_a_licensor_facing_duty_is_reported():
+    """A later revision of a known agreement that adds reporting and remote restriction clauses."""
+    _, _, text, _ = LOOKALIKES["llama3.3"]
+    revised = text + ("You shall report to Meta every quarter the number of your users. Meta may remotely "
+                      "restrict any deployment.\n")
+    match = licensetext.identify(revised)
+    assert match is not None and match.entry.id == "llama3.3"
+    terms = licensetext.terms_for(match, licensetext.extract_facts(revised), "LICENSE")
+    assert "reporting" not in licensetext.catalog().entries["llama3.3"].terms
+    assert {"reporting", "remote_restriction"} <= set(terms)
