@@ -146,7 +146,8 @@ def analyze_all(data: bytes | memoryview | mmap.mmap, start: int = 0, bounds: Bo
         pos = result.end
 
 
-_PROTO0_FIRST = set(b"(cdilNSVIJKLFGMTUX]})a0123")
+# Opcodes a loader can execute first: they push a value or a mark (the rest need a non-empty stack).
+_PROTO0_FIRST = set(b"(NIJKLMFGSTUVXBC])}cP") | {0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F, 0x96}
 
 
 def looks_like_pickle(head: bytes) -> bool:

@@ -175,14 +175,23 @@ def _scan_unknown_or_pickle(data: bytes | mmap.mmap, where: str, state: _FileSta
     fmt = detect(head, len(data))
     if fmt != "pickle" and head[:1] == b"\x78" and len(head) > 1 and (head[0] * 256 + head[1]) % 31 == 0:
         fmt = "zlib"        # joblib's zlib compressor writes a bare zlib stream
-    if fmt == "pickle" or (fmt not in PICKLE_FORMATS and fmt != "zlib" and looks_like_pickle(head[:2])):
+    if fmt == "pickle":
         state.kind = state.kind or "pickle"
+        _scan_pickle_bytes(data, where, state, depth)
+    elif fmt not in PICKLE_FORMATS and fmt != "zlib" and looks_like_pickle(head[:2]) and \
+            _imports_anything(data, state):
+        state.kind = state.kind or "pickle"     # e.g. a protocol-0 pickle that reads as text
         _scan_pickle_bytes(data, where, state, depth)
     elif fmt in PICKLE_FORMATS or fmt == "zlib":
         _scan_blob(bytes(data), fmt, where, state, depth)
     else:
         state.add("PICKLE-NOT-PICKLE", where or "byte 0", f"content is {fmt}, not a pickle; no pickle loader "
                   "can run code from it")
+
+
+def _imports_anything(data: bytes | mmap.mmap, state: _FileState) -> bool:
+    """Whether bytes that merely begin like a pickle would import a global (the only way to run code)."""
+    return any(a.imports or a.ext_codes for a in analyze_all(data, 0, _bounds(state.limits), max_streams=8))
 
 
 # --- pickles -----------------------------------------------------------------------------------
@@ -497,6 +506,9 @@ def _scan_member(member: arc.Member, where: str, state: _FileState, depth: int, 
     pickle_named = name.endswith(globals_policy().extensions) or name.endswith((".pkl", ".debug_pkl"))
     if storage and fmt != "pickle":
         return      # an unreferenced data/<n> member that is not a pickle: raw bytes
+    if fmt == "text" and not pickle_named and looks_like_pickle(head[:2]):
+        _speculative_pickle(member, loc, state, depth, storage_keys)
+        return
     if fmt not in PICKLE_FORMATS and not pickle_named and not (fmt == "unknown" and looks_like_pickle(head[:2])):
         return
     if fmt == "numpy" and len(head) >= 12:
@@ -529,6 +541,21 @@ def _scan_member(member: arc.Member, where: str, state: _FileState, depth: int, 
     if fmt == "empty" or not data:
         return
     _scan_blob(data, fmt, loc, state, depth + 1, storage_keys)
+
+
+MAX_SPECULATIVE_BYTES = 16 * 1024 * 1024
+
+
+def _speculative_pickle(member: arc.Member, where: str, state: _FileState, depth: int,
+                        storage_keys: set[str]) -> None:
+    """A text member that could be a protocol-0 pickle: analysed, and reported only if it imports something
+    (a loader that unpickles it by name would run it; ordinary text imports nothing)."""
+    try:
+        data, _ = member.read(MAX_SPECULATIVE_BYTES)
+    except Exception:  # noqa: BLE001 - unreadable members are reported where they are read for real
+        return
+    if _imports_anything(data, state):
+        _scan_pickle_bytes(data, where, state, depth + 1, storage_keys)
 
 
 def _scan_blob(data: bytes, fmt: str, where: str, state: _FileState, depth: int,
