@@ -608,3 +608,14 @@ def test_a_new_version_adding_a_licensor_facing_duty_is_reported():
     terms = licensetext.terms_for(match, licensetext.extract_facts(revised), "LICENSE")
     assert "reporting" not in licensetext.catalog().entries["llama3.3"].terms
     assert {"reporting", "remote_restriction"} <= set(terms)
+
+
+@needs_corpus
+def test_no_corpus_license_is_read_as_demanding_reports_or_non_commercial_wrongly():
+    """None of the real texts obliges reporting to the licensor; only EXAONE 1.1 is non-commercial."""
+    for name in EXPECTED:
+        if not (CORPUS / name).is_file():
+            continue
+        facts = licensetext.extract_facts((CORPUS / name).read_text(encoding="utf-8"))
+        assert "reporting" not in facts, (name, facts.get("reporting"))
+        assert ("commercial" in facts) == (name.startswith("LG-AI-EXAONE")), name
