@@ -29,6 +29,7 @@ MAX_FOLD_DEPTH = 60               # nested expressions folded
 MAX_PAYLOAD_DEPTH = 3             # exec(decoded code) analyzed this many levels deep
 MAX_COMPREHENSION_ITEMS = 100_000
 MAX_NODES = 2_000_000             # AST nodes visited per file
+MAX_SOURCE_BYTES = 8 * 1024 * 1024   # larger sources are not parsed (memory); the largest real modeling file is ~0.5 MB
 SEGMENT_CHARS = 240
 
 _BUILTINS = {"exec", "eval", "compile", "__import__", "getattr", "open", "input", "chr", "bytes", "bytearray",
@@ -113,6 +114,8 @@ def patterns() -> Patterns:
 
 def analyze(source: str, *, payload_depth: int = 0, line_offset: int = 0) -> Analysis:
     """Every interesting call in `source`. A syntax error is returned in Analysis.error."""
+    if len(source) > MAX_SOURCE_BYTES:
+        return Analysis(error=f"larger than {MAX_SOURCE_BYTES} characters; not parsed")
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
@@ -595,7 +598,7 @@ def _safe(fn: Any) -> Any:
     try:
         return _bounded(fn())
     except (ValueError, TypeError, binascii.Error, LookupError, OverflowError, UnicodeError,
-            zlib.error, OSError, EOFError, lzma.LZMAError):
+            zlib.error, OSError, EOFError, lzma.LZMAError, AttributeError, MemoryError):
         return UNKNOWN
 
 
@@ -615,10 +618,23 @@ def _fold_method(receiver: Any, method: str, args: list[Any], kwargs: dict[str, 
             return _safe(lambda: receiver.join(items))
         return UNKNOWN
     if isinstance(receiver, (str, bytes)) and method in _STR_METHODS:
-        if method == "format" and any(isinstance(a, (list, dict)) for a in args):
+        if not _output_bounded(receiver, method, args, kwargs):
             return UNKNOWN
         return _safe(lambda: getattr(receiver, method)(*args, **kwargs))
     return UNKNOWN
+
+
+def _output_bounded(receiver: str | bytes, method: str, args: list[Any], kwargs: dict[str, Any]) -> bool:
+    """Refuse the calls whose result could be far larger than their inputs (a folding bomb)."""
+    if method == "zfill":
+        return bool(args) and _is_int(args[0]) and args[0] <= MAX_FOLD_CHARS
+    if method == "replace":
+        new = args[1] if len(args) > 1 else ""
+        return isinstance(new, (str, bytes)) and (len(receiver) + 1) * max(1, len(new)) <= MAX_FOLD_CHARS
+    if method == "format":   # "{:>999999999}" pads; only plain fields of scalar constants are folded
+        return isinstance(receiver, str) and ":" not in receiver and "!" not in receiver and \
+            all(isinstance(a, (str, int, float)) for a in [*args, *kwargs.values()])
+    return True
 
 
 def _decompress(kind: str, data: Any) -> Any:

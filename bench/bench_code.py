@@ -35,6 +35,15 @@ found = list(c.findings())
 print(time.perf_counter() - t, len(found), problem or "-")
 """
 
+WHOLE_AUDIT = """
+import sys
+from auditor.audit import audit
+from auditor.model import Options
+r = audit(sys.argv[1], Options(engines=("auditor",)))
+t = r.timings
+print(f"scan.endpoints {t['scan.endpoints']:.2f} s, scan.code {t['scan.code']:.2f} s, total {t['total']:.2f} s")
+"""
+
 JSON_LOAD = "import json, sys, time; t = time.perf_counter(); json.load(open(sys.argv[1])); print(time.perf_counter() - t)"
 
 
@@ -117,6 +126,8 @@ def main() -> None:
     print(f"  endpoints scan      {float(ours_s):.2f} s ({n_found} findings, limit: {problem})")
     print(f"  grep -oE URLs       {grep_s:.2f} s  -> ratio {float(ours_s) / grep_s:.1f}x")
     print(f"  json.load           {float(load_out):.2f} s  -> ratio {float(ours_s) / float(load_out):.1f}x")
+    whole = subprocess.run([sys.executable, "-c", WHOLE_AUDIT, str(out)], capture_output=True, text=True, check=False)
+    print(f"  whole audit of that folder: {whole.stdout.strip() or whole.stderr.strip()[-300:]}")
     bench_python()
 
 

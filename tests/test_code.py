@@ -440,9 +440,12 @@ def test_still_computed_is_reported_as_computed():
 def test_hostile_input_is_bounded():
     deep = "x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
     assert pyast.analyze(deep).error       # nesting beyond the parser: an error, not a crash
-    huge = "s = 'a' * 10**9\nexec(s)\n"       # folding refuses to build a gigabyte
-    hits = pyast.analyze(huge).hits
-    assert next(h for h in hits if h.category == "dynamic-code").computed
+    bombs = ["s = 'a' * 1000000000", "s = 'a'.zfill(1000000000)", "s = ('a' * 1000).replace('a', 'b' * 100000)",
+             "s = '{:>999999999}'.format(1)", "s = bytes(1000000000)", "s = 'ab' * 600000 + 'c' * 600000"]
+    for bomb in bombs:                        # folding refuses to build a gigabyte: the argument stays computed
+        hits = pyast.analyze(bomb + "\nexec(s)\n").hits
+        assert next(h for h in hits if h.category == "dynamic-code").computed, bomb
+    assert "not parsed" in pyast.analyze("x = 1\n" * (pyast.MAX_SOURCE_BYTES // 6 + 1)).error
 
 
 def test_unparseable_code_leaves_the_claim_not_assessed(tmp_path):

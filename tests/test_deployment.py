@@ -56,7 +56,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (bad / "app").mkdir(parents=True)
     (bad / "Dockerfile").write_text(DOCKERFILE)
     (bad / "app" / "serve.py").write_text(SERVE_PY)
-    (bad / "run.sh").write_text("#!/bin/sh\nexport HF_ENDPOINT=https://hf-mirror.com\nexec python app/serve.py\n")
+    (bad / "entrypoint").write_text("#!/bin/sh\nexport HF_ENDPOINT=https://hf-mirror.com\nexec python app/serve.py\n")
     (bad / "weights.bin").write_bytes(os.urandom(64))           # not a config: skipped
     outside = base / "secret.env"
     outside.write_text("HF_TOKEN=hf_should_not_be_read\n")
@@ -96,7 +96,7 @@ def test_origin_mirror_in_dockerfile_env(bad_result, folders):
     assert all(f.severity == Severity.HIGH for f in mirrors)
     hf = next(f for f in mirrors if "HF_ENDPOINT" in f.evidence)
     assert hf.location == f"line {_line(DOCKERFILE, 'HF_ENDPOINT')}" and "CN" in hf.evidence
-    shell = [f for f in bad_result.findings if f.rule == "DEPLOY-ORIGIN-MIRROR" and f.file.endswith("run.sh")]
+    shell = [f for f in bad_result.findings if f.rule == "DEPLOY-ORIGIN-MIRROR" and f.file.endswith("entrypoint")]
     assert shell and "hf-mirror.com" in shell[0].evidence
 
 
@@ -140,7 +140,7 @@ def test_walk_is_safe(bad_result, folders):
     escape = [f for f in bad_result.findings if f.rule == "INVENTORY-SYMLINK-ESCAPE"]
     assert escape and escape[0].file == str(folders["bad"] / "linked.env") and escape[0].scanner == "deployment"
     assert "hf_should_not_be_read" not in json.dumps(bad_result.facts["deployment"])
-    assert bad_result.facts["deployment"]["files"] == 3   # Dockerfile, app/serve.py, run.sh
+    assert bad_result.facts["deployment"]["files"] == 3   # Dockerfile, app/serve.py, entrypoint (shebang)
 
 
 def test_missing_folder_fails_closed(folders, tmp_path):

@@ -95,6 +95,15 @@ def _wanted(name: str, spec: dict[str, Any]) -> bool:
         lower.endswith(tuple(spec["file_suffixes"]))
 
 
+def _is_script(path: Path) -> bool:
+    """Extension-less entrypoints (`entrypoint`, `start`) are read when they start with a shebang."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"#!"
+    except OSError:
+        return False
+
+
 def _scan_folder(ctx: ScanContext, folder: str, spec: dict[str, Any], state: _State,
                  collector: Collector) -> Iterator[Finding]:
     root = Path(folder).expanduser()
@@ -109,7 +118,7 @@ def _scan_folder(ctx: ScanContext, folder: str, spec: dict[str, Any], state: _St
         yield replace(problem, file=os.path.join(folder, problem.file), scanner=NAME)
     limit = ctx.options.limits.max_text_bytes
     for rel, path in entries:
-        if not _wanted(path.name, spec):
+        if not _wanted(path.name, spec) and not _is_script(path):
             continue
         shown = os.path.join(folder, rel)
         try:

@@ -316,11 +316,16 @@ def _line_context(lines: list[str], doc_lines: set[int]) -> Callable[[int, int],
     return context_of
 
 
-def context_for(path: str, text: str) -> Callable[[int, int], str]:
+def context_for(path: str, content: str | bytes) -> Callable[[int, int], str]:
+    """How to tell code, config and docs apart in this file (decodes only code files, which are small)."""
     kind = file_context(path)
-    if kind == "code":
-        return python_context(text) if path.lower().endswith(".py") else shell_context(text)
-    return lambda _line, _col: kind
+    script = content[:2] in ("#!", b"#!") and not path.lower().endswith(".py")
+    if kind != "code" and not script:
+        return lambda _line, _col: kind
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    if path.lower().endswith(".py"):
+        return python_context(text)
+    return shell_context(text)         # shell, Dockerfile, or an extension-less script
 
 
 # --- the scanner ----------------------------------------------------------------------------------------
@@ -332,11 +337,11 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     for rec in ctx.files:
         if rec.error or rec.format not in ("text", "script"):
             continue
-        text, problem = read_bounded(ctx.path(rec), rec.size)
+        raw, problem = read_bounded(ctx.path(rec), rec.size)
         if problem:
             limit_findings.append(rules.finding("ENDPOINT-LIMIT", file=rec.path, evidence=problem, scanner=NAME))
-        if text:
-            collector.add_text(rec.path, text, context_for(rec.path, text))
+        if raw:
+            collector.add_text(rec.path, raw, context_for(rec.path, raw))
     for file, key, value in _metadata_strings(ctx.facts):
         collector.add_text(file, value, _in_config, functools.partial(_metadata_location, key))
     yield from limit_findings
@@ -352,15 +357,15 @@ def _metadata_location(key: str, _line: int) -> str:
     return f"metadata {key}"
 
 
-def read_bounded(path: Any, size: int) -> tuple[str, str]:
-    """(text, problem): the file decoded as UTF-8 up to MAX_TEXT_BYTES, and why it was cut, if it was."""
+def read_bounded(path: Any, size: int) -> tuple[bytes, str]:
+    """(content, problem): the file up to MAX_TEXT_BYTES, and why it was cut, if it was."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_TEXT_BYTES + 1)
     except OSError as exc:
-        return "", f"unreadable: {exc.strerror or exc}"
+        return b"", f"unreadable: {exc.strerror or exc}"
     problem = f"larger than {MAX_TEXT_BYTES} bytes; only the start was searched" if len(raw) > MAX_TEXT_BYTES else ""
-    return raw[:MAX_TEXT_BYTES].decode("utf-8", "replace"), problem
+    return raw[:MAX_TEXT_BYTES], problem
 
 
 def _metadata_strings(facts: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
