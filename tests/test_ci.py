@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -205,3 +206,28 @@ def test_an_entry_that_cannot_be_audited_fails_and_is_reported(repo: Path, tmp_p
                                                           "region": {"startLine": 2}}
     assert "❌ error" in ci.markdown(run)
 
+
+
+def _action_step(name: str) -> dict:  # type: ignore[type-arg]
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text())
+    return next(s for s in action["runs"]["steps"] if s.get("name") == name)
+
+
+def test_action_scripts_run_the_check_and_carry_its_exit_code(repo: Path, tmp_path: Path) -> None:
+    """The composite action's own bash, run as GitHub would: inputs in env, outputs in $GITHUB_OUTPUT."""
+    check = _action_step("Audit changed models")
+    outputs = tmp_path / "github-output"
+    env = _env(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", GITHUB_OUTPUT=str(outputs),
+               AUDITOR_POLICY="default", AUDITOR_MANIFEST="models.yaml", AUDITOR_BASE="HEAD~1", AUDITOR_ALL="false",
+               AUDITOR_ENDPOINT="", AUDITOR_WAIVERS="")
+    proc = subprocess.run(["bash", "-c", check["run"]], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr            # the step never fails: the verdict step does
+    assert outputs.read_text() == "exit-code=1\n" and "FAIL  models/c (added)" in proc.stderr
+    assert json.loads((repo / "auditor.sarif").read_text())["runs"][0]["results"]
+    for name in ("auditor.sarif", "auditor-summary.md", "auditor-comment.md"):
+        (repo / name).unlink()
+    verdict = _action_step("Verdict")["run"]
+    codes = {code: subprocess.run(["bash", "-c", verdict], env={**os.environ, "CODE": code}, capture_output=True,
+                                  text=True).returncode for code in ("0", "1", "2")}
+    assert codes == {"0": 0, "1": 1, "2": 2}
