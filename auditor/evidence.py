@@ -127,6 +127,9 @@ def _license_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: di
 
 def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Claim:
     lic = _dict(facts.get("license"))
+    if not lic:   # the caller passed no scanner facts: say what the check found, nothing more
+        return Claim(cid, title, ClaimStatus.SUPPORTED,
+                     "the license check found no registration, reporting or remote-control term", ("check:license",))
     model = _dict(lic.get("model"))
     terms = {str(o.get("term")): str(o.get("summary") or "") for o in lic.get("obligations") or []
              if isinstance(o, dict)}

@@ -84,3 +84,9 @@ def test_license_claim_records_governing_law_and_venue():
     assert claims["license"].status is ClaimStatus.SUPPORTED
     assert "governing-law:California" in claims["license"].evidence
     assert "venue:Santa Clara County" in claims["license"].evidence
+
+
+def test_license_claim_without_scanner_facts_claims_no_more_than_the_check():
+    claim = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS))["license"]
+    assert claim.status is ClaimStatus.SUPPORTED and claim.evidence == ("check:license",)
+    assert "governing" not in claim.reason
