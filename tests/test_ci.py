@@ -101,7 +101,9 @@ def test_ci_audits_exactly_what_changed_and_writes_valid_reports(repo: Path, tmp
 
     markdown = (out / "s.md").read_text()
     tokens = _markdown_tokens(markdown)
-    assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
+    inline = [c for t in tokens for c in (t.children or [])]
+    html = {t.content.strip() for t in [*tokens, *inline] if t.type in ("html_block", "html_inline")}
+    assert html <= {"<sub>", "</sub>"}, html                 # the renderer's footer tags, nothing from a model
     assert tokens[0].type == "heading_open" and tokens[1].content == "auditor ci: ❌ FAIL"
     first_table = markdown.split("\n\n")[2].splitlines()
     assert len(first_table) == 2 + 4 and "models/d" not in markdown and "model-d" not in markdown
@@ -205,6 +207,14 @@ def test_an_entry_that_cannot_be_audited_fails_and_is_reported(repo: Path, tmp_p
     assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "models.yaml"},
                                                           "region": {"startLine": 2}}
     assert "❌ error" in ci.markdown(run)
+    # Text from a manifest or an error message never becomes Markdown structure or HTML.
+    item.error = "<img src=x onerror=alert(1)> | @admins #12 [x](https://evil.example)"
+    run.items.append(ci.Item(ci.Entry(target="x", name="<script>alert(1)</script>|`"), "added", error="boom"))
+    tokens = _markdown_tokens(ci.markdown(run))
+    inline = [c for t in tokens for c in (t.children or [])]
+    assert not [t for t in [*tokens, *inline] if t.type in ("html_block", "html_inline", "link_open")]
+    rows = [t for t in tokens if t.type == "tr_open"]
+    assert len(rows) == 1 + 2                                   # header + two entries: no injected columns/rows
 
 
 
