@@ -617,6 +617,8 @@ def _facts(model: ModelLicense, lineage: list[ModelLicense], obligations: list[d
     return {
         "model": {"id": lic.id if lic else "", "name": lic.name if lic else "",
                   "spdx": (lic.spdx or "") if lic else "", "confidence": model.confidence,
+                  "url": next((s.value for s in model.signals if s.kind == "card-license_link"
+                               and s.value.startswith(("https://", "http://"))), ""),
                   "sources": [s.to_dict() for s in model.signals]},
         "obligations": [{k: v for k, v in ob.items() if k != "details"} for ob in obligations],
         "governing_law": _along_lineage(model, lineage, "governing_law", lambda t: _place(cat, t)),
