@@ -410,12 +410,19 @@ def markdown(run: Run, *, for_comment: bool = False) -> str:
 
 
 def comment(run: Run) -> str:
-    text = markdown(run, for_comment=True)
-    limit = int(rules.load("ci.yaml")["max_comment_chars"])
-    if len(text) > limit:
-        cut = text[:limit].rsplit("\n", 1)[0]
-        text = cut + "\n\n_The report was cut to fit a comment; the job summary and the SARIF have it all._\n"
-    return text
+    return _cut(markdown(run, for_comment=True), "max_comment_chars",
+                "The report was cut to fit a comment; the job summary and the SARIF have more.")
+
+
+def step_summary(run: Run) -> str:
+    return _cut(markdown(run), "max_summary_chars", "The summary was cut to fit GitHub's limit; see the SARIF.")
+
+
+def _cut(text: str, limit_key: str, note: str) -> str:
+    limit = int(rules.load("ci.yaml")[limit_key])
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit("\n", 1)[0] + f"\n\n_{note}_\n"
 
 
 def write_outputs(run: Run, *, sarif_path: str | None, markdown_path: str | None,
@@ -437,6 +444,6 @@ def write_outputs(run: Run, *, sarif_path: str | None, markdown_path: str | None
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:   # GitHub's summary file is appended to
-            fh.write(markdown(run))
+            fh.write(step_summary(run))
         written.append(Path(summary))
     return written

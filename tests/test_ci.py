@@ -241,3 +241,13 @@ def test_action_scripts_run_the_check_and_carry_its_exit_code(repo: Path, tmp_pa
     codes = {code: subprocess.run(["bash", "-c", verdict], env={**os.environ, "CODE": code}, capture_output=True,
                                   text=True).returncode for code in ("0", "1", "2")}
     assert codes == {"0": 0, "1": 1, "2": 2}
+
+
+def test_comment_and_summary_fit_githubs_limits(repo: Path) -> None:
+    items = [ci.Item(ci.Entry(target=f"models/m{i}"), "added", error="x" * 150) for i in range(600)]
+    run = ci.Run(repo_root=repo, manifest="models.yaml", base=ci.EMPTY_TREE, items=items)
+    full = ci.markdown(run)
+    comment = ci.comment(run)
+    assert len(full) > 65_536 and len(comment) <= 65_536 and comment.startswith(ci.COMMENT_MARKER)
+    assert comment.rstrip().endswith("the job summary and the SARIF have more._")
+    assert ci.step_summary(run) == full                         # far below the 1 MiB summary limit
