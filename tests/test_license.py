@@ -619,3 +619,11 @@ def test_no_corpus_license_is_read_as_demanding_reports_or_non_commercial_wrongl
         facts = licensetext.extract_facts((CORPUS / name).read_text(encoding="utf-8"))
         assert "reporting" not in facts, (name, facts.get("reporting"))
         assert ("commercial" in facts) == (name.startswith("LG-AI-EXAONE")), name
+
+
+def test_third_party_license_in_a_subfolder_neither_binds_nor_conflicts(tmp_path):
+    result = scan(make_model(tmp_path / "m", {"license": "llama3.1"}, {
+        "licenses/tiktoken-LICENSE": "MIT License\n\nCopyright (c) 2022 Someone\n\n" + MIT_GRANT}))
+    assert result.model_id == "llama3.1"
+    assert "LICENSE-CONFLICT" not in result.rules()
+    assert any(ob["license_id"] == "mit" for ob in result.facts["obligations"])

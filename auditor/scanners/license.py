@@ -220,7 +220,7 @@ def _summarise(model: ModelLicense, signals: list[Signal]) -> ModelLicense:
                 "acceptable_use": {"summary": "A use policy of unknown content is shipped with the model",
                                    "source": s.where}})
     declared = [s for s in identified if s.kind.startswith("card-")]
-    binding = [s for s in identified if s.kind in ("file", "metadata")]
+    binding = [s for s in identified if _speaks_for_model(s)]
     pool = declared + [s for s in binding if not declared or _more_restrictive(s, declared)]
     if not pool:
         pool = [s for s in identified]
@@ -239,6 +239,12 @@ def _summarise(model: ModelLicense, signals: list[Signal]) -> ModelLicense:
                 if s.entry and s.entry.permissive and not _compatible(s.entry, best.entry):
                     model.licenses.pop(s.entry.id, None)
     return model
+
+
+def _speaks_for_model(signal: Signal) -> bool:
+    """File metadata and root-level license files speak for the model; a license file in a subfolder
+    (third-party code, a tokenizer) adds its obligations but neither binds the model nor conflicts."""
+    return signal.kind == "metadata" or (signal.kind == "file" and "/" not in signal.where)
 
 
 def _more_restrictive(signal: Signal, declared: list[Signal]) -> bool:
@@ -454,7 +460,7 @@ def _file_of(model: ModelLicense, license_key: str) -> str:
 
 def _conflicts(model: ModelLicense) -> Iterator[Finding]:
     declared = [s for s in model.signals if s.entry and s.kind.startswith("card-")]
-    shipped = [s for s in model.signals if s.entry and s.kind == "file"]
+    shipped = [s for s in model.signals if s.entry and s.kind == "file" and _speaks_for_model(s)]
     metadata = [s for s in model.signals if s.entry and s.kind == "metadata"]
     declared_is_shipped = any(_compatible(o.entry, d.entry) for o in shipped for d in declared)
     pairs: list[tuple[Signal, Signal]] = []
