@@ -409,7 +409,9 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     yield from _unknowns(model)
     for anc in lineage:
         if anc.license is None and not any(k.startswith("unknown:") for k in anc.licenses):
-            why = anc.error or "no license id or text found for it"
+            named = ", ".join(repr(s.value[:60]) for s in anc.signals)
+            why = anc.error or (f"its license {named} is not in the catalog" if named
+                                else "no license id or text found for it")
             yield rules.finding("LICENSE-LINEAGE-UNRESOLVED", scanner=NAME, location=f"lineage: {anc.repo_id}",
                                 evidence=f"{anc.repo_id} ({anc.relation or 'ancestor'}): {why}")
     if not model.signals:
