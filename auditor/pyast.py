@@ -218,6 +218,8 @@ class _Analyzer:
                 return self.aliases[node.id]
             if node.id in _BUILTINS:
                 return node.id
+            if node.id == "__builtins__":
+                return "builtins"
             if node.id in self.bound or node.id in _PY_BUILTINS:
                 return None
             # A called name bound nowhere in the file comes from a `from x import *`.
@@ -229,6 +231,12 @@ class _Analyzer:
         if isinstance(node, ast.Attribute):
             base = self.resolve(node.value, depth + 1)
             return f"{base}.{node.attr}" if base else None
+        if isinstance(node, ast.Subscript):      # __builtins__["exec"], builtins.__dict__["eval"]
+            base = self.resolve(node.value, depth + 1)
+            key = self.fold(node.slice)
+            if base in ("builtins", "builtins.__dict__") and isinstance(key, str):
+                return f"builtins.{key}"
+            return None
         if isinstance(node, ast.Call):
             func = self.resolve(node.func, depth + 1)
             if func in _IMPORTERS and node.args:

@@ -421,12 +421,16 @@ def test_folding_covers_the_usual_obfuscations():
         run = getattr(__import__("tekcos"[::-1]), "create_connection")
         run(("x.invalid", 1))
         getattr(__import__(zlib.decompress(base64.b64decode("{packed}")).decode()), "getaddrinfo")("x", 1)
+        __builtins__["ex" + "ec"](input())
+        getattr(__builtins__, "ev" + "al")(input())
     ''')
     hits = pyast.analyze(source).hits
     names = {h.name for h in hits if h.category in ("network", "process")}
     assert {"os.system", "socket.socket", "subprocess.Popen", "socket.create_connection",
             "socket.getaddrinfo"} <= names
-    assert sum(1 for h in hits if h.category == "obfuscation") >= 5
+    assert sum(1 for h in hits if h.category == "obfuscation") >= 6
+    dynamic = {h.name for h in hits if h.category == "dynamic-code" and h.computed}
+    assert dynamic == {"builtins.exec", "builtins.eval"}
 
 
 def test_still_computed_is_reported_as_computed():
