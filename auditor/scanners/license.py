@@ -38,12 +38,13 @@ _WEIGHT_FORMATS = ("safetensors", "gguf", "pickle", "zip", "onnx", "hdf5", "nump
 _CONFIDENCE = {"card-license": 0.9, "card-license_name": 0.85, "card-license_link": 0.8, "metadata": 0.8,
                "lineage-fact": 0.7}
 
-# Term key -> the rule a policy acts on; terms not listed here are facts only (attribution, redistribution).
+# Term key -> the rule a policy acts on; venue is reported with the governing law.
 _TERM_RULES = {
     "registration": "LICENSE-REGISTRATION", "user_threshold": "LICENSE-USER-THRESHOLD",
     "naming_duty": "LICENSE-NAMING-DUTY", "territory_exclusion": "LICENSE-TERRITORY-EXCLUSION",
     "governing_law": "LICENSE-GOVERNING-LAW", "remote_restriction": "LICENSE-REMOTE-RESTRICTION",
     "reporting": "LICENSE-REPORTING", "acceptable_use": "LICENSE-USE-POLICY", "revocable": "LICENSE-REVOCABLE",
+    "attribution": "LICENSE-ATTRIBUTION", "redistribution": "LICENSE-REDISTRIBUTION",
 }
 _TERM_LABELS = {
     "commercial": "Commercial use", "user_threshold": "Threshold", "attribution": "Attribution",
