@@ -586,6 +586,40 @@ def _ok_ckpt(folder: Path) -> bytes:
                         "param": torch.nn.Parameter(torch.ones(2)), "int8": torch.arange(4, dtype=torch.int8)})
 
 
+@benign("ok_torch_exotic.pt", "torch sparse/quantized/float8/uint16 tensors, numpy Generator, Parameter")
+def _ok_torch_exotic(folder: Path) -> bytes:
+    import numpy as np
+    import torch
+    return _torch_save({
+        "sparse": torch.eye(3).to_sparse(), "csr": torch.eye(3).to_sparse_csr(),
+        "quant": torch.quantize_per_tensor(torch.rand(4), 0.1, 10, torch.quint8),
+        "quant_ch": torch.quantize_per_channel(torch.rand(2, 3), torch.tensor([0.1, 0.2]), torch.tensor([1, 2]), 0,
+                                               torch.qint8),
+        "u16": torch.ones(2, dtype=torch.uint16), "f8": torch.ones(2, dtype=torch.float8_e4m3fn),
+        "bf16": torch.ones(2, dtype=torch.bfloat16), "c64": torch.ones(2, dtype=torch.complex64),
+        "meta": torch.empty(3, device="meta"), "param": torch.nn.Parameter(torch.ones(2)),
+        "cl": torch.rand(1, 3, 2, 2).to(memory_format=torch.channels_last), "rng": torch.get_rng_state(),
+        "np_rng": np.random.default_rng(0), "np_legacy_rng": np.random.RandomState(0),
+        "np_scalar": np.float32(1.5), "np_int": np.int64(3),
+    })
+
+
+@benign("ok_sklearn_zoo.joblib", "scikit-learn estimators with Cython state (trees, KD-tree, binning, encoders)")
+def _ok_sklearn_zoo(folder: Path) -> bytes:
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import OneHotEncoder
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    y = (x[:, 0] > 0).astype(int)
+    zoo = [GradientBoostingClassifier(n_estimators=2).fit(x, y), HistGradientBoostingClassifier(max_iter=2).fit(x, y),
+           KNeighborsClassifier().fit(x, y), OneHotEncoder().fit([["a"], ["b"]]),
+           TfidfVectorizer().fit(["apple banana cherry", "banana cherry dates"])]
+    return _joblib_bytes(folder, zoo)
+
+
 @benign("ok_array.npy", "numpy numeric array")
 def _ok_npy(folder: Path) -> bytes:
     import numpy as np

@@ -76,7 +76,7 @@ class GlobalsPolicy:
                                  "dunder or malformed name: reaches interpreter internals", qualname)
         last = parts[-1]
         for package in self.safe_class_packages:
-            if qualname.startswith(package + ".") and last[:1].isupper() and not last.startswith("_"):
+            if qualname.startswith(package + ".") and last.lstrip("_")[:1].isupper():
                 return GlobalVerdict("safe")
         return GlobalVerdict("unknown", Severity.MEDIUM)
 
@@ -234,10 +234,11 @@ def _plain_reading(data: bytes | mmap.mmap, joblib_view: Analysis, where: str, s
     seen = {ref.pos for ref in joblib_view.imports}
     policy = globals_policy()
     for ref in plain.imports:
-        if ref.pos in seen:
+        if ref.pos in seen or ref.raw == "<non-string name>":
             continue
         verdict = policy.classify(ref.qualname)
-        if verdict.status == "dangerous":
+        # only deny-list names: bytes that were never meant as opcodes can spell odd names by chance
+        if verdict.status == "dangerous" and verdict.match in policy.dangerous:
             state.add("PICKLE-GLOBAL-DANGEROUS", _loc(where, ref.op, ref.pos),
                       f"{ref.qualname} (imported when plain pickle.load reads joblib's array bytes as opcodes); "
                       f"matches '{verdict.match}': {verdict.why}", severity=verdict.severity)
