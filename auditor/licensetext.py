@@ -5,6 +5,8 @@ copies: an entry is recognised by its agreement title near the start of the text
 distinctive facts (licensor names, venue, thresholds) chosen for the catalog, so other versions
 and copies of the same agreement are recognised too. The facts that change between versions
 (thresholds, law, venue, territory) are read from the text itself by the `extract` patterns.
+Two texts can also be compared by their word 5-grams (`shingles`, `similarity`), derived at run time
+from the texts being audited, e.g. a fine-tune's renamed copy of its base model's agreement.
 """
 from __future__ import annotations
 

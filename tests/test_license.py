@@ -359,8 +359,10 @@ def test_no_license_anywhere_is_missing(tmp_path):
     assert result.model_id == ""
 
 
-def test_broken_card_front_matter_is_not_verified(tmp_path):
-    folder = make_model(tmp_path / "m", None, {"README.md": "---\nlicense: [unclosed\n---\n# x\n"})
+@pytest.mark.parametrize("front", ["license: [unclosed", "license: " + "[" * 5_000 + "]" * 5_000,
+                                   "- just\n- a list", "license: {a: 1}"])
+def test_broken_card_front_matter_is_not_verified(tmp_path, front):
+    folder = make_model(tmp_path / "m", None, {"README.md": f"---\n{front}\n---\n# x\n"})
     result = scan(folder)
     assert "LICENSE-UNVERIFIED" in result.rules()
     assert "LICENSE-MISSING" in result.rules()

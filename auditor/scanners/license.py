@@ -273,7 +273,7 @@ def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, dict[str, Any], list
         try:
             text, truncated = ctx.read_text(card_rec)
             card = _front_matter(text)
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
             findings.append(rules.finding("LICENSE-UNVERIFIED", file=card_rec.path, scanner=NAME,
                                           evidence=f"model card front matter unreadable: {_one_line(exc)}"))
         card_signals, problems = _card_signals(card, card_rec.path)
