@@ -295,3 +295,14 @@ def test_mutated_corpus_files_never_crash_the_scanner(corpus_dir: Path, tmp_path
         mutated.write_bytes(bytes(data))
         scan(mutated)          # must not raise
         mutated.unlink()
+
+
+def test_a_code_folder_alone_is_not_torchscript(tmp_path: Path) -> None:
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("project/code/train.py", "print('hi')\n")
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(buf.getvalue())
+    assert "TORCHSCRIPT-ARCHIVE" not in rules_of(scan(path))

@@ -446,8 +446,9 @@ def _scan_archive(archive: arc.Archive, where: str, state: _FileState, depth: in
         state.add(_ANOMALY_RULES.get(anomaly.kind, "ARCHIVE-UNPARSEABLE"), loc, f"{archive.kind}: {anomaly.detail}")
     members = archive.members
     names = [m.name for m in members]
-    torchscript = [n for n in names if re.search(r"(^|/)code/", n)] or \
-        [n for n in names if n.endswith("constants.pkl")]
+    # TorchScript: a code/ folder next to the pickles torch.jit.load reads (a bare code/ folder is not one)
+    pickles = {n.rsplit("/", 1)[0] if "/" in n else "" for n in names if n.endswith(("constants.pkl", "data.pkl"))}
+    torchscript = [n for n in names if any(re.match(rf"{re.escape(p + '/' if p else '')}code/", n) for p in pickles)]
     if torchscript:
         state.kind = "torchscript"
         code = [n for n in names if re.search(r"(^|/)code/.*\.py$", n)]
