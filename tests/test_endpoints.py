@@ -154,14 +154,17 @@ def test_sensitive_origins_come_from_the_policy(tmp_path):
 def test_large_tokenizer_is_searched_whole_and_fast_enough(tmp_path):
     vocab = {f"tok{i}\u0120piece.{i % 97}": i for i in range(60_000)}
     vocab["https://late-in-the-file.qcloud.com/vocab"] = 60_001
+    for token in ("sina.com.cn", "aliyuncs.com", "Ġbaidu.com", "8.8.8.8"):   # tokens, not addresses
+        vocab[token] = len(vocab)
     path = tmp_path / "tokenizer.json"
     path.write_text(json.dumps({"model": {"vocab": vocab}}), encoding="utf-8")
     collector = endpoints.Collector({"CN"})
-    text, problem = endpoints.read_bounded(path, path.stat().st_size)
-    collector.add_text("tokenizer.json", text, endpoints.context_for("tokenizer.json", text))
+    raw, problem = endpoints.read_bounded(path, path.stat().st_size)
+    collector.add_text("tokenizer.json", raw, endpoints.context_for("tokenizer.json", raw),
+                       bare_hosts=not endpoints.is_vocabulary("tokenizer.json"))
     found = list(collector.findings())
     assert not problem
-    assert [f.rule for f in found] == ["ENDPOINT-ORIGIN-STORAGE"]
+    assert [f.rule for f in found] == ["ENDPOINT-ORIGIN-STORAGE"] and "late-in-the-file" in found[0].evidence
 
 
 def test_gguf_metadata_is_searched(tmp_path):

@@ -112,7 +112,7 @@ class Collector:
         self.cls = classifier()
 
     def add_text(self, file: str, text: str | bytes, context_of: Callable[[int, int], str],
-                 location_of: Callable[[int], str] | None = None) -> None:
+                 location_of: Callable[[int], str] | None = None, *, bare_hosts: bool = True) -> None:
         """Search `text`; context_of(line, column) says code/config/docs for a match at that place.
 
         Works on bytes and anchors on literals ("://" and "."), which the regex engine finds at memory
@@ -142,7 +142,7 @@ class Collector:
                 sightings.append((start, host, url, True))
         previous_end = 0
         tokens = 0
-        dot_match = _DOT.search(low)
+        dot_match = _DOT.search(low) if bare_hosts else None
         while dot_match is not None:
             dot = dot_match.start()
             tokens += 1
@@ -316,6 +316,13 @@ def _line_context(lines: list[str], doc_lines: set[int]) -> Callable[[int, int],
     return context_of
 
 
+def is_vocabulary(path: str) -> bool:
+    """Tokenizer vocabularies: bare host-like tokens in them are not endpoints."""
+    data = classifier().data
+    name = PurePosixPath(path).name.lower()
+    return name in data.get("vocabulary_files", ()) or name.endswith(tuple(data.get("vocabulary_suffixes", ())))
+
+
 def context_for(path: str, content: str | bytes) -> Callable[[int, int], str]:
     """How to tell code, config and docs apart in this file (decodes only code files, which are small)."""
     kind = file_context(path)
@@ -341,7 +348,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         if problem:
             limit_findings.append(rules.finding("ENDPOINT-LIMIT", file=rec.path, evidence=problem, scanner=NAME))
         if raw:
-            collector.add_text(rec.path, raw, context_for(rec.path, raw))
+            collector.add_text(rec.path, raw, context_for(rec.path, raw), bare_hosts=not is_vocabulary(rec.path))
     for file, key, value in _metadata_strings(ctx.facts):
         collector.add_text(file, value, _in_config, functools.partial(_metadata_location, key))
     yield from limit_findings
