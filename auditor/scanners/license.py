@@ -613,23 +613,16 @@ def _law_severity(ctx: ScanContext, law: str, venue: str) -> tuple[Severity, str
 def _facts(model: ModelLicense, lineage: list[ModelLicense], obligations: list[dict[str, Any]]) -> dict[str, Any]:
     cat = licensetext.catalog()
     lic = model.license
-    summary = []
-    seen: set[tuple[str, str, str]] = set()
-    for ob in obligations:
-        key = (ob["term"], ob["license"], ob["summary"])
-        if key in seen:
-            continue
-        seen.add(key)
-        origins = ", ".join(dict.fromkeys(o["from"] for o in obligations
-                                          if (o["term"], o["license"], o["summary"]) == key))
-        summary.append(f"{_TERM_LABELS.get(ob['term'], ob['term'])}: {ob['summary']} [{ob['license']}; {origins}]")
+    merged = _merged_obligations(obligations)
+    summary = [f"{_TERM_LABELS.get(ob['term'], ob['term'])}: {ob['summary']} [{ob['license']}; {ob['from']}]"
+               for ob in merged]
     return {
         "model": {"id": lic.id if lic else "", "name": lic.name if lic else "",
                   "spdx": (lic.spdx or "") if lic else "", "confidence": model.confidence,
                   "url": next((s.value for s in model.signals if s.kind == "card-license_link"
                                and s.value.startswith(("https://", "http://"))), ""),
                   "sources": [s.to_dict() for s in model.signals]},
-        "obligations": [{k: v for k, v in ob.items() if k != "details"} for ob in obligations],
+        "obligations": merged,
         "governing_law": _along_lineage(model, lineage, "governing_law", lambda t: _place(cat, t)),
         "venue": _along_lineage(model, lineage, "venue", lambda t: str(t.get("summary", ""))),
         "lineage": [{"repo_id": m.repo_id, "relation": m.relation, "depth": m.depth,
@@ -638,6 +631,28 @@ def _facts(model: ModelLicense, lineage: list[ModelLicense], obligations: list[d
                      "confidence": m.confidence, "error": m.error} for m in lineage],
         "summary": summary,
     }
+
+
+def _merged_obligations(obligations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (term, license, summary) with every model it comes from, the weightiest first
+    (so a short report that shows the first lines shows the non-commercial root's terms)."""
+    catalog = rules.catalog()
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    weight: dict[tuple[str, str, str], int] = {}
+    for ob in obligations:
+        key = (ob["term"], ob["license"], ob["summary"])
+        if key not in merged:
+            merged[key] = {k: v for k, v in ob.items() if k != "details"} | {"origins": []}
+            rule = _rule_for(ob)
+            weight[key] = -int(catalog[rule].severity) if rule else 1
+        entry = merged[key]
+        if ob["from"] not in entry["origins"]:
+            entry["origins"].append(ob["from"])
+        entry["file"] = entry["file"] or ob["file"]
+    out = [merged[key] for key in sorted(merged, key=lambda k: weight[k])]
+    for ob in out:
+        ob["from"] = ", ".join(ob["origins"])
+    return out
 
 
 def _along_lineage(model: ModelLicense, lineage: list[ModelLicense], term: str,
