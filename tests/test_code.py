@@ -249,7 +249,8 @@ def hostile_sources() -> dict[str, str]:
 def hostile_result(tmp_path_factory: pytest.TempPathFactory, hostile_sources: dict[str, str]) -> AuditResult:
     root = tmp_path_factory.mktemp("hostile")
     _write(root, hostile_sources)
-    config = {"model_type": "quasar", "auto_map": {
+    config = {"model_type": "quasar", "custom_pipelines": {"quasar-chat": {
+        "impl": "pipeline_quasar.QuasarPipeline", "pt": ["AutoModelForCausalLM"]}}, "auto_map": {
         "AutoConfig": "configuration_quasar.QuasarConfig",
         "AutoModel": "modeling_baichuan.BaichuanForCausalLM",
         "AutoModelForCausalLM": "deepseek-ai/DeepSeek-V3--modeling_deepseek.DeepseekV3ForCausalLM"}}
@@ -359,7 +360,8 @@ def test_auto_map_cross_repo_missing_and_local(hostile_result):
     assert cross[0].severity == Severity.CRITICAL and cross[0].file == "config.json"
     assert "deepseek-ai/DeepSeek-V3" in cross[0].evidence and cross[0].location == "auto_map.AutoModelForCausalLM"
     missing = {(f.file, f.location) for f in by_rule["AUTOMAP-MISSING-FILE"]}
-    assert missing == {("config.json", "auto_map.AutoConfig"), ("tokenizer_config.json", "auto_map.AutoTokenizer")}
+    assert missing == {("config.json", "auto_map.AutoConfig"), ("tokenizer_config.json", "auto_map.AutoTokenizer"),
+                       ("config.json", "custom_pipelines.quasar-chat")}
     assert "modeling_baichuan.py" in by_rule["AUTOMAP-REMOTE-CODE"][0].evidence
     facts = hostile_result.facts["code"]
     assert facts["trust_remote_code"] and facts["cross_repo"][0]["repo"] == "deepseek-ai/DeepSeek-V3"

@@ -171,9 +171,16 @@ def _scan_automap(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
             yield rules.finding("AUTOMAP-UNPARSEABLE", file=rec.path, evidence=f"{type(exc).__name__}: {exc}",
                                 scanner=NAME)
             continue
-        if not isinstance(data, dict) or "auto_map" not in data:
+        if not isinstance(data, dict):
             continue
-        yield from _check_automap(rec.path, data["auto_map"], present, facts)
+        if "auto_map" in data:
+            yield from _check_automap(rec.path, data["auto_map"], present, facts)
+        pipelines = data.get("custom_pipelines")
+        if isinstance(pipelines, dict):   # transformers custom pipelines: {"task": {"impl": "module.Class"}}
+            impls = {f"custom_pipelines.{task}": spec.get("impl") for task, spec in pipelines.items()
+                     if isinstance(spec, dict) and spec.get("impl")}
+            if impls:
+                yield from _check_automap(rec.path, impls, present, facts, where_prefix="")
 
 
 def _automap_entries(value: Any) -> Iterator[tuple[str, Any]]:
@@ -191,11 +198,12 @@ def _automap_entries(value: Any) -> Iterator[tuple[str, Any]]:
         yield "", value
 
 
-def _check_automap(config: str, value: Any, present: set[str], facts: dict[str, Any]) -> Iterator[Finding]:
+def _check_automap(config: str, value: Any, present: set[str], facts: dict[str, Any],
+                   where_prefix: str = "auto_map.") -> Iterator[Finding]:
     folder = PurePosixPath(config).parent
     local: list[str] = []
     for key, entry in _automap_entries(value):
-        where = f"auto_map.{key}" if key else "auto_map"
+        where = f"{where_prefix}{key}" if key else where_prefix.rstrip(".") or "auto_map"
         match = _AUTOMAP_ENTRY.match(entry) if isinstance(entry, str) else None
         if match is None:
             yield rules.finding("AUTOMAP-UNPARSEABLE", file=config, location=where, scanner=NAME,
@@ -226,8 +234,8 @@ def _check_automap(config: str, value: Any, present: set[str], facts: dict[str, 
         else:
             local.append(f"{key}: {entry} -> {module_path}")
     if local:
-        yield rules.finding("AUTOMAP-REMOTE-CODE", file=config, location="auto_map", scanner=NAME,
-                            evidence="; ".join(local))
+        yield rules.finding("AUTOMAP-REMOTE-CODE", file=config, location=where_prefix.rstrip(".") or "custom_pipelines",
+                            scanner=NAME, evidence="; ".join(local))
 
 
 def _org_country(org: str) -> str:
