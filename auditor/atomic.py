@@ -9,6 +9,11 @@ from pathlib import Path
 def write(path: str | Path, data: str | bytes) -> None:
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and not path.is_file():
+        # /dev/null, /dev/stdout, a FIFO: a rename would replace the device node itself.
+        with open(path, "wb") as fh:
+            fh.write(payload)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as fh:

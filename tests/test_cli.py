@@ -116,3 +116,22 @@ def test_quiet_and_non_tty_print_no_progress(tmp_path: Path) -> None:
     assert proc.stderr == ""
     proc = run_cli("scan", str(tmp_path), "-o", str(tmp_path / "r.json"))
     assert "hashing" not in proc.stderr and "PASS" in proc.stderr
+
+
+def test_output_to_a_fifo_writes_through_and_keeps_the_node(tmp_path: Path) -> None:
+    import os
+    import stat
+    import threading
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    proc = run_cli("scan", str(tmp_path / "m"), "-q", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert json.loads(received[0])["schema"] == "auditor.report/v1"
