@@ -5,14 +5,16 @@ Keys are only ever added, never renamed.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from auditor.model import (Ancestor, AuditResult, Claim, ClaimStatus, FileRecord, Finding, Severity,
-                           Snapshot, Verdict)
+from auditor.model import Ancestor, AuditResult, Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
 
 SCHEMA = "auditor.report/v1"
 EXTENSION = ".json"
+
+T = TypeVar("T")
 
 
 def to_dict(result: AuditResult) -> dict[str, Any]:
@@ -35,22 +37,26 @@ def render(result: AuditResult) -> str:
     return json.dumps(to_dict(result), indent=2, ensure_ascii=False, default=str) + "\n"
 
 
+def _known(cls: type[T], data: dict[str, Any], **override: Any) -> T:
+    """Build cls from the keys it knows: a report from a newer version (with added keys) still loads."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names}, **override)
+
+
 def from_dict(data: dict[str, Any]) -> AuditResult:
     if data.get("schema") != SCHEMA:
         raise ValueError(f"not an auditor report (schema {data.get('schema')!r}, expected {SCHEMA!r})")
-    snap = dict(data["snapshot"])
-    snap["hosts_contacted"] = tuple(snap.get("hosts_contacted", ()))
-    snap["ancestors"] = tuple(Ancestor(**a) for a in snap.get("ancestors", ()))
-    findings = []
-    for f in data["findings"]:
-        f = dict(f)
-        f["severity"] = Severity.parse(f["severity"])
-        f["references"] = tuple(f.get("references", ()))
-        findings.append(Finding(**f))
+    snap = {k: v for k, v in data["snapshot"].items() if k not in ("hosts_contacted", "ancestors")}
+    snapshot = _known(Snapshot, snap, hosts_contacted=tuple(data["snapshot"].get("hosts_contacted", ())),
+                      ancestors=tuple(_known(Ancestor, a) for a in data["snapshot"].get("ancestors", ())))
+    findings = tuple(
+        _known(Finding, {k: v for k, v in f.items() if k not in ("severity", "references")},
+               severity=Severity.parse(f["severity"]), references=tuple(f.get("references", ())))
+        for f in data["findings"])
     v = data["verdict"]
     return AuditResult(
-        target=data["target"], snapshot=Snapshot(**snap),
-        files=tuple(FileRecord(**f) for f in data["files"]), findings=tuple(findings),
+        target=data["target"], snapshot=snapshot,
+        files=tuple(_known(FileRecord, f) for f in data["files"]), findings=findings,
         verdict=Verdict(decision=v["decision"], policy=v["policy"], reasons=tuple(v.get("reasons", ())),
                         counts=dict(v.get("counts", {}))),
         claims=tuple(Claim(id=c["id"], title=c["title"], status=ClaimStatus(c["status"]), reason=c["reason"],
