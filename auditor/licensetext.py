@@ -98,6 +98,7 @@ class Entry:
     hf_ids: tuple[str, ...]
     links: tuple[str, ...]
     terms: dict[str, dict[str, Any]]
+    orgs: tuple[str, ...] = ()
     matchers: tuple[Matcher, ...] = ()
     priority: int = 10
 
@@ -139,6 +140,13 @@ class Catalog:
             return None
         key = self.aliases.get(fold_id(value))
         return self.entries[key] if key else None
+
+    def exact_for_org(self, entry: Entry, repo_id: str) -> Entry:
+        """The exact variant a family fallback means in this publisher's repo (itself otherwise)."""
+        org = repo_id.split("/", 1)[0].lower() if "/" in repo_id else ""
+        if entry.priority >= 10 or not org:
+            return entry
+        return next((e for e in self.entries.values() if org in e.orgs and e.family == entry.family), entry)
 
     def by_link(self, link: str) -> Entry | None:
         """The entry a card `license_link` URL names (None for a relative path or an unknown URL)."""
@@ -183,6 +191,7 @@ def catalog() -> Catalog:
             id=raw["id"], name=raw["name"], family=raw.get("family", ""), version=str(raw.get("version") or ""),
             spdx=raw.get("spdx"), licensor=raw.get("licensor") or "", kind=raw.get("kind", "custom"),
             hf_ids=tuple(raw.get("hf_ids") or ()), links=tuple(raw.get("links") or ()),
+            orgs=tuple(str(o).lower() for o in raw.get("orgs") or ()),
             terms={k: dict(v) for k, v in (raw.get("terms") or {}).items()},
             matchers=tuple(Matcher.parse(spec) for spec in specs),
             priority=min((int(spec.get("priority", 10)) for spec in specs), default=10))

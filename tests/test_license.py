@@ -630,3 +630,15 @@ def test_third_party_license_in_a_subfolder_neither_binds_nor_conflicts(tmp_path
     assert result.model_id == "llama3.1"
     assert "LICENSE-CONFLICT" not in result.rules()
     assert any(ob["license_id"] == "mit" for ob in result.facts["obligations"])
+
+
+def test_family_card_id_in_a_known_publishers_repo_is_the_exact_variant(tmp_path):
+    ancestors = (Ancestor(repo_id="moonshotai/Kimi-K2-Instruct", depth=1,
+                          card={"license": "other", "license_name": "modified-mit"}),
+                 Ancestor(repo_id="someone/other-model", depth=2,
+                          card={"license": "other", "license_name": "modified-mit"}))
+    result = scan(make_model(tmp_path / "m", {"license": "mit"}), ancestors=ancestors)
+    lineage = {e["repo_id"]: e["license_id"] for e in result.facts["lineage"]}
+    assert lineage == {"moonshotai/Kimi-K2-Instruct": "kimi-k2-modified-mit", "someone/other-model": "modified-mit"}
+    naming = result.of("LICENSE-NAMING-DUTY")
+    assert any("Kimi K2" in f.evidence for f in naming)

@@ -90,8 +90,20 @@ class ModelLicense:
 
 # ---------------------------------------------------------------------------------------- signals
 
-def _card_signals(card: dict[str, Any], where: str) -> tuple[list[Signal], list[str]]:
+def _card_signals(card: dict[str, Any], where: str, repo_id: str = "") -> tuple[list[Signal], list[str]]:
     """Signals from card front matter, and the problems found (values of the wrong type)."""
+    signals, problems = _card_values(card, where)
+    cat = licensetext.catalog()
+    for s in signals:
+        if s.entry is not None:
+            exact = cat.exact_for_org(s.entry, repo_id)
+            if exact is not s.entry:
+                resolved = _resolved(s.kind, f"{s.where} (publisher {repo_id.split('/')[0]})", s.value, exact)
+                s.entry, s.terms, s.where = resolved.entry, resolved.terms, resolved.where
+    return signals, problems
+
+
+def _card_values(card: dict[str, Any], where: str) -> tuple[list[Signal], list[str]]:
     cat = licensetext.catalog()
     signals: list[Signal] = []
     problems: list[str] = []
@@ -276,7 +288,7 @@ def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, dict[str, Any], list
         except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
             findings.append(rules.finding("LICENSE-UNVERIFIED", file=card_rec.path, scanner=NAME,
                                           evidence=f"model card front matter unreadable: {_one_line(exc)}"))
-        card_signals, problems = _card_signals(card, card_rec.path)
+        card_signals, problems = _card_signals(card, card_rec.path, ctx.snapshot.repo_id)
         signals += card_signals
         for problem in problems:
             findings.append(rules.finding("LICENSE-UNVERIFIED", file=card_rec.path, scanner=NAME,
@@ -352,7 +364,7 @@ def _pdf_text(ctx: ScanContext, rec: FileRecord) -> tuple[str, str]:
 def _ancestor_model(repo_id: str, relation: str, depth: int, card: dict[str, Any],
                     texts: dict[str, str], error: str) -> ModelLicense:
     cat = licensetext.catalog()
-    signals, _ = _card_signals(card, f"{repo_id} card")
+    signals, _ = _card_signals(card, f"{repo_id} card", repo_id)
     for name, text in texts.items():
         role = cat.file_role(name) or "file"
         if isinstance(text, str):
