@@ -24,8 +24,12 @@ def scan(ctx: Any) -> Iterator[Finding]:
     if "modelscan" not in ctx.options.engines:
         return
     try:
-        from modelscan.modelscan import ModelScan
         from modelscan.settings import DEFAULT_SETTINGS
+        candidates = [rec for rec in ctx.files if not rec.error and rec.format not in ("empty", "lfs-pointer")
+                      and rec.path.lower().endswith(_extensions(DEFAULT_SETTINGS))]
+        if not candidates:   # importing modelscan itself costs ~0.4 s (h5py, numpy): only when needed
+            return
+        from modelscan.modelscan import ModelScan
     except Exception as exc:  # noqa: BLE001 - any import failure means the engine is unavailable
         yield rules.finding("MODELSCAN-UNAVAILABLE", scanner=NAME, engine=ENGINE,
                             evidence=f"{type(exc).__name__}: {exc}; install modelscan (a dependency of auditor)")
@@ -33,8 +37,8 @@ def scan(ctx: Any) -> Iterator[Finding]:
     logging.getLogger("modelscan").setLevel(logging.CRITICAL)
     probe = ModelScan(settings=DEFAULT_SETTINGS)
     summary: dict[str, Any] = {"version": _version(), "scanned": [], "skipped": [], "errors": 0, "issues": 0}
-    for rec in ctx.files:
-        if rec.error or rec.format in ("empty", "lfs-pointer") or not probe.is_compatible(rec.path):
+    for rec in candidates:
+        if not probe.is_compatible(rec.path):
             continue
         try:
             report = ModelScan(settings=DEFAULT_SETTINGS).scan(ctx.path(rec))
@@ -66,6 +70,14 @@ def findings_from_report(report: dict[str, Any], rel: str) -> Iterator[Finding]:
     for error in report.get("errors") or ():
         yield rules.finding("MODELSCAN-ERROR", file=rel, scanner=NAME, engine=ENGINE,
                             evidence=f"{error.get('category', '')}: {error.get('description', '')}"[:500])
+
+
+def _extensions(settings: dict[str, Any]) -> tuple[str, ...]:
+    """Every extension modelscan routes to one of its scanners (it picks files by extension only)."""
+    found = set(settings.get("supported_zip_extensions") or ())
+    for scanner in (settings.get("scanners") or {}).values():
+        found.update(scanner.get("supported_extensions") or ())
+    return tuple(e.lower() for e in found)
 
 
 def _version() -> str:
