@@ -17,6 +17,7 @@ from auditor.errors import AuditorError
 from auditor.model import Finding, Severity
 
 _PACKAGE = Path(__file__).resolve().parent
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml parses our catalogs ~10x faster
 
 
 def data_dir(name: str) -> Path:
@@ -43,7 +44,7 @@ def load_file(path: Path) -> Any:
     except OSError as exc:
         raise AuditorError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SafeLoader)  # noqa: S506 - a safe loader, libyaml's when present
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
