@@ -28,6 +28,7 @@ MAX_LINES_LISTED = 20
 MAX_METADATA_STRINGS = 200_000
 MAX_TOKENS_PER_FILE = 2_000_000       # dotted strings examined per file (a 30 MB tokenizer has ~10^4)
 MAX_SIGHTINGS_PER_FILE = 100_000
+MAX_HOSTS_PER_FILE = 2_000            # distinct hosts reported per file
 CONTEXT_RANK = {"docs": 0, "config": 1, "code": 2}
 
 # Literal anchors the regex engine finds fast, then bounded, linear expansions around them.
@@ -108,7 +109,8 @@ class Collector:
         self.sensitive = sensitive
         self.scanner = scanner
         self.seen: dict[tuple[str, str], _Seen] = {}
-        self.problems: list[tuple[str, str]] = []           # (file, why it was not fully searched)
+        self.problems: dict[str, str] = {}                  # file -> why it was not fully searched
+        self.hosts_per_file: dict[str, int] = {}
         self.cls = classifier()
 
     def add_text(self, file: str, text: str | bytes, context_of: Callable[[int, int], str],
@@ -119,43 +121,42 @@ class Collector:
         speed, so a 30 MB tokenizer.json costs a fraction of a second, not a regex pass per character.
         """
         raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
-        low = raw      # matched case-insensitively piece by piece: no lowered copy of a big file
         sightings: list[tuple[int, str, str, bool]] = []     # (offset, host, example, in_url)
-        hosts: dict[bytes, str] = {}
-        for m in _SCHEME_SEP.finditer(low):
+        hosts: dict[str, str] = {}                            # url -> host, parsed once
+        for m in _SCHEME_SEP.finditer(raw):
             if len(sightings) >= MAX_SIGHTINGS_PER_FILE:
+                self.problems.setdefault(file, f"more than {MAX_SIGHTINGS_PER_FILE} URLs; the rest was not searched")
                 break
             pos = m.start()
-            scheme = _HOST_CHARS.match(low[max(0, pos - 10):pos][::-1])
-            if scheme is None or low[pos - len(scheme.group(0)):pos].decode("ascii", "replace").lower() not in _SCHEMES:
+            scheme = _HOST_CHARS.match(raw[max(0, pos - 10):pos][::-1])
+            start = pos - len(scheme.group(0)) if scheme else pos
+            if raw[start:pos].decode("ascii", "replace").lower() not in _SCHEMES:
                 continue
-            start = pos - len(scheme.group(0))
             rest = _URL_REST.match(raw, pos + 3)
             if rest is None:
                 continue
-            url_bytes = raw[start:rest.end()]
-            if url_bytes not in hosts and len(hosts) < MAX_SIGHTINGS_PER_FILE:
-                hosts[url_bytes] = _url_host(url_bytes.decode("utf-8", "replace").rstrip(".,;:!?*'\""))
-            url = url_bytes.decode("utf-8", "replace").rstrip(".,;:!?*'\"")
-            host = hosts.get(url_bytes) or _url_host(url)
+            url = raw[start:rest.end()].decode("utf-8", "replace").rstrip(".,;:!?*'\"")
+            host = hosts.get(url)
+            if host is None:
+                host = hosts[url] = _url_host(url)
             if host:
                 sightings.append((start, host, url, True))
         previous_end = 0
         tokens = 0
-        dot_match = _DOT.search(low) if bare_hosts else None
+        dot_match = _DOT.search(raw) if bare_hosts else None
         while dot_match is not None:
             dot = dot_match.start()
             tokens += 1
             if tokens > MAX_TOKENS_PER_FILE or len(sightings) > MAX_SIGHTINGS_PER_FILE:
-                self.problems.append((file, f"more than {MAX_TOKENS_PER_FILE} host-like strings or "
-                                            f"{MAX_SIGHTINGS_PER_FILE} endpoints; the rest was not searched"))
+                self.problems.setdefault(file, f"more than {MAX_TOKENS_PER_FILE} host-like strings or "
+                                               f"{MAX_SIGHTINGS_PER_FILE} endpoints; the rest was not searched")
                 break
-            back = _HOST_CHARS.match(low[max(previous_end, dot - 253):dot][::-1])
-            ahead = _HOST_CHARS.match(low, dot, min(len(low), dot + 254))
+            back = _HOST_CHARS.match(raw[max(previous_end, dot - 253):dot][::-1])
+            ahead = _HOST_CHARS.match(raw, dot, min(len(raw), dot + 254))
             begin = dot - (len(back.group(0)) if back else 0)
             previous_end = ahead.end() if ahead else dot + 1
-            dot_match = _DOT.search(low, previous_end)
-            token = low[begin:previous_end].strip(b".-").decode("ascii", "replace").lower()
+            dot_match = _DOT.search(raw, previous_end)
+            token = raw[begin:previous_end].strip(b".-").decode("ascii", "replace").lower()
             if "." not in token:
                 continue
             if _IPV4_TOKEN.match(token):
@@ -203,6 +204,11 @@ class Collector:
         key = (file, host)
         seen = self.seen.get(key)
         if seen is None:
+            count = self.hosts_per_file.get(file, 0)
+            if count >= MAX_HOSTS_PER_FILE:
+                self.problems.setdefault(file, f"more than {MAX_HOSTS_PER_FILE} distinct hosts; the rest not listed")
+                return
+            self.hosts_per_file[file] = count + 1
             seen = self.seen[key] = _Seen(info or (HostInfo(host) if ip else self.cls.classify(host)), example,
                                           context, ip=ip)
         elif CONTEXT_RANK[context] > CONTEXT_RANK[seen.context]:
@@ -214,7 +220,7 @@ class Collector:
 
     def findings(self) -> Iterator[Finding]:
         table = classifier().data
-        for file, problem in self.problems:
+        for file, problem in self.problems.items():
             yield rules.finding("ENDPOINT-LIMIT", file=file, evidence=problem, scanner=self.scanner)
         for (file, _host), seen in sorted(self.seen.items()):
             info = seen.info
