@@ -155,3 +155,17 @@ def test_cli_deployment_option(folders, tmp_path):
     assert proc.returncode == 1, proc.stderr       # a high DEPLOY-ORIGIN-MIRROR fails the default policy
     report = json.loads(out.read_text())
     assert any(f["rule"] == "DEPLOY-ORIGIN-MIRROR" for f in report["findings"])
+
+
+def test_deployment_folders_are_repeatable_and_merged(folders):
+    both = (str(folders["bad"]), str(folders["good"]))
+    result = audit(str(folders["model"]), Options(engines=("auditor",), deployment=both))
+    facts = result.facts["deployment"]
+    assert facts["folders"] == list(both) and facts["files"] == 6
+    assert facts["offline"] is True                 # the k8s manifest of the same deployment sets it
+    assert sorted(facts["env"]["HF_ENDPOINT"]) == ["https://hf-mirror.com", "https://hf-mirror.com",
+                                                   "https://huggingface.co"]
+    rules_seen = {f.rule for f in result.findings if f.scanner == "deployment"}
+    assert "DEPLOY-ORIGIN-MIRROR" in rules_seen and "DEPLOY-NOT-OFFLINE" not in rules_seen
+    trust = [f for f in result.findings if f.rule == "DEPLOY-TRUST-REMOTE-CODE"]
+    assert trust and all(f.severity == Severity.LOW for f in trust)   # offline: code is not fetched at load
