@@ -56,10 +56,26 @@ def test_gguf_general_license_is_read(tmp_path: Path) -> None:
     writer.write_tensors_to_file()
     writer.close()
     result = audit(str(folder), Options(engines=("auditor",)))
-    sources = result.facts["license"]["model"]["sources"]
-    assert any(s["where"] == "model.gguf: general.license" for s in sources)
+    sources = {s["where"]: s["license_id"] for s in result.facts["license"]["model"]["sources"]}
+    assert sources == {"model.gguf: general.license": "", "model.gguf: general.license.name": "deepseek-license-1.0"}
+    assert result.facts["license"]["model"]["id"] == "deepseek-license-1.0"
+    found = _rules(result)
+    assert "LICENSE-UNKNOWN" not in found and "LICENSE-REMOTE-RESTRICTION" in found
+
+
+def test_gguf_other_without_a_name_is_unknown(tmp_path: Path) -> None:
+    import gguf
+    folder = make_model(tmp_path / "g", None)
+    writer = gguf.GGUFWriter(str(folder / "model.gguf"), "llama")
+    writer.add_string("general.license", "other")
+    writer.add_tensor("w", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    result = audit(str(folder), Options(engines=("auditor",)))
     # "other" alone names no license: it is unknown, not a pass
-    assert "LICENSE-UNKNOWN" in _rules(result)
+    assert [f.file for f in _rules(result)["LICENSE-UNKNOWN"]] == ["model.gguf"]
 
 
 def test_gguf_general_license_id_resolves(tmp_path: Path) -> None:

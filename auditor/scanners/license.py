@@ -183,27 +183,26 @@ def _front_matter(text: str) -> dict[str, Any]:
     return data
 
 
+# Where the formats scanners' facts carry a license: facts[scanner][path] (or its "metadata" map) -> keys.
+_METADATA_KEYS = (("safetensors", ("license", "license_name", "license_link")),
+                  ("gguf", ("general.license", "general.license.name", "general.license.link")))
+
+
 def _metadata_signals(ctx: ScanContext) -> list[Signal]:
     signals: list[Signal] = []
-    for scanner, keys in (("safetensors", ("license",)), ("gguf", ("general.license",))):
+    for scanner, keys in _METADATA_KEYS:
         per_file = ctx.facts.get(scanner)
         if not isinstance(per_file, dict):
             continue
         for path, info in per_file.items():
             if not isinstance(info, dict):
                 continue
-            holders = [info, info.get("metadata"), info.get("__metadata__")]
-            for holder in holders:
-                if not isinstance(holder, dict):
-                    continue
-                for key in keys:
-                    value = holder.get(key)
-                    if isinstance(value, str) and value.strip():
-                        signals.append(_value_signal("metadata", f"{path}: {key}", value))
-                        break
-                else:
-                    continue
-                break
+            holder = next((h for h in (info, info.get("metadata"), info.get("__metadata__"))
+                           if isinstance(h, dict) and any(k in h for k in keys)), None)
+            for key in keys if holder else ():
+                value = holder.get(key) if holder else None
+                if isinstance(value, str) and value.strip():
+                    signals.append(_value_signal("metadata", f"{path}: {key}", value))
     return signals
 
 
