@@ -467,7 +467,10 @@ class _Analyzer:
                 if isinstance(url, str) and "://" in url[:16] and not url.startswith("file://"):
                     self._hit("network", name, node, import_time, detail=f"loads {url[:200]}")
             return
-        if category == "unsafe-loader" and self._loader_is_safe(name, node):
+        if category == "unsafe-loader":
+            if self._loader_is_safe(name, node):
+                return
+            self._hit(category, name, node, import_time, detail=self._loader_detail(name, node))
             return
         if category in ("dynamic-code", "dynamic-import"):
             self._check_dynamic(category, name, node, import_time)
@@ -495,6 +498,16 @@ class _Analyzer:
             resolved = self.resolve(loader) or (loader.id if isinstance(loader, ast.Name) else "")
             return resolved in rule["safe_loaders"] or resolved.rsplit(".", 1)[-1] in rule["safe_loaders"]
         return False
+
+    def _loader_detail(self, name: str, node: ast.Call) -> str:
+        keyword = (self.pats.conditional.get(name) or {}).get("safe_keyword")
+        if not keyword:
+            return ""
+        value = next((k.value for k in node.keywords if k.arg == keyword), None)
+        if value is None:
+            return f"no {keyword}=True"
+        folded = self.fold(value)
+        return f"{keyword} is computed" if folded is UNKNOWN else f"{keyword}={folded!r}"
 
     def _check_dynamic(self, category: str, name: str, node: ast.Call, import_time: bool) -> None:
         arg = node.args[0] if node.args else next(

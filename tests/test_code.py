@@ -321,6 +321,10 @@ def test_import_time_and_call_time_are_told_apart(hostile_result, hostile_source
     assert "runs at import time" in nvcc[0].evidence
     assert "runs when called" in fetch[0].evidence
     assert "requests.get(image, stream=True)" in fetch[0].evidence
+    source = hostile_sources["modeling_baichuan.py"]
+    raw_load = _at(hostile_result, "CODE-UNSAFE-LOADER", "modeling_baichuan.py", _line(source, "RAW-TORCH-LOAD"))
+    retry = _at(hostile_result, "CODE-UNSAFE-LOADER", "modeling_baichuan.py", _line(source, "RETRY-UNSAFE"))
+    assert "no weights_only=True" in raw_load[0].evidence and "weights_only=False" in retry[0].evidence
 
 
 def test_folded_names_and_payloads_are_shown(hostile_result, hostile_sources):
