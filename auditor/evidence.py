@@ -98,8 +98,10 @@ def _integrity(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      f"{len(unverified)} file(s) have no publisher hash to compare with",
                      tuple(unverified[:MAX_EVIDENCE]))
+    source = ("the etags the Hub served when they were cached (the cache's blob names)"
+              if snapshot.kind == "hf-cache" else "the publisher's hashes")
     return Claim(cid, title, ClaimStatus.SUPPORTED,
-                 f"{len(files)} file(s) at commit {snapshot.resolved_revision} match the publisher's hashes",
+                 f"{len(files)} file(s) at commit {snapshot.resolved_revision} match {source}",
                  (f"commit:{snapshot.resolved_revision}",)
                  + tuple(f"sha256:{f.sha256} {f.path}" for f in files[:MAX_EVIDENCE]))
 

@@ -356,7 +356,7 @@ def gate(policy: Policy, findings: list[Finding], *, snapshot: Snapshot, files: 
 
     all_waivers = (*policy.waivers, *extra_waivers)
     first = waivers.apply(apply_overrides(policy, findings), all_waivers, snapshot, today)
-    claims = evidence.build(snapshot, files, first.findings, scanners_ran)
+    claims = evidence.build(snapshot, files, first.findings, scanners_ran, facts)
     unmet = requirements(policy, snapshot=snapshot, files=files, facts=facts, claims=claims, findings=first.findings)
     second = waivers.apply(apply_overrides(policy, unmet), all_waivers, snapshot, today)
     already = {f.location for f in first.expired}       # one WAIVER-EXPIRED per waiver, even if it hit both
