@@ -135,3 +135,12 @@ def test_output_to_a_fifo_writes_through_and_keeps_the_node(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert json.loads(received[0])["schema"] == "auditor.report/v1"
+
+
+def test_no_modelscan_runs_only_our_engine(tmp_path: Path) -> None:
+    import pickle
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.pkl").write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    both = json.loads(run_cli("scan", str(tmp_path / "m"), "-q").stdout)
+    ours = json.loads(run_cli("scan", str(tmp_path / "m"), "-q", "--no-modelscan").stdout)
+    assert "modelscan" in both["facts"] and "modelscan" not in ours["facts"]

@@ -20,6 +20,7 @@ from auditor.model import Options
 @click.option("--verify-key", default="", type=click.Path(dir_okay=False),
               help="Public key or certificate (PEM) to verify an OpenSSF model-signing signature with.")
 @click.option("--deployment", multiple=True, type=click.Path(), help="Also scan your serving configuration in this folder.")
+@click.option("--no-modelscan", is_flag=True, help="Do not run modelscan as a second engine on pickles and archives.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every finding on stderr.")
 @click.option("--sign-key", default="", type=click.Path(dir_okay=False),
@@ -27,14 +28,15 @@ from auditor.model import Options
 @click.option("--evidence-out", default="", type=click.Path(dir_okay=False),
               help="Where the signed evidence goes (default: OUTPUT.dsse.json, or auditor-evidence.dsse.json).")
 def command(target: str, fmt: str, output: str, policy: str, waivers: str, revision: str, endpoint: str,
-            metadata_only: bool, verify_key: str, deployment: tuple[str, ...], quiet: bool, verbose: bool,
-            sign_key: str = "", evidence_out: str = "") -> int:
+            metadata_only: bool, verify_key: str, deployment: tuple[str, ...], no_modelscan: bool, quiet: bool,
+            verbose: bool, sign_key: str = "", evidence_out: str = "") -> int:
     """Audit TARGET: a folder, a file, or hf://org/name[@revision]."""
     from auditor.audit import audit
     from auditor.cli import output as out
 
     options = Options(policy=policy, waivers=waivers, revision=revision, endpoint=endpoint, metadata_only=metadata_only,
-                      verify_key=verify_key, deployment=tuple(deployment))
+                      verify_key=verify_key, deployment=tuple(deployment),
+                      engines=("auditor",) if no_modelscan else ("auditor", "modelscan"))
     signing_key = None
     if sign_key:   # a bad key fails before any work is done
         from auditor import evidence_signing
