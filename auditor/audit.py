@@ -1,12 +1,13 @@
 """The pipeline: target -> Snapshot -> Inventory -> scanners -> findings -> verdict + claims."""
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from auditor import __version__, inventory, policy, scanners, sources, waivers
-from auditor.model import AuditResult, Finding, Options
+from auditor.model import AuditResult, Finding, Options, Snapshot
 
 FindingCallback = Callable[[Finding], None]
 
@@ -15,8 +16,9 @@ def audit(target: str, options: Options | None = None, *,
           progress: inventory.Progress | None = None,
           on_finding: FindingCallback | None = None) -> AuditResult:
     options = options or Options()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     timings: dict[str, float] = {}
+    t_start = time.perf_counter()
     chosen_policy = policy.load(options.policy)   # a bad policy fails before any work
     user_waivers = waivers.discover(options.waivers)   # so does a bad waivers file
 
@@ -25,24 +27,27 @@ def audit(target: str, options: Options | None = None, *,
     timings["fetch"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    inv = inventory.build(snapshot, options, progress)
-    timings["inventory"] = time.perf_counter() - t
-    findings: list[Finding] = list(inv.findings)
-    if on_finding:
-        for f in findings:
-            on_finding(f)
+    surveyed = inventory.survey(snapshot, options)
+    timings["survey"] = time.perf_counter() - t
+    findings: list[Finding] = []
 
-    ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(inv.files), options=options, policy=chosen_policy)
-    ran: set[str] = set()
-    for module in scanners.load():
-        name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
-        t = time.perf_counter()
-        for _name, finding in scanners.run(ctx, [module]):
-            findings.append(finding)
-            if on_finding:
-                on_finding(finding)
-        timings[f"scan.{name}"] = time.perf_counter() - t
-        ran.add(name)
+    def emit(finding: Finding) -> None:
+        findings.append(finding)
+        if on_finding:
+            on_finding(finding)
+
+    t_hash = time.perf_counter()
+    # The hashing threads release the GIL inside hashlib but must win it back between chunks; a short
+    # switch interval keeps them from queueing behind the (Python-bound) scanners.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, 0.0005))
+    try:
+        inv, ctx, ran = _scan_while_hashing(snapshot, surveyed, options, chosen_policy, progress, emit, timings)
+    finally:
+        sys.setswitchinterval(switch)
+    timings["hashing"] = time.perf_counter() - t_hash   # overlaps the scanners
+    for finding in inv.findings:
+        emit(finding)
 
     findings = _dedupe(findings)
     findings.sort(key=lambda f: (-f.severity, f.file, f.rule, f.location))
@@ -50,11 +55,32 @@ def audit(target: str, options: Options | None = None, *,
     gated = policy.gate(chosen_policy, findings, snapshot=snapshot, files=ctx.files, facts=ctx.facts,
                         scanners_ran=ran, extra_waivers=user_waivers)
     findings, claims, verdict = gated.findings, gated.claims, gated.verdict
-    timings["total"] = sum(v for k, v in timings.items())
+    timings["total"] = time.perf_counter() - t_start
     return AuditResult(target=target, snapshot=snapshot, files=ctx.files, findings=tuple(findings),
                        verdict=verdict, claims=claims, facts=ctx.facts,
                        timings={k: round(v, 4) for k, v in timings.items()},
                        tool_version=__version__, started_at=started)
+
+
+def _scan_while_hashing(snapshot: Snapshot, surveyed: inventory.Inventory, options: Options,
+                        chosen_policy: policy.Policy, progress: inventory.Progress | None,
+                        emit: FindingCallback, timings: dict[str, float],
+                        ) -> tuple[inventory.Inventory, scanners.ScanContext, set[str]]:
+    """Run every scanner while the files hash; the integrity scanner (last) waits for the hashes."""
+    with inventory.Hashing(surveyed, snapshot, options, progress) as hashing:
+        ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(surveyed.files), options=options,
+                                   policy=chosen_policy, hashing=lambda: tuple(hashing.result().files))
+        ran: set[str] = set()
+        for module in scanners.load():
+            name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
+            t = time.perf_counter()
+            for _name, finding in scanners.run(ctx, [module]):
+                emit(finding)
+            timings[f"scan.{name}"] = time.perf_counter() - t
+            ran.add(name)
+        inv = hashing.result()
+    ctx.files = tuple(inv.files)
+    return inv, ctx, ran
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

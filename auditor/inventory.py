@@ -35,6 +35,13 @@ class Inventory:
 
 
 def build(snapshot: Snapshot, options: Options, progress: Progress | None = None) -> Inventory:
+    """Survey and hash in one go (for callers that need nothing in between)."""
+    with Hashing(survey(snapshot, options), snapshot, options, progress) as hashing:
+        return hashing.result()
+
+
+def survey(snapshot: Snapshot, options: Options) -> Inventory:
+    """The safe walk plus each file's size and format from its first bytes; no hashes yet (sha256 "")."""
     root = Path(snapshot.root)
     inv = Inventory()
     allowed = [root.resolve()]
@@ -43,29 +50,77 @@ def build(snapshot: Snapshot, options: Options, progress: Progress | None = None
     if snapshot.single_file:
         entries = [(snapshot.single_file, root / snapshot.single_file)]
     else:
-        entries = list(_walk(root, allowed, options, inv))
-    sized = [(rel, path, size) for rel, path, size in _stat_all(entries, inv)]
-    total = sum(size for _rel, _path, size in sized)
-    done = 0
-
-    def hash_one(item: tuple[str, Path, int]) -> FileRecord:
-        return _record(item[0], item[1], item[2], snapshot)
-
-    workers = options.workers or min(4, (os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash") as pool:
-        for rec in pool.map(hash_one, sized):
+        entries = list(walk(root, allowed, options, inv))
+    for rel, path in entries:
+        rec = _probe(rel, path, snapshot)
+        if rec is not None:
             inv.files.append(rec)
-            done += rec.size
-            if progress:
-                progress(done, total)
-    for rec in inv.files:
-        inv.findings.extend(_file_findings(rec))
-    if not inv.files:
-        inv.findings.append(rules.finding("INVENTORY-EMPTY", evidence=snapshot.target))
+        else:
+            inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel, evidence="vanished before it was read"))
     return inv
 
 
-def _walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> Iterator[tuple[str, Path]]:
+class Hashing:
+    """Hashes a surveyed inventory in background threads (hashlib releases the GIL), so scanners can
+    run meanwhile; result() waits and returns the final inventory with hashes and per-file findings."""
+
+    def __init__(self, surveyed: Inventory, snapshot: Snapshot, options: Options,
+                 progress: Progress | None = None) -> None:
+        self._surveyed = surveyed
+        self._snapshot = snapshot
+        self._progress = progress
+        self._total = surveyed.total_bytes
+        self._done = 0
+        workers = options.workers or min(4, (os.cpu_count() or 2))
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
+        self._futures = [self._pool.submit(self._hash_one, rec) for rec in surveyed.files]
+        self._final: Inventory | None = None
+
+    def _hash_one(self, probed: FileRecord) -> FileRecord:
+        rec = _record(probed.path, Path(self._snapshot.root) / probed.path, probed.size, self._snapshot)
+        if not rec.error and (rec.size, rec.format) != (probed.size, probed.format):
+            rec = replace(rec, error=f"changed during the audit ({probed.format}, {probed.size} bytes -> "
+                                     f"{rec.format}, {rec.size} bytes)")
+        if self._progress:
+            self._done += rec.size        # only the progress display reads it; a lost update is harmless
+            self._progress(self._done, self._total)
+        return rec
+
+    def result(self) -> Inventory:
+        if self._final is None:
+            final = Inventory(findings=list(self._surveyed.findings))
+            final.files = [f.result() for f in self._futures]
+            for rec in final.files:
+                final.findings.extend(_file_findings(rec))
+            if not final.files:
+                final.findings.append(rules.finding("INVENTORY-EMPTY", evidence=self._snapshot.target))
+            self._final = final
+        return self._final
+
+    def __enter__(self) -> Hashing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _probe(rel: str, path: Path, snapshot: Snapshot) -> FileRecord | None:
+    publisher = snapshot.publisher_hashes.get(rel, {})
+    base = FileRecord(path=rel, size=0, sha256="", format="unknown", extension_format=extension_format(rel),
+                      publisher_sha256=publisher.get("sha256", ""),
+                      publisher_git_sha1=publisher.get("git_sha1", ""))
+    try:
+        with open(path, "rb", buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(HEAD)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return replace(base, error=exc.strerror or str(exc))
+    return replace(base, size=size, format=detect(head, size))
+
+
+def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> Iterator[tuple[str, Path]]:
     limit = options.limits.max_files
     count = 0
     stack: list[tuple[Path, int]] = [(root, 0)]
@@ -124,14 +179,6 @@ def _walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> 
                 return
             yield rel, path
         stack.extend(reversed(subfolders))
-
-
-def _stat_all(entries: list[tuple[str, Path]], inv: Inventory) -> Iterator[tuple[str, Path, int]]:
-    for rel, path in entries:
-        try:
-            yield rel, path, path.stat().st_size
-        except OSError as exc:
-            inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel, evidence=exc.strerror or str(exc)))
 
 
 def _record(rel: str, path: Path, size: int, snapshot: Snapshot) -> FileRecord:

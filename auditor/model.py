@@ -108,7 +108,7 @@ class Finding:
         return (self.rule, self.file, self.location, self.evidence)
 
 
-class ClaimStatus(str, enum.Enum):
+class ClaimStatus(enum.StrEnum):
     SUPPORTED = "supported"
     REFUTED = "refuted"
     NOT_ASSESSED = "not assessed"

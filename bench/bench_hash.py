@@ -13,9 +13,8 @@ import subprocess
 import sys
 
 import numpy as np
-from safetensors.numpy import save_file
-
 from _common import AUDITOR, best, openssl, workdir
+from safetensors.numpy import save_file
 
 
 def make_big(path, size_mb: int) -> None:  # type: ignore[no-untyped-def]

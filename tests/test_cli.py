@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from safetensors.numpy import save_file
 import numpy as np
+from safetensors.numpy import save_file
 
 from tests.conftest import run_cli
 

@@ -222,3 +222,25 @@ def test_unreadable_file_is_a_finding(tmp_path: Path) -> None:
     (tmp_path / "secret.bin").chmod(0)
     inv = _inventory(tmp_path)
     assert any(f.rule == "INVENTORY-UNREADABLE" and f.file == "secret.bin" for f in inv.findings)
+
+
+def test_file_replaced_between_survey_and_hashing_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "weights.bin").write_bytes(pickle.dumps([1, 2, 3], protocol=4))
+    snapshot = local.open_snapshot(str(tmp_path), Options())
+    surveyed = inventory.survey(snapshot, Options())
+    assert [f.format for f in surveyed.files] == ["pickle"] and not surveyed.files[0].sha256
+    size = surveyed.files[0].size
+    # swapped for other bytes of the same size after the scanners saw it
+    (tmp_path / "weights.bin").write_bytes((b"\x89PNG\r\n\x1a\n" + b"\x00" * size)[:size])
+    with inventory.Hashing(surveyed, snapshot, Options()) as hashing:
+        final = hashing.result()
+    assert "changed during the audit" in final.files[0].error
+    assert any(f.rule == "INVENTORY-UNREADABLE" for f in final.findings)
+
+
+def test_scanners_see_files_before_their_hashes_and_integrity_after(tmp_path: Path) -> None:
+    from auditor.audit import audit
+    (tmp_path / "a.json").write_text("{}")
+    result = audit(str(tmp_path))
+    assert result.files[0].sha256 == hashlib.sha256(b"{}").hexdigest()
+    assert "scan.integrity" in result.timings and "hashing" in result.timings

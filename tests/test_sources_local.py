@@ -9,7 +9,7 @@ import pytest
 from auditor.audit import audit
 from auditor.errors import AuditorError
 from auditor.model import Options
-from auditor.sources import local, is_hub_target
+from auditor.sources import is_hub_target, local
 
 
 def _git_blob_sha1(data: bytes) -> str:

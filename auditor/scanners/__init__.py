@@ -9,7 +9,7 @@ A scanner that raises is reported as SCANNER-ERROR: its files count as not verif
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -27,7 +27,8 @@ REGISTRY: tuple[str, ...] = (
     "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets",
     "provenance",     # after the format scanners, before "license" (license reads its facts)
     "license",        # license terms of the model and its lineage (issue 6)
-    "code", "endpoints", "deployment",   # issue 7, last: endpoints reads the format scanners' metadata facts
+    "code", "endpoints", "deployment",   # issue 7: endpoints reads the format scanners' metadata facts
+    "integrity",      # last: the only one that waits for the inventory's hashes (publisher hashes, lock file)
 )
 
 
@@ -38,6 +39,14 @@ class ScanContext:
     options: Options
     policy: Policy | None = None        # scanners read policy.settings (user_region, sensitive_origins, ...)
     facts: dict[str, Any] = field(default_factory=dict)
+    # Hashing runs in the background while scanners run; `files` has sha256 "" until hashed_files().
+    hashing: Callable[[], tuple[FileRecord, ...]] | None = None
+
+    def hashed_files(self) -> tuple[FileRecord, ...]:
+        """Wait for the inventory's SHA-256s (only a scanner that compares hashes needs to)."""
+        if self.hashing is not None:
+            self.files, self.hashing = self.hashing(), None
+        return self.files
 
     def setting(self, key: str, default: Any = None) -> Any:
         return self.policy.settings.get(key, default) if self.policy else default

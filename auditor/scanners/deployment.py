@@ -113,7 +113,7 @@ def _scan_folder(ctx: ScanContext, folder: str, spec: dict[str, Any], state: _St
         return
     root = root.resolve()
     walk = inventory.Inventory()
-    entries = list(inventory._walk(root, [root], ctx.options, walk))
+    entries = list(inventory.walk(root, [root], ctx.options, walk))
     for problem in walk.findings:   # symlink escapes, unreadable folders, limits: same rules, deployment paths
         yield replace(problem, file=os.path.join(folder, problem.file), scanner=NAME)
     limit = ctx.options.limits.max_text_bytes

@@ -1,4 +1,5 @@
-"""Provenance: hash verification, pinning, publisher and effective origin, lineage, route, signature.
+"""Provenance: pinning, publisher and effective origin, lineage, route, signature.
+(Hash verification against the publisher and the lock file is the integrity scanner's.)
 
 Reads the Snapshot (what the hub source recorded) and the inventory; never the network. For a local
 folder the card's base_model references are reported as unresolved rather than guessed.
@@ -8,23 +9,22 @@ pinning, route, verification, remote_files}; see the shapes in the docstrings be
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Generator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from auditor import lineage, rules, signing
-from auditor.model import Ancestor, FileRecord, Finding, Snapshot
+from auditor.model import Ancestor, Finding, Snapshot
 from auditor.scanners import ScanContext
 
 NAME = "provenance"
-MAX_GIT_SHA1_BYTES = 64 * 1024 * 1024     # small files only have a git blob SHA-1; bigger ones are in LFS
 _HEX40_LEN = 40
 
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
     snap = ctx.snapshot
-    yield from _verify_hashes(ctx)
+    for path in snap.facts.get("unsafe_paths", []):
+        yield _finding("HUB-UNSAFE-PATH", evidence=f"listing entry {path!r} at {snap.resolved_revision}")
     yield from _pinning(snap)
     publisher = origin_of(snap.repo_id) if snap.repo_id else _unknown("")
     chain = _lineage(ctx)
@@ -33,7 +33,6 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     route = _route(snap, effective, ctx.setting("sensitive_origins", []) or [])
     yield from route.pop("findings")
     signature = yield from _signature(ctx)
-    yield from _lock(ctx)
     remote = snap.facts.get("remote_files", [])
     if snap.metadata_only and remote:
         yield _finding("HUB-METADATA-ONLY", evidence=f"{len(remote)} file(s) listed with their publisher hashes "
@@ -46,77 +45,13 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         "pinning": {"requested": snap.requested_revision, "resolved": snap.resolved_revision,
                     "kind": snap.facts.get("revision_kind", "")},
         "route": route,
-        "verification": ctx.facts.get("_provenance_verification", {}),
+        "verification": {},        # filled by the integrity scanner once the hashes are in
         "remote_files": remote,
     })
-    ctx.facts.pop("_provenance_verification", None)
 
 
 def _finding(rule: str, **kwargs: Any) -> Finding:
     return rules.finding(rule, scanner=NAME, **kwargs)
-
-
-# --- integrity ---------------------------------------------------------------------------------
-
-def _verify_hashes(ctx: ScanContext) -> Iterator[Finding]:
-    snap = ctx.snapshot
-    has_publisher = bool(snap.publisher_hashes)
-    # A local HF cache names blobs by the etag the server sent at download time: it proves the cache is
-    # consistent with what was served, not with the publisher's listing.
-    lists = "the cache's blob name (the server's etag) says" if snap.kind == "hf-cache" else "the publisher lists"
-    counts = {"verified": 0, "mismatched": 0, "unverified": 0, "not_downloaded": 0}
-    for rec in ctx.files:
-        if rec.error:
-            continue
-        if rec.publisher_sha256:
-            if rec.format == "lfs-pointer":
-                counts["unverified"] += 1       # the inventory reports the pointer itself
-                continue
-            if rec.sha256 != rec.publisher_sha256:
-                counts["mismatched"] += 1
-                yield _finding("HUB-HASH-MISMATCH", file=rec.path,
-                               evidence=f"sha256 {rec.sha256} but {lists} {rec.publisher_sha256}"
-                                        f" at commit {snap.resolved_revision or '?'}")
-            else:
-                counts["verified"] += 1
-        elif rec.publisher_git_sha1:
-            actual = _git_sha1(ctx, rec)
-            if actual is None:
-                counts["unverified"] += 1
-                yield _finding("HUB-FILE-NOT-VERIFIED", file=rec.path,
-                               evidence=f"{rec.size} bytes; git blob SHA-1 computed only up to {MAX_GIT_SHA1_BYTES}")
-            elif actual != rec.publisher_git_sha1:
-                counts["mismatched"] += 1
-                yield _finding("HUB-HASH-MISMATCH", file=rec.path,
-                               evidence=f"git blob sha1 {actual} but {lists} {rec.publisher_git_sha1}"
-                                        f" at commit {snap.resolved_revision or '?'}")
-            else:
-                counts["verified"] += 1
-        elif has_publisher:
-            counts["unverified"] += 1
-            yield _finding("HUB-PUBLISHER-HASH-MISSING", file=rec.path,
-                           evidence=f"not in the publisher's listing at {snap.resolved_revision or 'the commit'}")
-    for path in snap.facts.get("unsafe_paths", []):
-        yield _finding("HUB-UNSAFE-PATH", evidence=f"listing entry {path!r} at {snap.resolved_revision}")
-    if snap.kind == "hub" and not snap.metadata_only:
-        present = {rec.path for rec in ctx.files}
-        for path in sorted(set(snap.publisher_hashes) - present):
-            yield _finding("HUB-FILE-MISSING", file=path, evidence=f"listed at {snap.resolved_revision}")
-    counts["not_downloaded"] = len(snap.facts.get("remote_files", []))
-    ctx.facts["_provenance_verification"] = counts
-
-
-def _git_sha1(ctx: ScanContext, rec: FileRecord) -> str | None:
-    if rec.size > MAX_GIT_SHA1_BYTES:
-        return None
-    digest = hashlib.sha1(b"blob %d\0" % rec.size, usedforsecurity=False)
-    try:
-        with open(ctx.path(rec), "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 def _pinning(snap: Snapshot) -> Iterator[Finding]:
@@ -282,24 +217,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 # --- lock file ---------------------------------------------------------------------------------
-
-def _lock(ctx: ScanContext) -> Iterator[Finding]:
-    """With Options.lock_file, the audited files are compared with the lock (LOCK-* refute integrity)."""
-    if not ctx.options.lock_file:
-        return
-    from auditor import lockfile
-    from auditor.errors import AuditorError
-    try:
-        lock = lockfile.read(ctx.options.lock_file)
-    except AuditorError as exc:
-        yield _finding("LOCK-INVALID", evidence=str(exc))
-        return
-    if lock.get("commit") and ctx.snapshot.resolved_revision and lock["commit"] != ctx.snapshot.resolved_revision:
-        yield _finding("LOCK-CHANGED", severity="high", title="The audited commit is not the locked one",
-                       evidence=f"locked {lock['commit']}, audited {ctx.snapshot.resolved_revision}")
-    for finding in lockfile.compare(lock, ctx.files):
-        yield rules.finding(finding.rule, file=finding.file, evidence=finding.evidence, scanner=NAME)
-
 
 # --- signature ---------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def open_snapshot(target: str, options: Options) -> Snapshot:
     except OSError as exc:
         raise AuditorError(f"cannot open {target}: {exc.strerror or exc}") from None
     path = path.resolve()
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
 
     if not path.is_dir():
         if not path.is_file():
