@@ -368,6 +368,8 @@ def _decodings(raw: bytes) -> Iterator[tuple[str, bytes]]:
 
 # --- numpy -------------------------------------------------------------------------------------
 
+NPY_MAX_HEADER = 64 * 1024    # numpy itself refuses headers over 10,000 bytes (np.load max_header_size)
+
 def npy_header(data: bytes | mmap.mmap, max_header: int) -> tuple[Any, int] | str:
     """(descr, offset of the array data) from a .npy header, or why it cannot be read."""
     if len(data) < 10 or data[:6] != b"\x93NUMPY":
@@ -379,7 +381,9 @@ def npy_header(data: bytes | mmap.mmap, max_header: int) -> tuple[Any, int] | st
         header_len, start = int.from_bytes(data[8:12], "little"), 12
     else:
         return f"unknown .npy version {major}"
-    if header_len > max_header or start + header_len > len(data):
+    if header_len > min(max_header, NPY_MAX_HEADER):
+        return f".npy header of {header_len} bytes is over the {min(max_header, NPY_MAX_HEADER)}-byte limit"
+    if start + header_len > len(data):
         return f".npy header of {header_len} bytes runs past the data"
     text = bytes(data[start:start + header_len]).decode("latin-1")
     try:

@@ -1,4 +1,4 @@
-"""training_args.bin as transformers' Trainer writes it (torch.save of the argument dataclass): clean.
+"""Real-world pickle carriers: training_args.bin as transformers' Trainer writes it (clean), hostile .npy headers.
 
 transformers is not a dependency, so the test defines stand-in classes under the real module names;
 the pickler records exactly the globals the real file has (class by module and qualified name).
@@ -54,3 +54,11 @@ def test_training_args_bin_is_clean(tmp_path: Path, transformers_names: None) ->
     globals_seen = result.facts["pickle"]["files"]["training_args.bin"]["globals"]
     assert "transformers.training_args.TrainingArguments" in str(globals_seen)
     assert not [f for f in result.findings if f.rule.startswith("PICKLE-") and f.severity > Severity.INFO]
+
+
+def test_oversized_npy_header_is_not_parsed(tmp_path: Path) -> None:
+    header = ("{'descr': '<f4', 'fortran_order': False, 'shape': (" + "1, " * 400_000 + "), }").encode()
+    (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+    result = audit(str(tmp_path), Options(engines=("auditor",)))
+    (finding,) = [f for f in result.findings if f.file == "huge.npy" and f.rule.startswith("PICKLE-")]
+    assert finding.severity >= Severity.MEDIUM and "limit" in finding.evidence
