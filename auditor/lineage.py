@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from auditor import yamlsafe
+
 MAX_CARD_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
@@ -37,8 +39,8 @@ def front_matter(text: str) -> dict[str, Any]:
     if end < 0:
         return {}
     try:
-        data = yaml.safe_load(text[3:end])
-    except yaml.YAMLError:
+        data = yamlsafe.load(text[3:end])
+    except (yaml.YAMLError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

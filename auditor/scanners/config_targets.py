@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from auditor import rules
+from auditor import rules, yamlsafe
 from auditor.model import Finding
 from auditor.scanners import ScanContext
 from auditor.scanners._formats_util import merge_fact
@@ -40,7 +40,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
 def _scan_text(ctx: ScanContext, file: str, member: str, text: str, *, is_json: bool) -> Iterator[Finding]:
     prefix = f"{member}: " if member else ""
     try:
-        config = json.loads(text) if is_json else yaml.safe_load(text)
+        config = json.loads(text) if is_json else yamlsafe.load(text)
     except (ValueError, yaml.YAMLError, RecursionError) as exc:
         yield rules.finding("CONFIG-TARGET-UNPARSEABLE", file=file, location=member,
                             evidence=f"{type(exc).__name__}: {str(exc)[:300]}", scanner=NAME)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from auditor import inventory, rules
+from auditor import inventory, rules, yamlsafe
 from auditor.model import Finding, Severity
 from auditor.scanners import ScanContext
 from auditor.scanners.code import findings_for_source
@@ -156,7 +156,7 @@ def _read_env(text: str, file: str, state: _State) -> None:
 
 def _read_yaml_env(text: str, file: str, state: _State) -> Iterator[Finding]:
     try:
-        documents = list(yaml.safe_load_all(text))[:MAX_YAML_DOCUMENTS]
+        documents = yamlsafe.load_all(text)[:MAX_YAML_DOCUMENTS]
     except (yaml.YAMLError, RecursionError) as exc:
         yield rules.finding("ENDPOINT-LIMIT", file=file, scanner=NAME,
                             evidence=f"YAML not parsed ({type(exc).__name__}); searched as text only")

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from auditor import licensetext, rules
+from auditor import licensetext, rules, yamlsafe
 from auditor.licensetext import Entry, Match
 from auditor.model import FileRecord, Finding, Severity
 from auditor.scanners import ScanContext
@@ -175,7 +175,7 @@ def _front_matter(text: str) -> dict[str, Any]:
     block = stripped[3:end]
     if len(block.encode("utf-8", "replace")) > MAX_FRONT_MATTER:
         raise ValueError(f"front matter larger than {MAX_FRONT_MATTER} bytes")
-    data = yaml.safe_load(block)
+    data = yamlsafe.load(block)
     if data is None:
         return {}
     if not isinstance(data, dict):
