@@ -83,7 +83,7 @@ def adapter_refs(root: Path) -> list[BaseRef]:
     try:
         with open(path, "rb") as fh:
             data = json.loads(fh.read(MAX_CONFIG_BYTES))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):   # a broken or absurdly nested config names no base
         return []
     value = data.get("base_model_name_or_path") if isinstance(data, dict) else None
     if not value:
