@@ -102,7 +102,7 @@ def main() -> None:
         print(f"openssl + scanner:               {(t_ssl + t_scan) / t_ssl:.3f}x openssl (bar: <= 1.05x)")
         print(f"safe_open + keys (library):      {t_lib * 1000:.1f} ms, peak RSS {rss_lib:.0f} MB")
         print(f"auditor scan (whole process):    {t_aud:.3f} s = {t_aud / t_ssl:.2f}x openssl, peak RSS {rss_aud:.0f} MB")
-        print(f"  in that scan: inventory {timings.get('inventory', 0):.3f} s, "
+        print(f"  in that scan: hashing (overlaps the scanners) {timings.get('hashing', 0):.3f} s, "
               f"scan.safetensors {timings.get('scan.safetensors', 0) * 1000:.1f} ms, "
               f"scan.shards {timings.get('scan.shards', 0) * 1000:.1f} ms")
     finally:
