@@ -28,6 +28,16 @@ def best(cmd: list[str], repeat: int = 3) -> tuple[float, float]:
     return min(t for t, _ in runs), max(r for _, r in runs)
 
 
+def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    """Best wall time of calling fn() `repeat` times in this process."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def openssl() -> str:
     path = shutil.which("openssl")
     if not path:

@@ -17,10 +17,9 @@ import resource
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from _common import workdir
+from _common import best_of, workdir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,15 +27,6 @@ from auditor import inventory, licensetext, sources  # noqa: E402
 from auditor.model import Options  # noqa: E402
 from auditor.scanners import ScanContext  # noqa: E402
 from auditor.scanners import license as license_scanner  # noqa: E402
-
-
-def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

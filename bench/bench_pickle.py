@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import openssl, workdir  # noqa: E402
+from bench._common import best_of, openssl, workdir  # noqa: E402
 from tests import pickle_corpus as corpus  # noqa: E402
 
 # Peak RSS from VmHWM: ru_maxrss survives fork+exec, so a child would report this script's own peak.
@@ -27,15 +27,6 @@ SCAN_ONE = ("import sys, time; from pathlib import Path; "
             "f = scan_path(Path(sys.argv[1])); dt = time.perf_counter() - t; "
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
             "print(dt, int(hwm) / 1024, len(f))")
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def big_checkpoint(path: Path, size_gb: float, zip_format: bool, tensors: int = 256) -> None:

@@ -16,26 +16,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import AUDITOR, best  # noqa: E402
+from _common import AUDITOR, best, best_of  # noqa: E402
 
 from auditor import ci, demo, evidence, policy, rules, waivers  # noqa: E402
 from auditor.model import FileRecord, Finding, Severity, Snapshot  # noqa: E402
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.org",
            "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.org"}
-
-
-def _best(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def startup(tmp: Path) -> None:
@@ -67,8 +57,8 @@ def gating() -> None:
     snap = Snapshot(root=tempfile.gettempdir(), kind="local-folder", target="bench")
     files = tuple(FileRecord(path=f"dir{i % 50}/file{i}.bin", size=1, sha256="", format="safetensors")
                   for i in range(500))
-    plain = _best(lambda: (evidence.build(snap, files, findings, set()), policy.decide(chosen, findings)))
-    gated = _best(lambda: policy.gate(chosen, findings, snapshot=snap, files=files, facts={}, scanners_ran=set(),
+    plain = best_of(lambda: (evidence.build(snap, files, findings, set()), policy.decide(chosen, findings)))
+    gated = best_of(lambda: policy.gate(chosen, findings, snapshot=snap, files=files, facts={}, scanners_ran=set(),
                                       extra_waivers=parsed))
     print("\n| 50,000 findings, 200 waivers | time | ratio |\n|---|---|---|")
     print(f"| before gating: `evidence.build` + `policy.decide` (reference) | {plain * 1000:.0f} ms | 1x |")
@@ -98,9 +88,9 @@ def planning(tmp: Path) -> None:
     git("add", "-A")
     git("commit", "-q", "-m", "two")
     base = ci.resolve_base(root, "HEAD~1")
-    reference = _best(lambda: subprocess.run(["git", "diff", "--name-only", "-z", base], cwd=root, check=True,
+    reference = best_of(lambda: subprocess.run(["git", "diff", "--name-only", "-z", base], cwd=root, check=True,
                                              capture_output=True))
-    planned = _best(lambda: ci.plan(root, root / "models.yaml", base, audit_all=False))
+    planned = best_of(lambda: ci.plan(root, root / "models.yaml", base, audit_all=False))
     items = len(ci.plan(root, root / "models.yaml", base, audit_all=False).items)
     print("\n| 300 entries, 1,000 changed files | time | ratio |\n|---|---|---|")
     print(f"| `git diff --name-only` (reference) | {reference * 1000:.0f} ms | 1x |")

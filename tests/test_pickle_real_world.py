@@ -18,11 +18,11 @@ from auditor.audit import audit
 from auditor.model import Options, Severity
 
 
-class IntervalStrategy(str, enum.Enum):
+class IntervalStrategy(str, enum.Enum):   # noqa: UP042 - declared as transformers does
     STEPS = "steps"
 
 
-class SchedulerType(str, enum.Enum):
+class SchedulerType(str, enum.Enum):   # noqa: UP042 - declared as transformers does
     LINEAR = "linear"
 
 

@@ -10,6 +10,7 @@ import click
 
 from auditor import atomic, reports
 from auditor.errors import AuditorError
+from auditor.inventory import Progress
 from auditor.model import AuditResult
 
 
@@ -38,7 +39,7 @@ def emit(data: str | bytes, output: str | None) -> None:
 
 
 @contextmanager
-def hashing_progress(quiet: bool) -> Iterator[object]:
+def hashing_progress(quiet: bool) -> Iterator[Progress | None]:
     """A progress bar on stderr while hashing; nothing when quiet or stderr is not a terminal."""
     if quiet or not sys.stderr.isatty():
         yield None

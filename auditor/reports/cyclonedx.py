@@ -14,7 +14,6 @@ import json
 import re
 import uuid
 import warnings
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -220,7 +219,7 @@ def _core(result: AuditResult, spec: str) -> dict[str, Any]:
     bom = Bom(components=[model], vulnerabilities=vulns,
               serial_number=uuid.uuid5(uuid.NAMESPACE_URL,
                                        f"auditor:{result.target}:{result.started_at}:{manifest_digest(result)}"),
-              metadata=BomMetaData(timestamp=_timestamp(result.started_at)))
+              metadata=BomMetaData(timestamp=view.started(result)))
     bom.metadata.tools.components.add(tool)
     version = SchemaVersion.V1_7 if spec == "1.7" else SchemaVersion.V1_6
     with warnings.catch_warnings():   # the library warns that the BOM's subject has no dependencies
@@ -228,14 +227,6 @@ def _core(result: AuditResult, spec: str) -> dict[str, Any]:
         text = make_outputter(bom, OutputFormat.JSON, version).output_as_string()
     doc: dict[str, Any] = json.loads(text)
     return doc
-
-
-def _timestamp(value: str) -> datetime:
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        return datetime.now(UTC)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def _model_card(result: AuditResult) -> dict[str, Any]:
@@ -292,7 +283,7 @@ def _declarations(result: AuditResult, model_name: str) -> tuple[dict[str, Any],
             "data": [{"name": f"{c.id}-evidence.json",
                       "contents": {"attachment": {"contentType": "application/json",
                                                   "content": json.dumps(payload, ensure_ascii=False)}}}],
-            "created": _timestamp(result.started_at).isoformat(), "author": {"name": "auditor"}})
+            "created": view.started(result).isoformat(), "author": {"name": "auditor"}})
         entry: dict[str, Any] = {"bom-ref": claim_ref, "target": "target-model", "predicate": _c(c.title, 500),
                                  "reasoning": _c(f"{c.status.value}: {c.reason}", 2000)}
         entry["counterEvidence" if c.status is ClaimStatus.REFUTED else "evidence"] = [ev_ref]

@@ -7,7 +7,6 @@ is the evidence and carries its machine-readable form. Text is drawn as text (no
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from auditor.model import AuditResult, ClaimStatus, Severity
@@ -59,7 +58,7 @@ class _Report:
         pdf.set_subject(f"Model supply-chain audit: {result.verdict.decision.upper()}")
         pdf.set_creator(f"auditor {_t(result.tool_version)}")
         pdf.set_lang("en")
-        pdf.set_creation_date(_when(result.started_at))
+        pdf.set_creation_date(view.started(result))
         footer = f"{model} · {result.verdict.decision.upper()} · auditor {_t(result.tool_version)}"
 
         def draw_footer() -> None:
@@ -257,7 +256,7 @@ class _Report:
 
     def attach(self) -> None:
         from auditor.reports import cyclonedx, json_report
-        when = _when(self.result.started_at)
+        when = view.started(self.result)
         self.pdf.embed_file(bytes=json_report.render(self.result).encode("utf-8"), basename="auditor-result.json",
                             mime_type="application/json", associated_file_relationship="Data",
                             desc="The canonical auditor result (auditor.report/v1)", modification_date=when)
@@ -273,14 +272,6 @@ class _Report:
         self.files_page()
         self.attach()
         return bytes(self.pdf.output())
-
-
-def _when(value: str) -> datetime:
-    try:
-        stamp = datetime.fromisoformat(value)
-    except ValueError:
-        return datetime.now(UTC)
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def render(result: AuditResult) -> bytes:

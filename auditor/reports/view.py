@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -42,6 +43,15 @@ def line_of(location: str) -> int | None:
     """`line 12` or `..., line 12:4` -> 12; binary locations (byte offsets, members) -> None."""
     match = _LINE.search(location or "")
     return int(match.group(1)) if match and int(match.group(1)) > 0 else None
+
+
+def started(result: AuditResult) -> datetime:
+    """When the audit started, as an aware datetime (now, for a result that lost its timestamp)."""
+    try:
+        stamp = datetime.fromisoformat(result.started_at)
+    except ValueError:
+        return datetime.now(UTC)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def model_name(result: AuditResult) -> str:

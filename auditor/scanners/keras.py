@@ -249,7 +249,7 @@ def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple
         return          # e.g. a Lambda's own config, whose `module` is where its function was defined
     foreign = isinstance(module, str) and bool(module) and not _own(module, own_prefixes)
     if foreign:
-        critical = any(module == m or module.startswith(m + ".") for m in data["dangerous_modules"])
+        critical = any(module == m or str(module).startswith(m + ".") for m in data["dangerous_modules"])
         yield _finding(rec, "KERAS-FOREIGN-MODULE", here,
                        f"module {module!r} class_name {class_name!r} config {str(node.get('config'))[:200]!r}",
                        severity="critical" if critical else None)
