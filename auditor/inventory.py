@@ -73,18 +73,23 @@ class Hashing:
         self._done = 0
         workers = options.workers or min(4, (os.cpu_count() or 2))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
+        if progress:
+            progress(0, self._total)
         self._futures = [self._pool.submit(self._hash_one, rec) for rec in surveyed.files]
         self._final: Inventory | None = None
 
     def _hash_one(self, probed: FileRecord) -> FileRecord:
-        rec = _record(probed.path, Path(self._snapshot.root) / probed.path, probed.size, self._snapshot)
+        rec = _record(probed.path, Path(self._snapshot.root) / probed.path, probed.size, self._snapshot,
+                      self._advance if self._progress else None)
         if not rec.error and (rec.size, rec.format) != (probed.size, probed.format):
             rec = replace(rec, error=f"changed during the audit ({probed.format}, {probed.size} bytes -> "
                                      f"{rec.format}, {rec.size} bytes)")
-        if self._progress:
-            self._done += rec.size        # only the progress display reads it; a lost update is harmless
-            self._progress(self._done, self._total)
         return rec
+
+    def _advance(self, nbytes: int) -> None:
+        assert self._progress is not None
+        self._done += nbytes        # only the progress display reads it; a lost update is harmless
+        self._progress(self._done, self._total)
 
     def result(self) -> Inventory:
         if self._final is None:
@@ -181,7 +186,8 @@ def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> I
         stack.extend(reversed(subfolders))
 
 
-def _record(rel: str, path: Path, size: int, snapshot: Snapshot) -> FileRecord:
+def _record(rel: str, path: Path, size: int, snapshot: Snapshot,
+            on_chunk: Callable[[int], None] | None = None) -> FileRecord:
     publisher = snapshot.publisher_hashes.get(rel, {})
     ext_format = extension_format(rel)
     base = FileRecord(path=rel, size=size, sha256="", format="unknown", extension_format=ext_format,
@@ -202,6 +208,8 @@ def _record(rel: str, path: Path, size: int, snapshot: Snapshot) -> FileRecord:
                     head = bytes(view[:HEAD])
                 digest.update(view[:n])
                 read += n
+                if on_chunk:
+                    on_chunk(n)
     except OSError as exc:
         return replace(base, error=exc.strerror or str(exc))
     if read != size:
