@@ -144,3 +144,10 @@ def test_no_modelscan_runs_only_our_engine(tmp_path: Path) -> None:
     both = json.loads(run_cli("scan", str(tmp_path / "m"), "-q").stdout)
     ours = json.loads(run_cli("scan", str(tmp_path / "m"), "-q", "--no-modelscan").stdout)
     assert "modelscan" in both["facts"] and "modelscan" not in ours["facts"]
+
+
+def test_a_missing_relative_path_that_looks_like_a_repo_id_says_both(tmp_path: Path) -> None:
+    import os
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "AUDITOR_HUB_TIMEOUT": "5"}
+    line = _one_line_error(run_cli("scan", "models/missing", cwd=tmp_path, env=env))
+    assert "no local file or folder is named models/missing" in line

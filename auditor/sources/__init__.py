@@ -25,6 +25,11 @@ def open_snapshot(target: str, options: Options) -> Snapshot:
         raise AuditorError("no target given: pass a folder, a file, or hf://org/name")
     if is_hub_target(target):
         from auditor.sources import hub
-        return hub.open_snapshot(target, options)
+        try:
+            return hub.open_snapshot(target, options)
+        except AuditorError as exc:
+            if target.startswith("hf://"):
+                raise
+            raise AuditorError(f"{exc} (no local file or folder is named {target} either)") from None
     from auditor.sources import local
     return local.open_snapshot(target, options)
