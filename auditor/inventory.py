@@ -109,11 +109,15 @@ class Hashing:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _probe(rel: str, path: Path, snapshot: Snapshot) -> FileRecord | None:
+def _blank(rel: str, size: int, snapshot: Snapshot) -> FileRecord:
+    """What is known of a file before reading it: its name's format and the publisher's hashes."""
     publisher = snapshot.publisher_hashes.get(rel, {})
-    base = FileRecord(path=rel, size=0, sha256="", format="unknown", extension_format=extension_format(rel),
-                      publisher_sha256=publisher.get("sha256", ""),
-                      publisher_git_sha1=publisher.get("git_sha1", ""))
+    return FileRecord(path=rel, size=size, sha256="", format="unknown", extension_format=extension_format(rel),
+                      publisher_sha256=publisher.get("sha256", ""), publisher_git_sha1=publisher.get("git_sha1", ""))
+
+
+def _probe(rel: str, path: Path, snapshot: Snapshot) -> FileRecord | None:
+    base = _blank(rel, 0, snapshot)
     try:
         with open(path, "rb", buffering=0) as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -188,11 +192,7 @@ def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> I
 
 def _record(rel: str, path: Path, size: int, snapshot: Snapshot,
             on_chunk: Callable[[int], None] | None = None) -> FileRecord:
-    publisher = snapshot.publisher_hashes.get(rel, {})
-    ext_format = extension_format(rel)
-    base = FileRecord(path=rel, size=size, sha256="", format="unknown", extension_format=ext_format,
-                      publisher_sha256=publisher.get("sha256", ""),
-                      publisher_git_sha1=publisher.get("git_sha1", ""))
+    base = _blank(rel, size, snapshot)
     digest = hashlib.sha256()
     buf = bytearray(min(CHUNK, max(size, 1)))
     view = memoryview(buf)
