@@ -642,3 +642,15 @@ def test_family_card_id_in_a_known_publishers_repo_is_the_exact_variant(tmp_path
     assert lineage == {"moonshotai/Kimi-K2-Instruct": "kimi-k2-modified-mit", "someone/other-model": "modified-mit"}
     naming = result.of("LICENSE-NAMING-DUTY")
     assert any("Kimi K2" in f.evidence for f in naming)
+
+
+@pytest.mark.parametrize("text, venue, jurisdiction", [
+    ("This Agreement is governed by the laws of Nowhereland; disputes go to the courts of Nowhere City.",
+     "nowhere city", ""),
+    ("Any disputes shall be submitted to arbitration at the Singapore International Arbitration Centre.",
+     "singapore international arbitration centre", "SG"),
+    ("This Agreement is subject to the exclusive jurisdiction of the courts of England and Wales.", "england", "GB"),
+])
+def test_venue_phrasings_of_other_agreements(text: str, venue: str, jurisdiction: str) -> None:
+    found = licensetext.extract_facts(text)["venue"]
+    assert found["summary"] == venue and found["jurisdiction"] == jurisdiction
