@@ -43,18 +43,22 @@ def test_safetensors_metadata_license_conflicting_with_the_card(tmp_path: Path) 
     assert claim.status.value == "supported"    # no registration/reporting/remote term in either
 
 
-def test_gguf_general_license_is_read(tmp_path: Path) -> None:
+def _write_gguf(path: Path, strings: dict[str, str]) -> None:
+    """A small real GGUF file (gguf.GGUFWriter) with these string metadata keys."""
     import gguf
-    folder = make_model(tmp_path / "g", None)
-    writer = gguf.GGUFWriter(str(folder / "model.gguf"), "llama")
-    writer.add_string("general.license", "other")
-    writer.add_string("general.license.name", "deepseek")
-    writer.add_string("general.name", "tiny")
+    writer = gguf.GGUFWriter(str(path), "llama")
+    for key, value in strings.items():
+        writer.add_string(key, value)
     writer.add_tensor("w", np.zeros((4, 4), dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+
+
+def test_gguf_general_license_is_read(tmp_path: Path) -> None:
+    folder = make_model(tmp_path / "g", None)
+    _write_gguf(folder / "model.gguf", {"general.license": "other", "general.license.name": "deepseek", "general.name": "tiny"})
     result = audit(str(folder), Options(engines=("auditor",)))
     sources = {s["where"]: s["license_id"] for s in result.facts["license"]["model"]["sources"]}
     assert sources == {"model.gguf: general.license": "", "model.gguf: general.license.name": "deepseek-license-1.0"}
@@ -64,30 +68,16 @@ def test_gguf_general_license_is_read(tmp_path: Path) -> None:
 
 
 def test_gguf_other_without_a_name_is_unknown(tmp_path: Path) -> None:
-    import gguf
     folder = make_model(tmp_path / "g", None)
-    writer = gguf.GGUFWriter(str(folder / "model.gguf"), "llama")
-    writer.add_string("general.license", "other")
-    writer.add_tensor("w", np.zeros((4, 4), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _write_gguf(folder / "model.gguf", {"general.license": "other"})
     result = audit(str(folder), Options(engines=("auditor",)))
     # "other" alone names no license: it is unknown, not a pass
     assert [f.file for f in _rules(result)["LICENSE-UNKNOWN"]] == ["model.gguf"]
 
 
 def test_gguf_general_license_id_resolves(tmp_path: Path) -> None:
-    import gguf
     folder = make_model(tmp_path / "g", None)
-    writer = gguf.GGUFWriter(str(folder / "model.gguf"), "llama")
-    writer.add_string("general.license", "Tencent-Hunyuan-Community")
-    writer.add_tensor("w", np.zeros((4, 4), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    _write_gguf(folder / "model.gguf", {"general.license": "Tencent-Hunyuan-Community"})
     path = tmp_path / "policy.yaml"
     path.write_text("name: eu\nfail_on: high\nwarn_on: medium\nuser_region: FR\n")
     result = audit(str(folder), Options(engines=("auditor",), policy=str(path)))
