@@ -478,10 +478,16 @@ def _a4_npz(folder: Path) -> bytes:
 
 @malicious("a4_joblib_payload.joblib", "A4#36", "joblib.dump of an object with a payload")
 def _a4_joblib(folder: Path) -> bytes:
+    return _joblib_with_payload(folder, None)
+
+
+def _joblib_with_payload(folder: Path, compress: tuple[str, int] | None) -> bytes:
+    """joblib.dump of an estimator-like dict whose extra entry carries the payload."""
     import joblib
     import numpy as np
-    path = folder / ".tmp_joblib"
-    joblib.dump({"coef": np.arange(4.0), "hook": ExecPayload(marker_code(folder))}, path)
+    path = folder / f".tmp_joblib_{compress[0] if compress else 'raw'}"
+    joblib.dump({"coef": np.arange(4.0), "hook": ExecPayload(marker_code(folder))}, path,
+                compress=compress or 0)
     data = path.read_bytes()
     path.unlink()
     return data
@@ -489,24 +495,12 @@ def _a4_joblib(folder: Path) -> bytes:
 
 @malicious("a4_joblib_zlib.joblib", "A4#36", "compressed joblib (zlib) with a payload")
 def _a4_joblib_z(folder: Path) -> bytes:
-    import joblib
-    import numpy as np
-    path = folder / ".tmp_joblib_z"
-    joblib.dump({"coef": np.arange(4.0), "hook": ExecPayload(marker_code(folder))}, path, compress=("zlib", 3))
-    data = path.read_bytes()
-    path.unlink()
-    return data
+    return _joblib_with_payload(folder, ("zlib", 3))
 
 
 @malicious("a4_joblib_xz.joblib", "A4#36", "compressed joblib (xz) with a payload")
 def _a4_joblib_xz(folder: Path) -> bytes:
-    import joblib
-    import numpy as np
-    path = folder / ".tmp_joblib_xz"
-    joblib.dump({"coef": np.arange(4.0), "hook": ExecPayload(marker_code(folder))}, path, compress=("xz", 3))
-    data = path.read_bytes()
-    path.unlink()
-    return data
+    return _joblib_with_payload(folder, ("xz", 3))
 
 
 @malicious("a4_joblib_differential.pkl", "A4#36", "joblib array bytes that plain pickle.load runs as opcodes")
