@@ -97,26 +97,15 @@ def torch_zip(members: dict[str, bytes], prefix: str = "archive") -> bytes:
 def _patch_flags(data: bytes, member: str, bits: int) -> bytes:
     out = bytearray(data)
     name = member.encode()
-    pos = 0
-    while True:
-        pos = out.find(b"PK\x03\x04", pos)
-        if pos < 0:
-            break
-        nlen = struct.unpack("<H", out[pos + 26:pos + 28])[0]
-        if out[pos + 30:pos + 30 + nlen] == name:
-            flags = struct.unpack("<H", out[pos + 6:pos + 8])[0] | bits
-            out[pos + 6:pos + 8] = struct.pack("<H", flags)
-        pos += 4
-    pos = 0
-    while True:
-        pos = out.find(b"PK\x01\x02", pos)
-        if pos < 0:
-            break
-        nlen = struct.unpack("<H", out[pos + 28:pos + 30])[0]
-        if out[pos + 46:pos + 46 + nlen] == name:
-            flags = struct.unpack("<H", out[pos + 8:pos + 10])[0] | bits
-            out[pos + 8:pos + 10] = struct.pack("<H", flags)
-        pos += 4
+    # local headers: name length at +26, name at +30, flags at +6; central entries: +28, +46, +8
+    for signature, nlen_at, name_at, flags_at in ((b"PK\x03\x04", 26, 30, 6), (b"PK\x01\x02", 28, 46, 8)):
+        pos = 0
+        while (pos := out.find(signature, pos)) >= 0:
+            nlen = struct.unpack("<H", out[pos + nlen_at:pos + nlen_at + 2])[0]
+            if out[pos + name_at:pos + name_at + nlen] == name:
+                flags = struct.unpack("<H", out[pos + flags_at:pos + flags_at + 2])[0] | bits
+                out[pos + flags_at:pos + flags_at + 2] = struct.pack("<H", flags)
+            pos += 4
     return bytes(out)
 
 

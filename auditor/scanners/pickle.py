@@ -345,25 +345,24 @@ def _nested_pickles(analysis: Analysis, where: str, state: _FileState, depth: in
 
 
 def _decodings(raw: bytes) -> Iterator[tuple[str, bytes]]:
-    if looks_like_pickle(raw[:2]) and raw[:1] in (b"\x80", b"c", b"(", b"]", b"}"):
-        yield "raw", raw
-    if raw[:1] == b"\x78":
-        try:
-            yield "zlib", zlib.decompressobj().decompress(raw, MAX_NESTED_STRING)
-        except zlib.error:
-            pass
+    """A literal that is a pickle as it is, zlib of one, base64 of either: (how, the pickle bytes)."""
+    yield from _plain_or_zlib(raw, "")
     if len(raw) >= 16 and _B64.match(raw[:4096]):
         try:
             decoded = base64.b64decode(raw, altchars=b"-_" if b"-" in raw or b"_" in raw else None, validate=False)
         except (binascii.Error, ValueError):
             return
-        if looks_like_pickle(decoded[:2]) and decoded[:1] in (b"\x80", b"c", b"(", b"]", b"}"):
-            yield "base64", decoded
-        elif decoded[:1] == b"\x78":
-            try:
-                yield "base64+zlib", zlib.decompressobj().decompress(decoded, MAX_NESTED_STRING)
-            except zlib.error:
-                pass
+        yield from _plain_or_zlib(decoded, "base64")
+
+
+def _plain_or_zlib(data: bytes, via: str) -> Iterator[tuple[str, bytes]]:
+    if looks_like_pickle(data[:2]) and data[:1] in (b"\x80", b"c", b"(", b"]", b"}"):
+        yield via or "raw", data
+    elif data[:1] == b"\x78":
+        try:
+            yield f"{via}+zlib" if via else "zlib", zlib.decompressobj().decompress(data, MAX_NESTED_STRING)
+        except zlib.error:
+            pass
 
 
 # --- numpy -------------------------------------------------------------------------------------
