@@ -16,6 +16,6 @@ if TYPE_CHECKING:
 
 
 def audit(target: str, options: Any = None, **kwargs: Any) -> AuditResult:
-    """Audit a folder, a file or a Hub repo; see auditor.audit.audit."""
-    from auditor.audit import audit as _audit
+    """Audit a folder, a file or a Hub repo; see auditor.pipeline.audit."""
+    from auditor.pipeline import audit as _audit
     return _audit(target, options, **kwargs)

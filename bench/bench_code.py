@@ -37,7 +37,7 @@ print(time.perf_counter() - t, len(found), problem or "-")
 
 WHOLE_AUDIT = """
 import sys
-from auditor.audit import audit
+from auditor.pipeline import audit
 from auditor.model import Options
 r = audit(sys.argv[1], Options(engines=("auditor",)))
 t = r.timings
@@ -81,7 +81,7 @@ def bench_python() -> None:
 
     import torch
 
-    from auditor import pyast
+    from auditor.parsers import pyast
 
     base = Path(torch.__file__).parent
     files = sorted(f for sub in ("nn", "optim", "distributions", "utils") for f in (base / sub).rglob("*.py"))

@@ -60,8 +60,8 @@ def main() -> None:
 
         from huggingface_hub import HfApi, snapshot_download
 
-        from auditor.audit import audit
         from auditor.model import Options
+        from auditor.pipeline import audit
 
         def fresh_cache() -> str:
             path = work / f"cache-{time.perf_counter_ns()}"

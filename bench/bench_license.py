@@ -23,8 +23,9 @@ from _common import best_of, workdir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor import inventory, licensetext, sources  # noqa: E402
+from auditor import inventory, sources  # noqa: E402
 from auditor.model import Options  # noqa: E402
+from auditor.parsers import licensetext
 from auditor.scanners import ScanContext  # noqa: E402
 from auditor.scanners import license as license_scanner  # noqa: E402
 

@@ -21,8 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import AUDITOR, best, best_of  # noqa: E402
 
-from auditor import ci, demo, evidence, policy, rules, waivers  # noqa: E402
+from auditor import rules  # noqa: E402
+from auditor.judge import claims as evidence
+from auditor.judge import policy, waivers
 from auditor.model import FileRecord, Finding, Severity, Snapshot  # noqa: E402
+from auditor.workflows import ci, demo
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.org",
            "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.org"}

@@ -37,9 +37,9 @@ open(sys.argv[2], "w").write(text)
 
 def big_result(n_files: int, n_findings: int) -> dict:
     from auditor import rules
-    from auditor.audit import audit
-    from auditor.demo import build_risky
+    from auditor.pipeline import audit
     from auditor.reports import json_report
+    from auditor.workflows.demo import build_risky
 
     out = workdir("reports")
     base = json_report.to_dict(audit(str(build_risky(out / "risky"))))

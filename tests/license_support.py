@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 
 from auditor import inventory, sources
+from auditor.judge.policy import Policy
 from auditor.model import Ancestor, Finding, Options, Severity
-from auditor.policy import Policy
 from auditor.scanners import ScanContext
 from auditor.scanners import license as license_scanner
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor import archive as arc
 from auditor.model import Limits
+from auditor.parsers import archive as arc
 from tests.pickle_corpus import _patch_central_name, _patch_crc, _patch_flags, seven_zip
 
 

@@ -15,8 +15,9 @@ import yaml
 from conftest import run_cli
 from markdown_it import MarkdownIt
 
-from auditor import ci, demo, rules
+from auditor import rules
 from auditor.errors import AuditorError
+from auditor.workflows import ci, demo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SARIF_SCHEMA = Path("/work/shared/schemas/sarif-schema-2.1.0.json")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from hubfixtures import HubWorld
 
-from auditor import ci, policy
-from auditor.audit import audit
+from auditor.judge import policy
 from auditor.model import ClaimStatus, Options
+from auditor.pipeline import audit
+from auditor.workflows import ci
 
 pytest_plugins = ["hub_plugin"]
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from auditor import evidence, rules, scanners
+from auditor import rules, scanners
+from auditor.judge import claims as evidence
 from auditor.model import ClaimStatus, FileRecord, Finding, Severity, Snapshot
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor import pyast
-from auditor.audit import audit
 from auditor.model import AuditResult, Options, Severity
+from auditor.parsers import pyast
+from auditor.pipeline import audit
 
 # --- what real remote code does ------------------------------------------------------------------------
 

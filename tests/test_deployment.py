@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.audit import audit
 from auditor.model import AuditResult, Options, Severity
+from auditor.pipeline import audit
 from tests.conftest import run_cli
 
 DOCKERFILE = """\

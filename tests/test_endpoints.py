@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditor.audit import audit
 from auditor.model import AuditResult, Finding, Options, Severity
+from auditor.pipeline import audit
 from auditor.scanners import endpoints
 
 README = """\

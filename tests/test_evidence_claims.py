@@ -1,7 +1,8 @@
 """The "no direct connection" claims: nothing is supported unless the check behind it ran."""
 from __future__ import annotations
 
-from auditor import evidence, rules
+from auditor import rules
+from auditor.judge import claims as evidence
 from auditor.model import ClaimStatus, FileRecord, Finding, Severity, Snapshot
 
 ALL_SCANNERS = {s for spec in rules.load("claims.yaml")["claims"] for s in spec.get("requires", [])}

@@ -11,11 +11,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from reports_sample import hostile_result
 
-from auditor import demo, evidence_signing
 from auditor.cli import cli
 from auditor.errors import AuditorError
-from auditor.evidence_signing import EvidenceError
+from auditor.reports import attestation as evidence_signing
 from auditor.reports import cyclonedx
+from auditor.reports.attestation import EvidenceError
+from auditor.workflows import demo
 
 
 def _pem(key, password: bytes | None = None) -> bytes:

@@ -138,7 +138,7 @@ def test_nemo_archive_and_alias_bomb(tmp_path):
 
 
 def test_demo_repos_show_the_template_check(tmp_path):
-    from auditor import demo
+    from auditor.workflows import demo
 
     assert run_scanner("templates", demo.build_clean(tmp_path / "clean"))[0] == []
     risky = run_scanner("templates", demo.build_risky(tmp_path / "risky"))[0]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from hubfixtures import CaseServer, HubWorld, free_port
 
-from auditor.audit import audit
 from auditor.cli import main
 from auditor.model import Options, Severity
+from auditor.pipeline import audit
 
 pytest_plugins = ["hub_plugin"]
 

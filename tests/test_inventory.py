@@ -239,7 +239,7 @@ def test_file_replaced_between_survey_and_hashing_is_unreadable(tmp_path: Path) 
 
 
 def test_scanners_see_files_before_their_hashes_and_integrity_after(tmp_path: Path) -> None:
-    from auditor.audit import audit
+    from auditor.pipeline import audit
     (tmp_path / "a.json").write_text("{}")
     result = audit(str(tmp_path))
     assert result.files[0].sha256 == hashlib.sha256(b"{}").hexdigest()

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from auditor import demo
-from auditor.audit import audit
+from auditor.pipeline import audit
 from auditor.reports import json_report
+from auditor.workflows import demo
 
 
 def test_round_trip_and_forward_compatible(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ import re
 import pytest
 from license_support import CORPUS, corpus_index, make_model, rewrap, scan
 
-from auditor import licensetext, rules
+from auditor import rules
 from auditor.model import Ancestor, Severity
+from auditor.parsers import licensetext
 
 # ------------------------------------------------------------------------------------------------
 # Every catalog entry is recognised from every card id spelling it lists (and from wrong casing).
@@ -37,7 +38,7 @@ def test_every_entry_has_documented_terms_with_sources():
 
 
 def test_every_rule_the_scanner_can_emit_is_documented():
-    source = (licensetext.__file__.replace("licensetext.py", "scanners/license.py"))
+    source = (licensetext.__file__.replace("parsers/licensetext.py", "scanners/license.py"))
     emitted = set(re.findall(r'"(LICENSE-[A-Z-]+)"', open(source).read()))
     assert emitted <= set(rules.catalog()), emitted - set(rules.catalog())
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from license_support import make_model
 
-from auditor.audit import audit
 from auditor.model import Options, Severity
+from auditor.pipeline import audit
 
 RESEARCH_LICENSE = (
     "Qwen RESEARCH LICENSE AGREEMENT\n\nRelease Date: January 10, 2026\n\n"

@@ -121,8 +121,8 @@ def test_bad_lock_file_is_a_one_line_error(tmp_path: Path, content: str, capsys:
 
 
 def test_scan_with_a_lock_file_reports_drift_and_refutes_integrity(deployed: tuple[Path, Path, str]) -> None:
-    from auditor.audit import audit
     from auditor.model import Options
+    from auditor.pipeline import audit
     lock, dest, _commit = deployed
     clean = audit(str(dest), Options(lock_file=str(lock)))
     assert not [f for f in clean.findings if f.rule.startswith("LOCK-")]

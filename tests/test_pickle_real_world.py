@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from auditor.audit import audit
 from auditor.model import Options, Severity
+from auditor.pipeline import audit
 
 
 class IntervalStrategy(str, enum.Enum):   # noqa: UP042 - declared as transformers does

@@ -217,7 +217,7 @@ def test_scanning_the_malicious_corpus_executes_nothing(corpus_dir: Path) -> Non
 # --- in the real pipeline, with the modelscan engine ---------------------------------------------
 
 def test_audit_pipeline_runs_both_engines(corpus_dir: Path, tmp_path: Path) -> None:
-    from auditor.audit import audit
+    from auditor.pipeline import audit
     folder = tmp_path / "repo"
     folder.mkdir()
     for name in ("a1_torch_exec.bin", "ok_sklearn.joblib", "a2_crc.pt"):

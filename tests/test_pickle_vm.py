@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from auditor import picklevm
-from auditor.picklevm import Bounds, Obj, Ref, analyze, analyze_all, render
+from auditor.parsers import picklevm
+from auditor.parsers.picklevm import Bounds, Obj, Ref, analyze, analyze_all, render
 from tests.pickle_corpus import _str, call, glob
 
 

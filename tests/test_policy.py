@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from auditor import demo, policy, rules
-from auditor.audit import audit
+from auditor import rules
 from auditor.errors import AuditorError
+from auditor.judge import policy
 from auditor.model import Claim, ClaimStatus, Finding, Options, Severity
+from auditor.pipeline import audit
 from auditor.reports import json_report
+from auditor.workflows import demo
 
 MISMATCH_RULE = "FORMAT-EXTENSION-MISMATCH"
 

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hubfixtures import HubWorld, card, safetensors_bytes
 
-from auditor import inventory, lineage, scanners
-from auditor.audit import audit
+from auditor import inventory, scanners
 from auditor.model import Ancestor, Options, Severity, Snapshot
+from auditor.parsers import lineage
+from auditor.pipeline import audit
 from auditor.scanners import provenance
 
 pytest_plugins = ["hub_plugin"]
@@ -130,7 +131,7 @@ def test_origin_registry_lookup_is_case_insensitive() -> None:
 
 
 def _run_scanner(snapshot: Snapshot, policy_settings: dict | None = None) -> tuple[list, dict]:
-    from auditor.policy import Policy
+    from auditor.judge.policy import Policy
     inv = inventory.build(snapshot, Options())
     pol = Policy(name="t", fail_on=Severity.HIGH, warn_on=Severity.MEDIUM, source="test",
                  settings=policy_settings or {})

@@ -16,10 +16,11 @@ import jsonschema
 import pytest
 from reports_sample import HOSTILE, RTL, hostile_result
 
-from auditor import demo, reports
-from auditor.audit import audit
+from auditor import reports
 from auditor.model import ClaimStatus, FileRecord
+from auditor.pipeline import audit
 from auditor.reports import cyclonedx, html, json_report, markdown, pdf, sarif, view
+from auditor.workflows import demo
 
 SARIF_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 if not SARIF_SCHEMA.is_file():

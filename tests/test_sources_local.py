@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor.audit import audit
 from auditor.errors import AuditorError
 from auditor.model import Options
+from auditor.pipeline import audit
 from auditor.sources import is_hub_target, local
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from auditor import demo, waivers
-from auditor.audit import audit
 from auditor.errors import AuditorError
+from auditor.judge import waivers
 from auditor.model import Options
+from auditor.pipeline import audit
 from auditor.reports import json_report
+from auditor.workflows import demo
 
 RULE = "FORMAT-EXTENSION-MISMATCH"
 TODAY = dt.date.today()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor import yamlsafe
+from auditor.parsers import yamlsafe
 from tests.conftest import run_cli
 
 

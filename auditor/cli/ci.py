@@ -30,7 +30,7 @@ def command(paths: tuple[str, ...], manifest: str, base: str, audit_all: bool, p
     With PATHS (as pre-commit passes them), audit exactly those files and write reports only when asked.
     Otherwise compare the manifest and the changed files with the base ref.
     """
-    from auditor import ci
+    from auditor.workflows import ci
 
     root = ci.repo_root(Path.cwd())
     if not waivers and (root / "auditor-waivers.yaml").is_file():

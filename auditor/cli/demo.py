@@ -11,10 +11,11 @@ import click
 @click.option("--quiet", "-q", is_flag=True, help="Only print where the reports are.")
 def command(directory: str, quiet: bool) -> int:
     """Build small sample model repos with the real libraries, audit them, write the reports to DIRECTORY."""
-    from auditor import atomic, demo, reports
-    from auditor.audit import audit
+    from auditor import atomic, reports
     from auditor.cli import output
     from auditor.errors import AuditorError
+    from auditor.pipeline import audit
+    from auditor.workflows import demo
 
     root = Path(directory)
     if root.exists() and not root.is_dir():

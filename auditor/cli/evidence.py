@@ -18,9 +18,10 @@ def command(evidence_file: str, key_file: str, model_dir: str | None, extract_bo
     """Verify a DSSE envelope written by `auditor scan --sign-key`."""
     import json
 
-    from auditor import atomic, evidence_signing
+    from auditor import atomic
     from auditor.errors import AuditorError
-    from auditor.evidence_signing import EvidenceError
+    from auditor.reports import attestation as evidence_signing
+    from auditor.reports.attestation import EvidenceError
     from auditor.reports.view import clean
 
     key = evidence_signing.load_public_key(key_file)

@@ -30,8 +30,8 @@ BLOCKING_RULES = ("HUB-HASH-MISMATCH", "HUB-FILE-MISSING", "SIGNATURE-INVALID")
 def command(target: str, dest: str, revision: str, endpoint: str, policy: str, verify_key: str, quiet: bool) -> int:
     """Download TARGET (hf://org/name[@rev]) pinned and verified into DIR; write DIR.audit.json."""
     from auditor import atomic, sources
-    from auditor.audit import audit
     from auditor.cli import output as out
+    from auditor.pipeline import audit
     from auditor.reports import json_report
     from auditor.sources import hub
 

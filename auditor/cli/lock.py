@@ -19,10 +19,11 @@ from auditor.model import Options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
 def command(target: str, output: str, report: str, revision: str, endpoint: str, policy: str, quiet: bool) -> int:
     """Audit TARGET and write a lock file: commit, every file's size and SHA-256, the audit digest."""
-    from auditor import atomic, lockfile
-    from auditor.audit import audit
+    from auditor import atomic
     from auditor.cli import output as out
+    from auditor.pipeline import audit
     from auditor.reports import json_report
+    from auditor.workflows import lockfile
 
     options = Options(policy=policy, revision=revision, endpoint=endpoint)
     with out.hashing_progress(quiet) as progress:
@@ -47,8 +48,9 @@ def command(target: str, output: str, report: str, revision: str, endpoint: str,
 @click.option("--endpoint", default="", help="Hub endpoint, when TARGET is a Hub repo.")
 def verify_command(target: str, lock_path: str, fmt: str, output: str, endpoint: str) -> int:
     """Check that TARGET (a deployed folder, or a Hub repo) still matches the lock file. Exit 1 on drift."""
-    from auditor import inventory, lockfile, sources
+    from auditor import inventory, sources
     from auditor.cli import output as out
+    from auditor.workflows import lockfile
 
     lock = lockfile.read(lock_path)
     revision = lock.get("commit", "") if sources.is_hub_target(target) and "@" not in target else ""

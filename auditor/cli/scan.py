@@ -31,15 +31,15 @@ def command(target: str, fmt: str, output: str, policy: str, waivers: str, revis
             metadata_only: bool, verify_key: str, deployment: tuple[str, ...], no_modelscan: bool, quiet: bool,
             verbose: bool, sign_key: str = "", evidence_out: str = "") -> int:
     """Audit TARGET: a folder, a file, or hf://org/name[@revision]."""
-    from auditor.audit import audit
     from auditor.cli import output as out
+    from auditor.pipeline import audit
 
     options = Options(policy=policy, waivers=waivers, revision=revision, endpoint=endpoint, metadata_only=metadata_only,
                       verify_key=verify_key, deployment=tuple(deployment),
                       engines=("auditor",) if no_modelscan else ("auditor", "modelscan"))
     signing_key = None
     if sign_key:   # a bad key fails before any work is done
-        from auditor import evidence_signing
+        from auditor.reports import attestation as evidence_signing
         signing_key = evidence_signing.load_private_key(sign_key)
     on_finding = None
     if verbose and not quiet:

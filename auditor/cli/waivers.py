@@ -23,8 +23,8 @@ def command() -> None:
 @click.option("--within", default=30, show_default=True, help="Warn about waivers expiring within this many days.")
 def check(waivers_file: str, policy: str, report_files: tuple[str, ...], within: int) -> int:
     """List expired and unused waivers; exit 1 when any has expired."""
-    from auditor import policy as policies
-    from auditor import waivers
+    from auditor.judge import policy as policies
+    from auditor.judge import waivers
     from auditor.reports import json_report
 
     found = list(waivers.discover(waivers_file))

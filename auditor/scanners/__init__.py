@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.model import FileRecord, Finding, Options, Snapshot
 
 if TYPE_CHECKING:
-    from auditor.policy import Policy
+    from auditor.judge.policy import Policy
 
 # Module names under auditor.scanners, in run order.
 REGISTRY: tuple[str, ...] = (

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
-from auditor import pyast, rules
+from auditor import rules
 from auditor.model import FileRecord, Finding, Severity
+from auditor.parsers import pyast
 from auditor.scanners import ScanContext
 
 NAME = "code"

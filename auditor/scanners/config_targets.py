@@ -11,8 +11,9 @@ from typing import Any
 
 import yaml
 
-from auditor import rules, yamlsafe
+from auditor import rules
 from auditor.model import Finding
+from auditor.parsers import yamlsafe
 from auditor.scanners import ScanContext
 from auditor.scanners._formats_util import merge_fact
 

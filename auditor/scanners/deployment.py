@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from auditor import inventory, rules, yamlsafe
+from auditor import inventory, rules
 from auditor.model import Finding, Severity
+from auditor.parsers import yamlsafe
 from auditor.scanners import ScanContext
 from auditor.scanners.code import findings_for_source
 from auditor.scanners.endpoints import Collector, classifier, context_for, sensitive_origins

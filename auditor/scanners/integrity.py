@@ -92,8 +92,8 @@ def _lock(ctx: ScanContext) -> Iterator[Finding]:
     """With Options.lock_file, the audited files are compared with the lock (LOCK-* refute integrity)."""
     if not ctx.options.lock_file:
         return
-    from auditor import lockfile
     from auditor.errors import AuditorError
+    from auditor.workflows import lockfile
     try:
         lock = lockfile.read(ctx.options.lock_file)
     except AuditorError as exc:

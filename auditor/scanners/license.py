@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
-from auditor import licensetext, rules, yamlsafe
-from auditor.licensetext import Entry, Match
+from auditor import rules
 from auditor.model import FileRecord, Finding, Severity
+from auditor.parsers import licensetext, yamlsafe
+from auditor.parsers.licensetext import Entry, Match
 from auditor.scanners import ScanContext
 
 NAME = "license"

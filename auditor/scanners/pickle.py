@@ -19,11 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from auditor import archive as arc
 from auditor import rules
 from auditor.inventory import detect
 from auditor.model import FileRecord, Finding, Limits, Severity
-from auditor.picklevm import Analysis, Bounds, Call, Obj, Ref, analyze, analyze_all, looks_like_pickle, render
+from auditor.parsers import archive as arc
+from auditor.parsers.picklevm import Analysis, Bounds, Call, Obj, Ref, analyze, analyze_all, looks_like_pickle, render
 
 NAME = "pickle"
 DEFAULT_LIMITS = Limits()

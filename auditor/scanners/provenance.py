@@ -13,9 +13,11 @@ from collections.abc import Generator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor import lineage, rules, signing
+from auditor import rules
 from auditor.model import Ancestor, Finding, Snapshot
+from auditor.parsers import lineage
 from auditor.scanners import ScanContext
+from auditor.scanners import _signatures as signing
 
 NAME = "provenance"
 _HEX40_LEN = 40

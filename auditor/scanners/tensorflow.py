@@ -8,7 +8,7 @@ from typing import Any
 
 from auditor import rules
 from auditor.model import Finding
-from auditor.protobuf import Budget, ProtobufError, string, submessages
+from auditor.parsers.protobuf import Budget, ProtobufError, string, submessages
 from auditor.scanners import ScanContext
 from auditor.scanners._formats_util import merge_fact
 

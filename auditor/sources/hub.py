@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor import lineage, rules
+from auditor import rules
 from auditor.errors import AuditorError
 from auditor.model import Ancestor, Options, Snapshot
+from auditor.parsers import lineage
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")

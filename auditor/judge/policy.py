@@ -19,8 +19,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from auditor import rules, waivers
+from auditor import rules
 from auditor.errors import AuditorError
+from auditor.judge import waivers
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
 
 IGNORE = "ignore"
@@ -275,7 +276,7 @@ def _jurisdiction(allowed: list[str], facts: dict[str, Any]) -> list[Finding]:
 def _within(outer: str, inner: str) -> bool:
     """EU contains DE, US contains US-CA: the license scanner's region catalog when it is there."""
     try:
-        from auditor import licensetext
+        from auditor.parsers import licensetext
         return bool(licensetext.catalog().contains(outer, inner))
     except (ImportError, AttributeError, KeyError):
         return outer.upper() == inner.upper() or inner.upper().split("-")[0] == outer.upper()
@@ -352,11 +353,11 @@ def gate(policy: Policy, findings: list[Finding], *, snapshot: Snapshot, files: 
          facts: dict[str, Any], scanners_ran: set[str], extra_waivers: Iterable[waivers.Waiver] = (),
          today: dt.date | None = None) -> Gated:
     """overrides -> waivers -> claims -> the policy's requirements (also overridable and waivable) -> verdict."""
-    from auditor import evidence
+    from auditor.judge import claims as claim_rules
 
     all_waivers = (*policy.waivers, *extra_waivers)
     first = waivers.apply(apply_overrides(policy, findings), all_waivers, snapshot, today)
-    claims = evidence.build(snapshot, files, first.findings, scanners_ran, facts)
+    claims = claim_rules.build(snapshot, files, first.findings, scanners_ran, facts)
     unmet = requirements(policy, snapshot=snapshot, files=files, facts=facts, claims=claims, findings=first.findings)
     second = waivers.apply(apply_overrides(policy, unmet), all_waivers, snapshot, today)
     already = {f.location for f in first.expired}       # one WAIVER-EXPIRED per waiver, even if it hit both

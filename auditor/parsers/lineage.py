@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from auditor import yamlsafe
+from auditor.parsers import yamlsafe
 
 MAX_CARD_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024

@@ -268,7 +268,7 @@ def plan_paths(root: Path, paths: Iterable[str]) -> Run:
 def execute(run: Run, *, policy: str, waivers: str, endpoint: str, manifest_dir: Path,
             progress: Callable[[Item], None] | None = None) -> Run:
     """Audit every planned item; an item that cannot be audited is an error (it fails the run)."""
-    from auditor.audit import audit
+    from auditor.pipeline import audit
     for item in run.items:
         e = item.entry
         target = str(run.repo_root / item.local_prefix) if item.local_prefix else e.target

@@ -6,7 +6,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from auditor import __version__, inventory, policy, scanners, sources, waivers
+from auditor import __version__, inventory, scanners, sources
+from auditor.judge import policy, waivers
 from auditor.model import AuditResult, Finding, Options, Snapshot
 
 FindingCallback = Callable[[Finding], None]

@@ -1,0 +1,1 @@
+"""Decisions: policy, waivers, claims. The only place policy settings are read."""

@@ -1,0 +1,1 @@
+"""Commands composed from the pipeline: CI gate, fetch/lock/verify, demo."""
