@@ -107,6 +107,10 @@ class Finding:
     def key(self) -> tuple[str, str, str, str]:
         return (self.rule, self.file, self.location, self.evidence)
 
+    def order(self) -> tuple[int, str, str, str, str, str, str]:
+        """The one order of findings everywhere: most severe first, then by file, rule and place."""
+        return (-int(self.severity), self.file, self.rule, self.location, self.evidence, self.engine, self.title)
+
 
 class ClaimStatus(enum.StrEnum):
     SUPPORTED = "supported"
@@ -171,6 +175,17 @@ class Limits:
     max_archive_members: int = 100_000
     max_files: int = 200_000
     seconds_per_file: float = 600.0
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The policy's geography, resolved once by judge.regions: what the scanners may grade by."""
+    sensitive_origins: frozenset[str] = frozenset()  # ISO 3166-1 alpha-2 codes, upper case
+    user_region: str = ""                            # where the model will be used ("" = not said)
+    allowed_jurisdictions: tuple[str, ...] = ()      # governing law / venues the user accepts
+
+    def is_sensitive(self, country: str) -> bool:
+        return bool(country) and country.upper() in self.sensitive_origins
 
 
 @dataclass(frozen=True)

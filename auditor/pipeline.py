@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from auditor import __version__, inventory, scanners, sources
-from auditor.judge import policy, waivers
+from auditor.judge import policy, regions, waivers
 from auditor.model import AuditResult, Finding, Options, Snapshot
 
 FindingCallback = Callable[[Finding], None]
@@ -51,14 +51,14 @@ def audit(target: str, options: Options | None = None, *,
         emit(finding)
 
     findings = _dedupe(findings)
-    findings.sort(key=lambda f: (-f.severity, f.file, f.rule, f.location))
+    findings.sort(key=Finding.order)
     # overrides, waivers, claims, the policy's own requirements, then the verdict (policy.gate)
     gated = policy.gate(chosen_policy, findings, snapshot=snapshot, files=ctx.files, facts=ctx.facts,
                         scanners_ran=ran, extra_waivers=user_waivers)
     findings, claims, verdict = gated.findings, gated.claims, gated.verdict
     timings["total"] = time.perf_counter() - t_start
     return AuditResult(target=target, snapshot=snapshot, files=ctx.files, findings=tuple(findings),
-                       verdict=verdict, claims=claims, facts=ctx.facts,
+                       verdict=verdict, claims=claims, facts=ctx.facts.to_dict(),
                        timings={k: round(v, 4) for k, v in timings.items()},
                        tool_version=__version__, started_at=started)
 
@@ -70,7 +70,8 @@ def _scan_while_hashing(snapshot: Snapshot, surveyed: inventory.Inventory, optio
     """Run every scanner while the files hash; the integrity scanner (last) waits for the hashes."""
     with inventory.Hashing(surveyed, snapshot, options, progress) as hashing:
         ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(surveyed.files), options=options,
-                                   policy=chosen_policy, hashing=lambda: tuple(hashing.result().files))
+                                   regions=regions.of(chosen_policy.settings),
+                                   hashing=lambda: tuple(hashing.result().files))
         ran: set[str] = set()
         for module in scanners.load():
             name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])

@@ -78,7 +78,7 @@ def main() -> None:
             endpoint=olah.url, token=False, cache_dir=fresh_cache())), args.repeat)
         weights_requested = [line for line in olah.requests() if ".safetensors " in line and "/resolve/" in line]
         remote = meta.facts["provenance"]["remote_files"]  # type: ignore[attr-defined]
-        verified = full.facts["provenance"]["verification"]  # type: ignore[attr-defined]
+        verified = full.facts["integrity"]["verification"]  # type: ignore[attr-defined]
         rows = [
             ("auditor --metadata-only (50 shards listed, none downloaded)", meta_s),
             ("huggingface_hub list_repo_tree alone (reference floor)", tree_s),

@@ -17,7 +17,7 @@ def run_scanner(name: str, folder: Path, options: Options | None = None) -> tupl
     ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(inv.files), options=options)
     findings = [f for _, f in scanners.run(ctx, scanners.load([name]))]
     assert not [f for f in findings if f.rule == "SCANNER-ERROR"], findings
-    return findings, ctx.facts
+    return findings, ctx.facts.to_dict()
 
 
 def rules_of(findings: list[Finding], file: str | None = None) -> set[str]:

@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 
 from auditor import inventory, sources
-from auditor.judge.policy import Policy
-from auditor.model import Ancestor, Finding, Options, Severity
+from auditor.facts import Facts
+from auditor.judge import regions
+from auditor.model import Ancestor, Finding, Options
 from auditor.scanners import ScanContext
 from auditor.scanners import license as license_scanner
 
@@ -65,12 +66,11 @@ def scan(folder: Path, *, ancestors: tuple[Ancestor, ...] = (), facts: dict[str,
     if ancestors:
         snapshot = dataclasses.replace(snapshot, ancestors=ancestors)
     inv = inventory.build(snapshot, options)
-    pol = Policy(name="test", fail_on=Severity.HIGH, warn_on=Severity.MEDIUM, source="test",
-                 settings=dict(settings or {}))
-    ctx = ScanContext(snapshot=snapshot, files=tuple(inv.files), options=options, policy=pol,
-                      facts=dict(facts or {}))
+    ctx = ScanContext(snapshot=snapshot, files=tuple(inv.files), options=options,
+                      regions=regions.of(dict(settings or {})), facts=Facts.from_dict(dict(facts or {})))
     findings = list(license_scanner.scan(ctx))
-    return Scan(findings, ctx.facts["license"], ctx.facts)
+    published = ctx.facts.to_dict()
+    return Scan(findings, published["license"], published)
 
 
 def corpus_index() -> list[dict[str, str]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from auditor import rules
+from auditor.facts import Facts
 from auditor.judge import claims as evidence
 from auditor.model import ClaimStatus, FileRecord, Finding, Severity, Snapshot
 
@@ -81,7 +82,7 @@ def test_route_needs_a_fetch_log_and_weights_need_downloading():
 def test_license_claim_records_governing_law_and_venue():
     facts = {"license": {"model": {"id": "llama3.1", "name": "Llama 3.1 Community License"},
                          "governing_law": "California", "venue": "Santa Clara County"}}
-    claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS, facts))
+    claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS, Facts.from_dict(facts)))
     assert claims["license"].status is ClaimStatus.SUPPORTED
     assert "governing-law:California" in claims["license"].evidence
     assert "venue:Santa Clara County" in claims["license"].evidence

@@ -42,7 +42,7 @@ def test_branch_is_resolved_to_one_commit_and_flagged_unpinned(hub_world: HubWor
     assert "PROVENANCE-UNPINNED" in rules_of(result)
     assert str(hub_cache) in snap.root                        # the per-endpoint cache, never the default one
     # every file verified against the publisher's listing: LFS sha256 and git blob sha1
-    verification = result.facts["provenance"]["verification"]
+    verification = result.facts["integrity"]["verification"]
     assert verification["mismatched"] == 0
     assert verification["verified"] == len(result.files) > 0
     weights = next(f for f in result.files if f.path == "model.safetensors")
@@ -208,7 +208,7 @@ def test_redirect_to_another_host_is_recorded(hub_world: HubWorld, hub_cache: Pa
     assert result.snapshot.hosts_contacted == (front.url, hub_world.url)
     off = [f for f in result.findings if f.rule == "PROVENANCE-OFF-ENDPOINT-HOST"]
     assert [f.evidence.split()[0] for f in off] == [hub_world.url]
-    assert result.facts["provenance"]["verification"]["mismatched"] == 0
+    assert result.facts["integrity"]["verification"]["mismatched"] == 0
 
 
 @pytest.mark.parametrize(("path", "unsafe"), [

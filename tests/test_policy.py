@@ -9,6 +9,7 @@ from conftest import run_cli
 
 from auditor import rules
 from auditor.errors import AuditorError
+from auditor.facts import Facts
 from auditor.judge import policy
 from auditor.model import Claim, ClaimStatus, Finding, Options, Severity
 from auditor.pipeline import audit
@@ -174,7 +175,7 @@ def test_sensitive_origin_needs_every_required_claim(repos: dict[str, Path], tmp
     result = _clean_result(repos)
     ndc = policy.load("no-direct-connection")
     cn = {"provenance": {"effective_origin": {"org": "x", "entity": "X", "country": "CN"}}}
-    unmet = policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts=cn,
+    unmet = policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts=Facts.from_dict(cn),
                                 claims=result.claims, findings=list(result.findings))
     # A local folder is not pinned and was not fetched: integrity and route cannot be supported.
     by_claim = {f.location: f for f in unmet if f.rule == "POLICY-CLAIM-UNMET"}
@@ -183,14 +184,14 @@ def test_sensitive_origin_needs_every_required_claim(repos: dict[str, Path], tmp
     assert "origin CN" in by_claim["claim:route"].title
     assert policy.decide(ndc, [*result.findings, *unmet]).decision == "fail"
     us = {"provenance": {"effective_origin": {"country": "US"}}}
-    assert policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts=us,
+    assert policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts=Facts.from_dict(us),
                                claims=result.claims, findings=[]) == []
-    unknown = policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts={},
+    unknown = policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts=Facts.from_dict({}),
                                   claims=result.claims, findings=[])
     assert [(f.rule, f.severity) for f in unknown] == [("POLICY-ORIGIN-UNKNOWN", Severity.MEDIUM)]
     # Every required claim supported: nothing to report.
     supported = [Claim(cid, cid, ClaimStatus.SUPPORTED, "checked") for cid in ndc.settings["require_claims"]]
-    assert policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts=cn,
+    assert policy.requirements(ndc, snapshot=result.snapshot, files=result.files, facts=Facts.from_dict(cn),
                                claims=supported, findings=[]) == []
 
 
@@ -207,7 +208,7 @@ def test_license_lists_terms_and_jurisdictions(repos: dict[str, Path], tmp_path:
     def unmet(text: str) -> dict[str, list[Finding]]:
         out: dict[str, list[Finding]] = {}
         for f in policy.requirements(_policy(tmp_path, text), snapshot=result.snapshot, files=result.files,
-                                     facts=facts, claims=result.claims, findings=[non_commercial]):
+                                     facts=Facts.from_dict(facts), claims=result.claims, findings=[non_commercial]):
             out.setdefault(f.rule, []).append(f)
         return out
 
@@ -231,7 +232,7 @@ def test_license_lists_terms_and_jurisdictions(repos: dict[str, Path], tmp_path:
     # A term the license scanner reported and the user waived is not refused again from the facts.
     waived = Finding(rule="LICENSE-NAMING-DUTY", severity=Severity.LOW, title="naming duty", waived=True)
     again = policy.requirements(_policy(tmp_path, "licenses:\n  fail_on: [naming-duty]\n"), snapshot=result.snapshot,
-                                files=result.files, facts=facts, claims=result.claims, findings=[waived])
+                                files=result.files, facts=Facts.from_dict(facts), claims=result.claims, findings=[waived])
     assert again == []
 
 

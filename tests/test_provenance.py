@@ -131,13 +131,12 @@ def test_origin_registry_lookup_is_case_insensitive() -> None:
 
 
 def _run_scanner(snapshot: Snapshot, policy_settings: dict | None = None) -> tuple[list, dict]:
-    from auditor.judge.policy import Policy
+    from auditor.judge import regions
     inv = inventory.build(snapshot, Options())
-    pol = Policy(name="t", fail_on=Severity.HIGH, warn_on=Severity.MEDIUM, source="test",
-                 settings=policy_settings or {})
-    ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(inv.files), options=Options(), policy=pol)
+    ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(inv.files), options=Options(),
+                               regions=regions.of(policy_settings or {}))
     findings = list(provenance.scan(ctx))
-    return findings, ctx.facts["provenance"]
+    return findings, ctx.facts.to_dict()["provenance"]
 
 
 def test_route_through_origin_country_infrastructure(tmp_path: Path) -> None:

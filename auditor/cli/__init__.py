@@ -5,12 +5,11 @@ Exit codes: 0 pass (or warn), 1 policy fail, 2 error. Errors are one line on std
 """
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from auditor import __version__
+from auditor import __version__, settings
 from auditor.errors import AuditorError
 
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("auditor: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 2
-        if os.environ.get("AUDITOR_DEBUG"):
+        if settings.current().debug:
             raise
         click.echo(f"auditor: internal error: {type(exc).__name__}: {exc} (AUDITOR_DEBUG=1 for details)", err=True)
         sys.exit(2)

@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from auditor import rules
+from auditor.facts import Facts, LicenseFacts
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot
 
 MAX_EVIDENCE = 50
@@ -29,14 +30,14 @@ def _matches_cached(rule: str, globs: tuple[str, ...]) -> bool:
 
 
 def build(snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Finding],
-          scanners_ran: set[str], facts: dict[str, Any] | None = None) -> tuple[Claim, ...]:
-    facts = facts or {}
+          scanners_ran: set[str], facts: Facts | None = None) -> tuple[Claim, ...]:
+    facts = facts or Facts()
     return tuple(_decide(spec, snapshot, files, findings, scanners_ran, facts)
                  for spec in rules.load("claims.yaml")["claims"])
 
 
 def _decide(spec: dict, snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Finding],
-            scanners_ran: set[str], facts: dict[str, Any]) -> Claim:
+            scanners_ran: set[str], facts: Facts) -> Claim:
     cid, title = spec["id"], spec["title"]
     floor = Severity.parse(spec.get("min_severity", "medium"))
     refuting = [f for f in findings if _matches(f.rule, spec["refuted_by"]) and f.severity >= floor]
@@ -74,13 +75,13 @@ Refutation = tuple[str, tuple[str, ...]] | None
 class _Special:
     """Claims that also need snapshot facts: `refute` may contradict them outright; `support` decides the rest."""
 
-    def __init__(self, refute: Callable[[Snapshot, tuple[FileRecord, ...], dict[str, Any]], Refutation],
-                 support: Callable[[str, str, Snapshot, tuple[FileRecord, ...], dict[str, Any]], Claim]) -> None:
+    def __init__(self, refute: Callable[[Snapshot, tuple[FileRecord, ...], Facts], Refutation],
+                 support: Callable[[str, str, Snapshot, tuple[FileRecord, ...], Facts], Claim]) -> None:
         self.refute = refute
         self.support = support
 
 
-def _integrity_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Refutation:
+def _integrity_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Refutation:
     differ = [f for f in files if f.publisher_sha256 and f.sha256 and f.publisher_sha256 != f.sha256]
     if not differ:
         return None
@@ -89,7 +90,7 @@ def _integrity_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: 
 
 
 def _integrity(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...],
-               facts: dict[str, Any]) -> Claim:
+               facts: Facts) -> Claim:
     if not snapshot.resolved_revision:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      "the files are not tied to a commit (a local folder with no provenance)")
@@ -106,11 +107,11 @@ def _integrity(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord
                  + tuple(f"sha256:{f.sha256} {f.path}" for f in files[:MAX_EVIDENCE]))
 
 
-def _route_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Refutation:
+def _route_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Refutation:
     return None
 
 
-def _route(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Claim:
+def _route(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Claim:
     if not snapshot.endpoint:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      "the files were not fetched by auditor, so the route is unknown")
@@ -123,12 +124,13 @@ def _route(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ..
                  (f"endpoint:{snapshot.endpoint}",) + tuple(f"host:{h}" for h in snapshot.hosts_contacted))
 
 
-def _license_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Refutation:
+def _license_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Refutation:
     return None
 
 
-def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: dict[str, Any]) -> Claim:
-    lic = _dict(facts.get("license"))
+def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Claim:
+    record = facts.get(LicenseFacts)
+    lic = record.data if record else {}
     if not lic:   # the caller passed no scanner facts: say what the check found, nothing more
         return Claim(cid, title, ClaimStatus.SUPPORTED,
                      "the license check found no registration, reporting or remote-control term", ("check:license",))

@@ -21,7 +21,8 @@ from typing import Any
 
 from auditor import rules
 from auditor.errors import AuditorError
-from auditor.judge import waivers
+from auditor.facts import Facts, LicenseFacts, ProvenanceFacts
+from auditor.judge import regions, waivers
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
 
 IGNORE = "ignore"
@@ -154,7 +155,7 @@ def _override_for(rule: str, overrides: dict[str, str]) -> str | None:
 
 # -- requirements -----------------------------------------------------------------------------
 
-def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileRecord], facts: dict[str, Any],
+def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileRecord], facts: Facts,
                  claims: Iterable[Claim], findings: Iterable[Finding]) -> list[Finding]:
     """POLICY-* findings for every requirement of the policy the audit does not meet."""
     s = policy.settings
@@ -165,15 +166,17 @@ def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileReco
         out.append(rules.finding("POLICY-UNPINNED", evidence=f"target {snapshot.target!r} ({snapshot.kind}) has no "
                                  "resolved commit", title="Model not pinned to a commit (policy requires pinning)"))
     if s.get("require_signature"):
-        signature = (facts.get("provenance") or {}).get("signature") or {}
+        provenance = facts.get(ProvenanceFacts)
+        signature = provenance.signature if provenance else {}
         status = signature.get("status") or "not checked"
         if status != "valid":
             out.append(rules.finding("POLICY-UNSIGNED", evidence=f"signature {status}: {signature.get('detail', '')}"
                                      .rstrip(": "), title=f"Model signature {status} (policy requires a valid one)"))
-    license_facts = facts.get("license") or {}
+    license_record = facts.get(LicenseFacts)
+    license_facts = license_record.data if license_record else {}
     out += _licenses(s.get("licenses") or {}, license_facts, findings)
     out += _jurisdiction(s.get("allowed_jurisdictions") or [], license_facts)
-    out += _claims(s.get("require_claims") or [], s.get("sensitive_origins") or [], facts, list(claims))
+    out += _claims(s.get("require_claims") or [], regions.of(s).sensitive_origins, facts, list(claims))
     floor = policy.fail_on
     return [f if f.severity >= floor or f.rule == "POLICY-ORIGIN-UNKNOWN" else replace(f, severity=floor)
             for f in out]
@@ -282,16 +285,16 @@ def _within(outer: str, inner: str) -> bool:
         return outer.upper() == inner.upper() or inner.upper().split("-")[0] == outer.upper()
 
 
-def _origin(facts: dict[str, Any]) -> str:
-    provenance = facts.get("provenance") or {}
-    for key in ("effective_origin", "publisher"):
-        country = (provenance.get(key) or {}).get("country")
+def _origin(facts: Facts) -> str:
+    provenance = facts.get(ProvenanceFacts)
+    for place in (provenance.effective_origin, provenance.publisher) if provenance else ():
+        country = place.get("country")
         if country:
             return str(country).upper()
     return ""
 
 
-def _claims(required: list[str], sensitive: list[str], facts: dict[str, Any], claims: list[Claim]) -> list[Finding]:
+def _claims(required: list[str], sensitive: frozenset[str], facts: Facts, claims: list[Claim]) -> list[Finding]:
     if not required:
         return []
     why = "for every model"
@@ -299,8 +302,8 @@ def _claims(required: list[str], sensitive: list[str], facts: dict[str, Any], cl
         origin = _origin(facts)
         if not origin:
             return [rules.finding("POLICY-ORIGIN-UNKNOWN", evidence=f"policy requires claims {', '.join(required)} "
-                                  f"for origins {', '.join(sensitive)}; the model's origin is unknown")]
-        if origin not in {c.upper() for c in sensitive}:
+                                  f"for origins {', '.join(sorted(sensitive))}; the model's origin is unknown")]
+        if origin not in sensitive:
             return []
         why = f"for models of origin {origin}"
     by_id = {c.id: c for c in claims}
@@ -350,7 +353,7 @@ class Gated:
 
 
 def gate(policy: Policy, findings: list[Finding], *, snapshot: Snapshot, files: tuple[FileRecord, ...],
-         facts: dict[str, Any], scanners_ran: set[str], extra_waivers: Iterable[waivers.Waiver] = (),
+         facts: Facts, scanners_ran: set[str], extra_waivers: Iterable[waivers.Waiver] = (),
          today: dt.date | None = None) -> Gated:
     """overrides -> waivers -> claims -> the policy's requirements (also overridable and waivable) -> verdict."""
     from auditor.judge import claims as claim_rules
@@ -362,6 +365,6 @@ def gate(policy: Policy, findings: list[Finding], *, snapshot: Snapshot, files: 
     second = waivers.apply(apply_overrides(policy, unmet), all_waivers, snapshot, today)
     already = {f.location for f in first.expired}       # one WAIVER-EXPIRED per waiver, even if it hit both
     gated = first.findings + first.expired + second.findings + [f for f in second.expired if f.location not in already]
-    gated.sort(key=lambda f: (-f.severity, f.file, f.rule, f.location))
+    gated.sort(key=Finding.order)
     return Gated(findings=gated, claims=claims, verdict=decide(policy, gated),
                  waivers_used=frozenset(first.used | second.used))

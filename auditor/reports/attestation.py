@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor import settings
 from auditor.errors import AuditorError
 from auditor.model import AuditResult
 
@@ -41,7 +41,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 def load_private_key(path: str | Path) -> Any:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
     data = _read(path, "signing key")
-    password = os.environ.get(PASSWORD_ENV)
+    password = settings.current().key_password or None
     try:
         key = load_pem_private_key(data, password=password.encode("utf-8") if password else None)
     except TypeError:

@@ -188,7 +188,7 @@ def waived(result: AuditResult) -> list[Finding]:
 
 
 def ordered(findings: list[Finding] | tuple[Finding, ...]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (-int(f.severity), f.rule, f.file, f.location))
+    return sorted(findings, key=Finding.order)
 
 
 def counts(result: AuditResult) -> dict[str, int]:

@@ -1,10 +1,12 @@
 """The scanner registry.
 
-A scanner is a module with `NAME: str` and `scan(ctx: ScanContext) -> Iterator[Finding]`.
-It reads the inventory and the files under ctx.root, never the network, never executes anything,
-and publishes what it learns (license terms, origin, metadata) with ctx.set_fact(). Scanners run
-in the order of REGISTRY; a later one may read an earlier one's facts (license reads provenance's).
-A scanner that raises is reported as SCANNER-ERROR: its files count as not verified.
+A scanner is a module with `NAME: str` and `scan(ctx: ScanContext) -> Iterator[Finding]` (the `Scanner`
+protocol). It reads the inventory and the files under ctx.root, never the network, never executes
+anything, and publishes what it learns as a typed record (auditor.facts) with ctx.facts.publish().
+Scanners run in the order of REGISTRY; a later one may read an earlier one's record by its type.
+A scanner sees the policy only as resolved `Regions`; every other policy decision is judge/'s.
+A file that makes a scanner fail is a SCANNER-FILE-ERROR on that file (ctx.per_file) and the scanner
+goes on with the next file; a scanner that fails outside a file is a SCANNER-ERROR.
 """
 from __future__ import annotations
 
@@ -13,23 +15,29 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Protocol, TypeVar
 
-from auditor.model import FileRecord, Finding, Options, Snapshot
-
-if TYPE_CHECKING:
-    from auditor.judge.policy import Policy
+from auditor.facts import Facts
+from auditor.model import FileRecord, Finding, Options, Regions, Snapshot
 
 # Module names under auditor.scanners, in run order.
 REGISTRY: tuple[str, ...] = (
-    "pickle", "modelscan_engine",   # pickle and its containers (issue 3); modelscan as second engine
-    # weight formats "safe" by design (issue 4): after pickle/modelscan, before provenance
+    "pickle", "modelscan_engine",   # pickle and its containers; modelscan as a second engine
+    # weight formats "safe" by design: after pickle/modelscan, before provenance
     "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets",
-    "provenance",     # after the format scanners, before "license" (license reads its facts)
-    "license",        # license terms of the model and its lineage (issue 6)
-    "code", "endpoints", "deployment",   # issue 7: endpoints reads the format scanners' metadata facts
+    "provenance",     # after the format scanners (it reads their metadata), before "license"
+    "license",        # license terms of the model and its lineage (reads provenance's record)
+    "code", "endpoints", "deployment",   # endpoints reads the format scanners' metadata records
     "integrity",      # last: the only one that waits for the inventory's hashes (publisher hashes, lock file)
 )
+
+R = TypeVar("R")
+
+
+class Scanner(Protocol):
+    NAME: str
+
+    def scan(self, ctx: ScanContext) -> Iterator[Finding]: ...
 
 
 @dataclass
@@ -37,8 +45,8 @@ class ScanContext:
     snapshot: Snapshot
     files: tuple[FileRecord, ...]
     options: Options
-    policy: Policy | None = None        # scanners read policy.settings (user_region, sensitive_origins, ...)
-    facts: dict[str, Any] = field(default_factory=dict)
+    regions: Regions = field(default_factory=Regions)
+    facts: Facts = field(default_factory=Facts)
     # Hashing runs in the background while scanners run; `files` has sha256 "" until hashed_files().
     hashing: Callable[[], tuple[FileRecord, ...]] | None = None
 
@@ -47,9 +55,6 @@ class ScanContext:
         if self.hashing is not None:
             self.files, self.hashing = self.hashing(), None
         return self.files
-
-    def setting(self, key: str, default: Any = None) -> Any:
-        return self.policy.settings.get(key, default) if self.policy else default
 
     @property
     def root(self) -> Path:
@@ -74,8 +79,21 @@ class ScanContext:
             raw = fh.read(limit + 1)
         return raw[:limit].decode("utf-8", "replace"), len(raw) > limit
 
-    def set_fact(self, key: str, value: Any) -> None:
-        self.facts[key] = value
+    def per_file(self, records: Iterable[R], scan_one: Callable[[R], Iterable[Finding]],
+                 scanner: str, name: Callable[[R], str] = lambda r: getattr(r, "path", str(r))
+                 ) -> Iterator[Finding]:
+        """Run `scan_one` on each record; a failure on one is a finding on it, and the next one still runs."""
+        for record in records:
+            try:
+                yield from scan_one(record)
+            except Exception as exc:  # noqa: BLE001 - one hostile file must not hide the findings of the others
+                yield file_error(scanner, name(record), exc)
+
+
+def file_error(scanner: str, file: str, exc: BaseException) -> Finding:
+    from auditor import rules
+    return rules.finding("SCANNER-FILE-ERROR", scanner=scanner, file=file,
+                         evidence=f"{type(exc).__name__}: {exc}")
 
 
 def load(names: Iterable[str] = REGISTRY) -> list[ModuleType]:

@@ -106,14 +106,6 @@ def clip(value: Any, limit: int = 4096) -> Any:
     return value
 
 
-def merge_fact(ctx: Any, key: str, path: str, value: Any) -> None:
-    facts = ctx.facts.get(key)
-    if not isinstance(facts, dict):
-        facts = {}
-    facts[path] = value
-    ctx.set_fact(key, facts)
-
-
 def unique_files(*groups: list[Any]) -> list[Any]:
     seen: dict[str, Any] = {}
     for group in groups:

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from auditor import rules
+from auditor.facts import CodeFacts
 from auditor.model import FileRecord, Finding, Severity
 from auditor.parsers import pyast
 from auditor.scanners import ScanContext
@@ -48,7 +49,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                             scanner=NAME)
     yield from _scan_automap(ctx, facts)
     yield from _scan_scripts(ctx, facts)
-    ctx.set_fact(NAME, facts)
+    ctx.facts.publish(CodeFacts(facts))
 
 
 # --- Python -------------------------------------------------------------------------------------------

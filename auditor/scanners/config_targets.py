@@ -12,10 +12,10 @@ from typing import Any
 import yaml
 
 from auditor import rules
+from auditor.facts import ConfigTargetFacts
 from auditor.model import Finding
 from auditor.parsers import yamlsafe
 from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import merge_fact
 
 NAME = "config_targets"
 
@@ -60,7 +60,7 @@ def _scan_text(ctx: ScanContext, file: str, member: str, text: str, *, is_json: 
         elif not _matches(target, data["known_prefixes"]):
             yield rules.finding("CONFIG-TARGET-UNKNOWN", file=file, location=location, evidence=target, scanner=NAME)
     if targets:
-        merge_fact(ctx, NAME, file + (f"!{member}" if member else ""), sorted({t for _, t in targets})[:200])
+        ctx.facts.add_file(ConfigTargetFacts, file + (f"!{member}" if member else ""), sorted({t for _, t in targets})[:200])
 
 
 def _matches(target: str, prefixes: list[str]) -> bool:

@@ -18,11 +18,12 @@ from typing import Any
 import yaml
 
 from auditor import inventory, rules
+from auditor.facts import DeploymentFacts
 from auditor.model import Finding, Severity
 from auditor.parsers import yamlsafe
 from auditor.scanners import ScanContext
 from auditor.scanners.code import findings_for_source
-from auditor.scanners.endpoints import Collector, classifier, context_for, sensitive_origins
+from auditor.scanners.endpoints import Collector, classifier, context_for
 
 NAME = "deployment"
 MAX_YAML_DOCUMENTS = 1000
@@ -38,12 +39,12 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         return
     spec = rules.load("endpoints.yaml")["deployment"]
     state = _State(spec)
-    collector = Collector(sensitive_origins(ctx), scanner=NAME)
+    collector = Collector(set(ctx.regions.sensitive_origins), scanner=NAME)
     for folder in folders:
         yield from _scan_folder(ctx, folder, spec, state, collector)
     yield from collector.findings()
     yield from _verdicts(ctx, state, spec)
-    ctx.set_fact(NAME, state.facts(folders))
+    ctx.facts.publish(DeploymentFacts(state.facts(folders)))
 
 
 class _State:
@@ -200,7 +201,7 @@ def _serving_code(text: str, file: str, state: _State, spec: dict[str, Any]) -> 
 
 def _verdicts(ctx: ScanContext, state: _State, spec: dict[str, Any]) -> Iterator[Finding]:
     cls = classifier()
-    sensitive = sensitive_origins(ctx)
+    sensitive = set(ctx.regions.sensitive_origins)
     for var in spec["hub_endpoint_vars"]:
         for value, file, location in state.env.get(var, []):
             host = value.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from auditor import rules
+from auditor.facts import EndpointFacts, Facts, GgufFacts, KerasFacts, OnnxFacts, SafetensorsFacts
 from auditor.model import Finding, Severity
 from auditor.scanners import ScanContext
 
@@ -86,11 +87,6 @@ class Classifier:
 @functools.cache
 def classifier() -> Classifier:
     return Classifier(rules.load("endpoints.yaml"))
-
-
-def sensitive_origins(ctx: ScanContext) -> set[str]:
-    value = ctx.setting("sensitive_origins") or classifier().data.get("default_sensitive_origins", ["CN"])
-    return {str(v).upper() for v in value}
 
 
 @dataclass
@@ -345,7 +341,7 @@ def context_for(path: str, content: str | bytes) -> Callable[[int, int], str]:
 
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
-    collector = Collector(sensitive_origins(ctx))
+    collector = Collector(set(ctx.regions.sensitive_origins))
     limit_findings: list[Finding] = []
     for rec in ctx.files:
         if rec.error or rec.format not in ("text", "script"):
@@ -359,7 +355,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         collector.add_text(file, value, _in_config, functools.partial(_metadata_location, key))
     yield from limit_findings
     yield from collector.findings()
-    ctx.set_fact(NAME, collector.facts())
+    ctx.facts.publish(EndpointFacts(collector.facts()))
 
 
 def _in_config(_line: int, _col: int) -> str:
@@ -381,14 +377,12 @@ def read_bounded(path: Any, size: int) -> tuple[bytes, str]:
     return raw[:MAX_TEXT_BYTES], problem
 
 
-def _metadata_strings(facts: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """String values the format scanners found in safetensors/GGUF/ONNX metadata, read defensively."""
+def _metadata_strings(facts: Facts) -> Iterator[tuple[str, str, str]]:
+    """String values the format scanners found in safetensors/GGUF/ONNX/Keras metadata, read defensively."""
     budget = [MAX_METADATA_STRINGS]
-    for family in ("safetensors", "gguf", "onnx", "keras"):
-        per_file = facts.get(family)
-        if not isinstance(per_file, dict):
-            continue
-        for file, value in per_file.items():
+    for kind in (SafetensorsFacts, GgufFacts, OnnxFacts, KerasFacts):
+        record = facts.get(kind)
+        for file, value in (record.files if record else {}).items():
             if isinstance(file, str):
                 yield from _strings(file, "", value, budget, 0)
 

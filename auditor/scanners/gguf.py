@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import rules
+from auditor.facts import GgufFacts
 from auditor.model import Finding
 from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import FormatProblem, clip, merge_fact, metadata_findings, unique_files
+from auditor.scanners._formats_util import FormatProblem, clip, metadata_findings, unique_files
 from auditor.scanners.templates import check_template
 
 NAME = "gguf"
@@ -249,4 +250,4 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
             facts[key] = clip(g.metadata[key])
     facts.update({"version": g.version, "tensors": len(g.tensors), "metadata_keys": len(g.metadata),
                   "tokenizer.chat_template": isinstance(template, str)})
-    merge_fact(ctx, NAME, rec.path, facts)
+    ctx.facts.add_file(GgufFacts, rec.path, facts)

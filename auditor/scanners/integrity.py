@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
+from auditor.facts import IntegrityFacts
 from auditor.model import FileRecord, Finding
 from auditor.scanners import ScanContext
 
@@ -70,9 +71,7 @@ def _verify_hashes(ctx: ScanContext) -> Iterator[Finding]:
         for path in sorted(set(snap.publisher_hashes) - present):
             yield _finding("HUB-FILE-MISSING", file=path, evidence=f"listed at {snap.resolved_revision}")
     counts["not_downloaded"] = len(snap.facts.get("remote_files", []))
-    ctx.set_fact(NAME, {"verification": counts})
-    if isinstance(ctx.facts.get("provenance"), dict):
-        ctx.facts["provenance"]["verification"] = counts
+    ctx.facts.publish(IntegrityFacts(verification=counts))
 
 
 def _git_sha1(ctx: ScanContext, rec: FileRecord) -> str | None:

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
+from auditor.facts import KerasFacts
 from auditor.model import Finding
 from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import DepthError, merge_fact, strict_json, unique_files
+from auditor.scanners._formats_util import DepthError, strict_json, unique_files
 
 NAME = "keras"
 LAMBDA_TIMEOUT_SECONDS = 10
@@ -94,7 +95,7 @@ def _scan_h5(ctx: ScanContext, rec: Any, result: dict[str, Any]) -> Iterator[Fin
     facts: dict[str, Any] = {"container": "hdf5", **result.get("versions", {}), "has_model_config": "model_config" in configs}
     for key, text in configs.items():
         yield from _check_config(ctx, rec, text, f"attribute {key}", facts)
-    merge_fact(ctx, NAME, rec.path, facts)
+    ctx.facts.add_file(KerasFacts, rec.path, facts)
 
 
 # HDF5 is a large C library with a history of crashes on crafted files: read the attributes in a child.
@@ -194,7 +195,7 @@ def _scan_zip(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
         except ValueError:
             yield _finding(rec, "KERAS-UNPARSEABLE", "zip member metadata.json", "metadata.json is not valid JSON")
     yield from _check_config(ctx, rec, texts["config.json"], "zip member config.json", facts)
-    merge_fact(ctx, NAME, rec.path, facts)
+    ctx.facts.add_file(KerasFacts, rec.path, facts)
 
 
 def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict[str, Any]) -> Iterator[Finding]:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from auditor import rules
+from auditor.facts import FileFacts, GgufFacts, LicenseFacts, ProvenanceFacts, SafetensorsFacts
 from auditor.model import FileRecord, Finding, Severity
 from auditor.parsers import licensetext, yamlsafe
 from auditor.parsers.licensetext import Entry, Match
@@ -184,18 +185,17 @@ def _front_matter(text: str) -> dict[str, Any]:
     return data
 
 
-# Where the formats scanners' facts carry a license: facts[scanner][path] (or its "metadata" map) -> keys.
-_METADATA_KEYS = (("safetensors", ("license", "license_name", "license_link")),
-                  ("gguf", ("general.license", "general.license.name", "general.license.link")))
+# Where the formats scanners' facts carry a license: the per-file record of each format (or its "metadata" map) -> keys.
+_METADATA_KEYS: tuple[tuple[type[FileFacts], tuple[str, ...]], ...] = (
+    (SafetensorsFacts, ("license", "license_name", "license_link")),
+    (GgufFacts, ("general.license", "general.license.name", "general.license.link")))
 
 
 def _metadata_signals(ctx: ScanContext) -> list[Signal]:
     signals: list[Signal] = []
-    for scanner, keys in _METADATA_KEYS:
-        per_file = ctx.facts.get(scanner)
-        if not isinstance(per_file, dict):
-            continue
-        for path, info in per_file.items():
+    for kind, keys in _METADATA_KEYS:
+        record = ctx.facts.get(kind)
+        for path, info in (record.files if record else {}).items():
             if not isinstance(info, dict):
                 continue
             holder = next((h for h in (info, info.get("metadata"), info.get("__metadata__"))
@@ -383,9 +383,8 @@ def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
         seen.add(anc.repo_id)
         models.append(_ancestor_model(anc.repo_id, anc.relation, anc.depth, anc.card or {},
                                       dict(anc.license_texts or {}), anc.error))
-    provenance = ctx.facts.get("provenance")
-    entries = provenance.get("lineage") if isinstance(provenance, dict) else None
-    for item in entries if isinstance(entries, list) else []:
+    provenance = ctx.facts.get(ProvenanceFacts)
+    for item in provenance.lineage if provenance else []:
         if not isinstance(item, dict) or not isinstance(item.get("repo_id"), str) or item["repo_id"] in seen:
             continue
         seen.add(item["repo_id"])
@@ -441,7 +440,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
 
     obligations = _obligations(model, lineage)
     yield from _obligation_findings(ctx, obligations)
-    ctx.set_fact("license", _facts(model, lineage, obligations))
+    ctx.facts.publish(LicenseFacts(_facts(model, lineage, obligations)))
 
 
 def _resolve_by_similarity(model: ModelLicense, lineage: list[ModelLicense]) -> ModelLicense:
@@ -595,10 +594,9 @@ def _territory_severity(ctx: ScanContext, details: dict[str, Any]) -> tuple[Seve
     cat = licensetext.catalog()
     regions = [str(r) for r in details.get("regions", ())]
     multimodal_only = details.get("scope") == "multimodal"
-    user_region = ctx.setting("user_region")
+    user_region = ctx.regions.user_region
     if not user_region:
         return Severity.MEDIUM, f"; excluded: {', '.join(regions)}; no user_region in the policy"
-    user_region = str(user_region).upper()
     hit = [r for r in regions if cat.contains(r, user_region) or cat.contains(user_region, r)]
     if not hit:
         return Severity.LOW, f"; excluded: {', '.join(regions)}; user_region {user_region} is not excluded"
@@ -608,11 +606,10 @@ def _territory_severity(ctx: ScanContext, details: dict[str, Any]) -> tuple[Seve
 
 
 def _law_severity(ctx: ScanContext, law: str, venue: str) -> tuple[Severity, str]:
-    allowed = ctx.setting("allowed_jurisdictions")
-    if not allowed:
+    allowed_codes = list(ctx.regions.allowed_jurisdictions)
+    if not allowed_codes:
         return Severity.INFO, ""
     cat = licensetext.catalog()
-    allowed_codes = [str(a).upper() for a in (allowed if isinstance(allowed, list) else [allowed])]
     outside = [j or "unplaced" for j in dict.fromkeys((law, venue)) if (j or law == "")
                and not any(cat.contains(a, j) for a in allowed_codes if j)]
     if outside:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
+from auditor.facts import ModelscanFacts
 from auditor.model import Finding, Severity
 
 NAME = "modelscan"
@@ -54,7 +55,7 @@ def scan(ctx: Any) -> Iterator[Finding]:
             summary["scanned"].append(rec.path)
         elif report.get("summary", {}).get("skipped", {}).get("total_skipped"):
             summary["skipped"].append(rec.path)
-    ctx.set_fact("modelscan", summary)
+    ctx.facts.publish(ModelscanFacts(summary))
 
 
 def findings_from_report(report: dict[str, Any], rel: str) -> Iterator[Finding]:

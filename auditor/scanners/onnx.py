@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
+from auditor.facts import OnnxFacts
 from auditor.model import Finding
 from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import merge_fact, unique_files
+from auditor.scanners._formats_util import unique_files
 
 NAME = "onnx"
 MAX_PROTOBUF_BYTES = 2 * 1024**3      # protobuf's own hard limit for one message
@@ -97,7 +98,7 @@ def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[
                                          present, finding)
     for domain, ops in sorted(custom_ops.items()):
         yield finding("ONNX-CUSTOM-DOMAIN", f"domain {domain!r}", f"ops {', '.join(sorted(ops)[:20])}")
-    merge_fact(ctx, NAME, rec.path, {
+    ctx.facts.add_file(OnnxFacts, rec.path, {
         "ir_version": model.ir_version, "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
         "metadata": {p.key: p.value[:4096] for p in model.metadata_props},

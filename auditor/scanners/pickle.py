@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from auditor import rules
+from auditor.facts import PickleFacts
 from auditor.inventory import detect
 from auditor.model import FileRecord, Finding, Limits, Severity
 from auditor.parsers import archive as arc
@@ -134,7 +135,7 @@ def scan(ctx: Any) -> Iterator[Finding]:
                            "globals": sorted(state.globals_seen)[:200]}
         yield from state.findings
     if facts:
-        ctx.set_fact("pickle", {"files": facts})
+        ctx.facts.publish(PickleFacts(files=facts))
 
 
 def scan_path(path: Path, fmt: str = "", limits: Limits = DEFAULT_LIMITS, rel: str = "") -> list[Finding]:

@@ -9,11 +9,12 @@ pinning, route, verification, remote_files}; see the shapes in the docstrings be
 """
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from auditor import rules
+from auditor.facts import ProvenanceFacts
 from auditor.model import Ancestor, Finding, Snapshot
 from auditor.parsers import lineage
 from auditor.scanners import ScanContext
@@ -32,24 +33,23 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     chain = _lineage(ctx)
     effective = _effective_origin(publisher, chain)
     yield from _origin_findings(ctx, snap, publisher, chain, effective)
-    route = _route(snap, effective, ctx.setting("sensitive_origins", []) or [])
+    route = _route(snap, effective, ctx.regions.sensitive_origins)
     yield from route.pop("findings")
     signature = yield from _signature(ctx)
     remote = snap.facts.get("remote_files", [])
     if snap.metadata_only and remote:
         yield _finding("HUB-METADATA-ONLY", evidence=f"{len(remote)} file(s) listed with their publisher hashes "
                                                       f"but not downloaded: {', '.join(r['path'] for r in remote[:10])}")
-    ctx.set_fact(NAME, {
-        "publisher": publisher,
-        "lineage": [entry for entry in chain],
-        "effective_origin": effective,
-        "signature": signature,
-        "pinning": {"requested": snap.requested_revision, "resolved": snap.resolved_revision,
-                    "kind": snap.facts.get("revision_kind", "")},
-        "route": route,
-        "verification": {},        # filled by the integrity scanner once the hashes are in
-        "remote_files": remote,
-    })
+    ctx.facts.publish(ProvenanceFacts(
+        publisher=publisher,
+        lineage=list(chain),
+        effective_origin=effective,
+        signature=signature,
+        pinning={"requested": snap.requested_revision, "resolved": snap.resolved_revision,
+                 "kind": snap.facts.get("revision_kind", "")},
+        route=route,
+        remote_files=remote,
+    ))
 
 
 def _finding(rule: str, **kwargs: Any) -> Finding:
@@ -152,7 +152,7 @@ def _origin_findings(ctx: ScanContext, snap: Snapshot, publisher: dict[str, Any]
         elif not origin_of(e["repo_id"])["known"] and e["repo_id"] == effective.get("repo_id"):
             yield _finding("PROVENANCE-ORIGIN-UNKNOWN",
                            evidence=f"lineage root {e['repo_id']}: org {e['org']!r} is not in the origin registry")
-    sensitive = {str(c).upper() for c in (ctx.setting("sensitive_origins", []) or [])}
+    sensitive = ctx.regions.sensitive_origins
     flagged = []
     if effective.get("country") and effective["country"].upper() in sensitive:
         flagged.append(f"effective origin {effective.get('repo_id') or effective['org']} "
@@ -183,7 +183,7 @@ def host_country(host: str) -> str:
     return ""
 
 
-def _route(snap: Snapshot, effective: dict[str, Any], sensitive_list: list[str]) -> dict[str, Any]:
+def _route(snap: Snapshot, effective: dict[str, Any], sensitive_list: Iterable[str]) -> dict[str, Any]:
     findings: list[Finding] = []
     hosts = list(snap.hosts_contacted)
     if snap.endpoint and snap.endpoint not in hosts:

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import rules
+from auditor.facts import SafetensorsFacts
 from auditor.model import Finding, Limits
 from auditor.scanners import ScanContext
 from auditor.scanners._formats_util import (
     DepthError,
     FormatProblem,
     clip,
-    merge_fact,
     metadata_findings,
     strict_json,
     unique_files,
@@ -177,7 +177,7 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
         yield rules.finding(rule, file=rec.path, location=location, evidence=evidence, scanner=NAME)
     yield from metadata_findings("SAFETENSORS", rec.path, header.metadata, NAME)
     yield from _cross_check(rec, path, header, clean=not problems)
-    merge_fact(ctx, NAME, rec.path, {
+    ctx.facts.add_file(SafetensorsFacts, rec.path, {
         "metadata": {k: clip(v) for k, v in header.metadata.items()},
         "tensors": len(header.tensors),
         "dtypes": sorted({t.dtype for t in header.tensors}),

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
+from auditor.facts import TemplateFacts
 from auditor.model import Finding
 from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import DepthError, merge_fact, strict_json
+from auditor.scanners._formats_util import DepthError, strict_json
 
 NAME = "templates"
 
@@ -113,7 +114,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
             yield rules.finding("TEMPLATE-LIMIT", file=rec.path, evidence="template larger than the text limit",
                                 scanner=NAME)
             continue
-        merge_fact(ctx, NAME, rec.path, {"templates": ["(file)"]})
+        ctx.facts.add_file(TemplateFacts, rec.path, {"templates": ["(file)"]})
         yield from check_template(text, file=rec.path, where="template")
 
 
@@ -146,4 +147,4 @@ def _scan_config(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
                                 evidence=f"template is a {type(template).__name__}, not a string", scanner=NAME)
             continue
         yield from check_template(template, file=rec.path, where=where)
-    merge_fact(ctx, NAME, rec.path, {"templates": [w for w, _ in templates]})
+    ctx.facts.add_file(TemplateFacts, rec.path, {"templates": [w for w, _ in templates]})

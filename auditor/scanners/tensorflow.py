@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
+from auditor.facts import TensorflowFacts
 from auditor.model import Finding
 from auditor.parsers.protobuf import Budget, ProtobufError, string, submessages
 from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import merge_fact
 
 NAME = "tensorflow"
 
@@ -80,7 +80,7 @@ def _scan_file(ctx: ScanContext, rec: Any, saved_model: bool) -> Iterator[Findin
         if op in dangerous:
             yield rules.finding("TF-DANGEROUS-OP", file=rec.path, location="meta_info_def.stripped_op_list",
                                 evidence=f"op {op} is declared as used", severity=dangerous[op], scanner=NAME)
-    merge_fact(ctx, NAME, rec.path, {"kind": "saved_model" if saved_model else "graph_def",
+    ctx.facts.add_file(TensorflowFacts, rec.path, {"kind": "saved_model" if saved_model else "graph_def",
                                      "nodes": len(nodes), "ops": sorted({n[2] for n in nodes} | listed_ops)[:500]})
 
 

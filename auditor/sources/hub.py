@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor import rules
+from auditor import rules, settings
 from auditor.errors import AuditorError
 from auditor.model import Ancestor, Options, Snapshot
 from auditor.parsers import lineage
@@ -55,7 +55,7 @@ def parse_target(target: str, revision: str = "") -> tuple[str, str]:
 
 
 def resolve_endpoint(endpoint: str) -> str:
-    chosen = (endpoint or os.environ.get("HF_ENDPOINT") or config()["default_endpoint"]).strip().rstrip("/")
+    chosen = (endpoint or settings.current().hf_endpoint or config()["default_endpoint"]).strip().rstrip("/")
     parts = urlsplit(chosen)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AuditorError(f"endpoint {chosen!r} is not an http(s) URL")
@@ -69,7 +69,7 @@ def resolve_endpoint(endpoint: str) -> str:
 
 def cache_root(options: Options, endpoint: str) -> Path:
     """One cache folder per endpoint: `<cache>/<host>_<port>-<hash of the URL>`."""
-    base = Path(options.cache_dir or os.environ.get("AUDITOR_CACHE") or Path.home() / ".cache" / "auditor" / "hub")
+    base = Path(options.cache_dir or settings.current().cache_dir or Path.home() / ".cache" / "auditor" / "hub")
     parts = urlsplit(endpoint)
     slug = re.sub(r"[^\w.-]", "_", f"{parts.hostname}_{parts.port or parts.scheme}")
     return base.expanduser() / f"{slug}-{hashlib.sha256(endpoint.encode()).hexdigest()[:12]}"
@@ -80,8 +80,8 @@ def _token(options: Options, endpoint: str) -> str | bool:
     the saved Hub token (huggingface_hub.get_token) only to the public Hub's hosts."""
     if options.token is not None and options.token is not True:
         return options.token or False
-    if os.environ.get("AUDITOR_HUB_TOKEN"):
-        return os.environ["AUDITOR_HUB_TOKEN"]
+    if settings.current().hub_token:
+        return settings.current().hub_token
     host = (urlsplit(endpoint).hostname or "").lower()
     if host not in config()["hub_hosts"] and options.token is not True:
         return False      # a mirror never gets the saved Hub token implicitly
@@ -91,7 +91,7 @@ def _token(options: Options, endpoint: str) -> str | bool:
 
 def _timeout() -> float:
     try:
-        return float(os.environ.get("AUDITOR_HUB_TIMEOUT") or config()["timeout_seconds"])
+        return float(settings.current().hub_timeout or config()["timeout_seconds"])
     except ValueError:
         return float(config()["timeout_seconds"])
 
@@ -122,7 +122,7 @@ def _recording(timeout: float) -> Iterator[_HostLog]:
     from huggingface_hub import constants, set_client_factory
     from huggingface_hub.utils import _http
 
-    constants.HF_HUB_DISABLE_XET = os.environ.get("AUDITOR_HUB_XET", "") != "1"
+    constants.HF_HUB_DISABLE_XET = not settings.current().hub_xet
     constants.HF_HUB_DISABLE_TELEMETRY = True
     _no_agent_registry()
     log = _HostLog()

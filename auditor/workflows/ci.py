@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from auditor import atomic, inventory, reports, rules
+from auditor import atomic, inventory, reports, rules, settings
 from auditor.errors import AuditorError
 from auditor.model import AuditResult, Options
 from auditor.reports import view
@@ -100,8 +99,8 @@ def repo_root(start: Path) -> Path:
 def resolve_base(root: Path, base: str) -> str:
     """The commit to compare with: --base, else the PR's target branch on GitHub, else HEAD~1, else nothing."""
     candidates = [base] if base else []
-    if not base and os.environ.get("GITHUB_BASE_REF"):
-        ref = os.environ["GITHUB_BASE_REF"]
+    if not base and settings.current().github_base_ref:
+        ref = settings.current().github_base_ref
         candidates += [f"origin/{ref}", ref]
     if not base:
         candidates.append("HEAD~1")
@@ -441,7 +440,7 @@ def write_outputs(run: Run, *, sarif_path: str | None, markdown_path: str | None
             target.parent.mkdir(parents=True, exist_ok=True)
             atomic.write(target, make())
             written.append(target)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary = settings.current().github_step_summary or None
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:   # GitHub's summary file is appended to
             fh.write(step_summary(run))

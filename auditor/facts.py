@@ -1,0 +1,198 @@
+"""What the scanners learned, as typed records: one fact type per scanner, registered under its name.
+
+A scanner publishes its record with `ctx.facts.publish(...)` (or adds one file's entry to a per-file
+record with `ctx.facts.add_file(...)`); a reader asks for the type it needs (`ctx.facts.get(
+ProvenanceFacts)`), never for a string key. The JSON report holds `Facts.to_dict()`: each record under
+its NAME, in the documented shape (README "JSON report").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+
+@dataclass
+class Fact:
+    """Base of every fact type. NAME is the key of the record in the report's `facts`."""
+    NAME: ClassVar[str] = ""
+
+    def to_dict(self) -> Any:
+        raise NotImplementedError
+
+
+@dataclass
+class FileFacts(Fact):
+    """A per-file record: path (or path!member) -> what the scanner read from that file."""
+    files: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Any:
+        return dict(self.files)
+
+
+@dataclass
+class SafetensorsFacts(FileFacts):
+    NAME: ClassVar[str] = "safetensors"
+
+
+@dataclass
+class GgufFacts(FileFacts):
+    NAME: ClassVar[str] = "gguf"
+
+
+@dataclass
+class OnnxFacts(FileFacts):
+    NAME: ClassVar[str] = "onnx"
+
+
+@dataclass
+class KerasFacts(FileFacts):
+    NAME: ClassVar[str] = "keras"
+
+
+@dataclass
+class TensorflowFacts(FileFacts):
+    NAME: ClassVar[str] = "tensorflow"
+
+
+@dataclass
+class TemplateFacts(FileFacts):
+    NAME: ClassVar[str] = "templates"
+
+
+@dataclass
+class ConfigTargetFacts(FileFacts):
+    NAME: ClassVar[str] = "config_targets"
+
+
+@dataclass
+class PickleFacts(Fact):
+    NAME: ClassVar[str] = "pickle"
+    files: dict[str, Any] = field(default_factory=dict)   # path -> {kind, pickles, opcodes, globals}
+
+    def to_dict(self) -> Any:
+        return {"files": self.files}
+
+
+@dataclass
+class RecordFacts(Fact):
+    """A scanner-wide record whose documented shape is a JSON object (README lists its keys)."""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> Any:
+        return self.data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+
+@dataclass
+class ModelscanFacts(RecordFacts):
+    NAME: ClassVar[str] = "modelscan"
+
+
+@dataclass
+class CodeFacts(RecordFacts):
+    NAME: ClassVar[str] = "code"
+
+
+@dataclass
+class EndpointFacts(RecordFacts):
+    NAME: ClassVar[str] = "endpoints"
+
+
+@dataclass
+class DeploymentFacts(RecordFacts):
+    NAME: ClassVar[str] = "deployment"
+
+
+@dataclass
+class LicenseFacts(RecordFacts):
+    """{model, lineage, obligations, governing_law, venue, ...}: see the license scanner."""
+    NAME: ClassVar[str] = "license"
+
+
+@dataclass
+class ProvenanceFacts(Fact):
+    NAME: ClassVar[str] = "provenance"
+    publisher: dict[str, Any] = field(default_factory=dict)
+    lineage: list[dict[str, Any]] = field(default_factory=list)      # parent first, root last
+    effective_origin: dict[str, Any] = field(default_factory=dict)
+    signature: dict[str, Any] = field(default_factory=dict)
+    pinning: dict[str, Any] = field(default_factory=dict)
+    route: dict[str, Any] = field(default_factory=dict)
+    remote_files: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> Any:
+        return {"publisher": self.publisher, "lineage": self.lineage, "effective_origin": self.effective_origin,
+                "signature": self.signature, "pinning": self.pinning, "route": self.route,
+                "remote_files": self.remote_files}
+
+
+@dataclass
+class IntegrityFacts(Fact):
+    NAME: ClassVar[str] = "integrity"
+    verification: dict[str, Any] = field(default_factory=dict)   # counts: verified, mismatched, ...
+
+    def to_dict(self) -> Any:
+        return {"verification": self.verification}
+
+
+F = TypeVar("F", bound=Fact)
+FF = TypeVar("FF", bound=FileFacts)
+
+
+class Facts:
+    """The records published during one audit, one per fact type."""
+
+    def __init__(self) -> None:
+        self._records: dict[type[Fact], Fact] = {}
+
+    def publish(self, record: Fact) -> None:
+        self._records[type(record)] = record
+
+    def get(self, kind: type[F]) -> F | None:
+        record = self._records.get(kind)
+        return record if isinstance(record, kind) else None
+
+    def add_file(self, kind: type[FF], path: str, value: Any) -> None:
+        record = self.get(kind)
+        if record is None:
+            record = kind()
+            self.publish(record)
+        record.files[path] = value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {record.NAME: record.to_dict() for record in self._records.values()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Facts:
+        """Records back from a report's `facts` (unknown names are ignored)."""
+        facts = cls()
+        for name, value in data.items():
+            kind = _BY_NAME.get(name)
+            if kind is None or not isinstance(value, dict):
+                continue
+            if issubclass(kind, FileFacts):
+                facts.publish(kind(files=dict(value)))
+            elif kind is PickleFacts:
+                facts.publish(PickleFacts(files=dict(value.get("files") or {})))
+            elif issubclass(kind, RecordFacts):
+                facts.publish(kind(data=dict(value)))
+            elif kind is ProvenanceFacts:
+                known = {k: value[k] for k in ProvenanceFacts().to_dict() if k in value}
+                facts.publish(ProvenanceFacts(**known))
+            elif kind is IntegrityFacts:
+                facts.publish(IntegrityFacts(verification=dict(value.get("verification") or {})))
+        return facts
+
+
+def _fact_types(base: type[Fact]) -> list[type[Fact]]:
+    found = []
+    for sub in base.__subclasses__():
+        if sub.NAME:
+            found.append(sub)
+        found.extend(_fact_types(sub))
+    return found
+
+
+_BY_NAME: dict[str, type[Fact]] = {kind.NAME: kind for kind in _fact_types(Fact)}

@@ -1,0 +1,39 @@
+"""Every environment variable the tool reads, read in one place.
+
+`current()` takes a snapshot of the environment once per call site that needs it (the CLI, the
+pipeline); code below it receives the values, never os.environ. Tests change the environment and
+call `current()` again, so nothing here is cached at import time.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    hf_endpoint: str = ""            # HF_ENDPOINT: the Hub or mirror to use when no --endpoint is given
+    cache_dir: str = ""              # AUDITOR_CACHE: auditor's own cache of fetched snapshots
+    hub_token: str = ""              # AUDITOR_HUB_TOKEN: the token for the configured endpoint
+    hub_timeout: str = ""            # AUDITOR_HUB_TIMEOUT: seconds per Hub request
+    hub_xet: bool = False            # AUDITOR_HUB_XET=1: allow the Xet transfer protocol
+    key_password: str = ""           # AUDITOR_KEY_PASSWORD: password of an encrypted signing key
+    debug: bool = False              # AUDITOR_DEBUG: tracebacks instead of one-line errors
+    github_base_ref: str = ""        # GITHUB_BASE_REF: the PR's base branch in GitHub Actions
+    github_step_summary: str = ""    # GITHUB_STEP_SUMMARY: where a job summary goes in GitHub Actions
+
+
+def current(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(
+        hf_endpoint=env.get("HF_ENDPOINT", ""),
+        cache_dir=env.get("AUDITOR_CACHE", ""),
+        hub_token=env.get("AUDITOR_HUB_TOKEN", ""),
+        hub_timeout=env.get("AUDITOR_HUB_TIMEOUT", ""),
+        hub_xet=env.get("AUDITOR_HUB_XET", "") == "1",
+        key_password=env.get("AUDITOR_KEY_PASSWORD", ""),
+        debug=bool(env.get("AUDITOR_DEBUG")),
+        github_base_ref=env.get("GITHUB_BASE_REF", ""),
+        github_step_summary=env.get("GITHUB_STEP_SUMMARY", ""),
+    )
