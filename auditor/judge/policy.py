@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import sys
-import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -21,13 +19,12 @@ from typing import Any
 
 from auditor import rules
 from auditor.errors import AuditorError
-from auditor.facts import Facts, LicenseFacts, ProvenanceFacts
+from auditor.facts import Facts, LicenseFacts, PickleFacts, ProvenanceFacts
 from auditor.judge import regions, waivers
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
 
 IGNORE = "ignore"
 MAX_REASONS = 50
-MAX_ZIP_MEMBERS = 100_000        # when peeking into a zip checkpoint for a pickle
 
 
 @dataclass(frozen=True)
@@ -75,17 +72,7 @@ def check_schema(data: Any, source: str) -> None:
 
 @functools.cache
 def _validator() -> Any:
-    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
-        # jsonschema imports rfc3987_syntax for its IRI format checker, which builds a Lark grammar at
-        # import time (~1.3 s of CPU). The policy schema uses no IRI formats, so import without it.
-        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-        try:
-            import jsonschema
-        finally:
-            del sys.modules["rfc3987_syntax"]
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(rules.load("policy.schema.yaml"))
+    return rules.validator(rules.load("policy.schema.yaml"))
 
 
 def _parse(data: Any, source: str) -> Policy:
@@ -161,7 +148,7 @@ def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileReco
     s = policy.settings
     findings = list(findings)
     out: list[Finding] = []
-    out += _formats(s.get("formats") or {}, snapshot, list(files), findings)
+    out += _formats(s.get("formats") or {}, list(files), facts)
     if s.get("require_pinning") and not snapshot.resolved_revision:
         out.append(rules.finding("POLICY-UNPINNED", evidence=f"target {snapshot.target!r} ({snapshot.kind}) has no "
                                  "resolved commit", title="Model not pinned to a commit (policy requires pinning)"))
@@ -182,34 +169,24 @@ def requirements(policy: Policy, *, snapshot: Snapshot, files: Iterable[FileReco
             for f in out]
 
 
-def _formats(spec: dict[str, Any], snapshot: Snapshot, files: list[FileRecord],
-             findings: list[Finding]) -> list[Finding]:
+def _formats(spec: dict[str, Any], files: list[FileRecord], facts: Facts) -> list[Finding]:
+    """Files whose content is a denied format. "pickle" means what the pickle scanner found, wherever it sits."""
     denied = {d.lower() for d in spec.get("deny") or []}
     if not denied:
         return []
-    pickled = {f.file for f in findings if f.rule.startswith(("PICKLE-", "TORCHSCRIPT-", "NUMPY-")) and f.file}
+    pickles = facts.get(PickleFacts)
+    pickled = {path for path, info in (pickles.files if pickles else {}).items() if info.get("pickles")}
     out = []
     for rec in files:
-        kinds = {rec.format, rec.extension_format}
-        if rec.path in pickled or (rec.format == "zip" and _zip_has_pickle(Path(snapshot.root) / rec.path)):
-            kinds.add("pickle")
+        kinds = {rec.format} | ({"pickle"} if rec.path in pickled else set())
         hit = sorted(kinds & denied)
         if hit:
             out.append(rules.finding(
                 "POLICY-FORMAT-DENIED", file=rec.path,
-                evidence=f"content {rec.format}, extension {rec.extension_format or 'none'}; denied: {', '.join(hit)}",
+                evidence=f"content {rec.format}{', carries a pickle' if rec.path in pickled else ''}; "
+                         f"denied: {', '.join(hit)}",
                 title=f"File format {hit[0]} not allowed by the policy"))
     return out
-
-
-def _zip_has_pickle(path: Path) -> bool:
-    """A zip checkpoint (torch.save) carries a pickle as <name>/data.pkl; reads the central directory only."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
-        return False
-    return any(n.lower().endswith((".pkl", ".pickle")) for n in names[:MAX_ZIP_MEMBERS])
 
 
 def _licenses(spec: dict[str, Any], facts: dict[str, Any], findings: list[Finding]) -> list[Finding]:

@@ -63,11 +63,8 @@ class Waiver:
 
 @functools.cache
 def _entry_validator() -> Any:
-    import jsonschema
-
     schema = rules.load("waivers.schema.yaml")
-    entry = dict(schema["$defs"]["waiver"])
-    return jsonschema.Draft202012Validator(entry, format_checker=jsonschema.FormatChecker())
+    return rules.validator(dict(schema["$defs"]["waiver"]), formats=True)
 
 
 def parse(entries: Any, source: str) -> tuple[Waiver, ...]:

@@ -1,0 +1,83 @@
+"""One place for each decision: behaviours that went wrong when two layers decided the same thing differently."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from auditor.model import Options
+from auditor.pipeline import audit
+
+
+def _git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _cache_snapshot(root: Path, repo_id: str, files: dict[str, bytes]) -> Path:
+    """A Hugging Face cache entry (snapshots/<sha>/<file> -> ../../blobs/<etag>) for repo_id."""
+    org, name = repo_id.split("/")
+    repo = root / f"models--{org}--{name}"
+    commit = "b" * 40
+    snap = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True)
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    for rel, data in files.items():
+        etag = _git_blob_sha1(data)
+        (repo / "blobs" / etag).write_bytes(data)
+        (snap / rel).symlink_to(Path("../../blobs") / etag)
+    return snap
+
+
+def test_random_bytes_named_bin_are_not_denied_as_a_pickle_under_strict(tmp_path: Path) -> None:
+    """The policy asks the pickle scanner what is a pickle; it no longer guesses from rule-name prefixes."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "pytorch_model.bin").write_bytes(os.urandom(4096).replace(b"\x80", b"\x00"))
+    result = audit(str(folder), Options(policy="strict", engines=("auditor",)))
+    pickles = result.facts.get("pickle", {}).get("files", {})
+    assert not pickles.get("pytorch_model.bin", {}).get("pickles")
+    assert not [f for f in result.findings if f.rule == "POLICY-FORMAT-DENIED"]
+
+
+def test_a_real_pickle_is_still_denied_under_strict(tmp_path: Path) -> None:
+    import pickle
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=2))
+    result = audit(str(folder), Options(policy="strict", engines=("auditor",)))
+    denied = [f for f in result.findings if f.rule == "POLICY-FORMAT-DENIED"]
+    assert [f.file for f in denied] == ["pytorch_model.bin"] and "pickle" in denied[0].evidence
+
+
+def test_one_sensitive_origin_default_for_endpoints_and_provenance(tmp_path: Path) -> None:
+    """Under the default policy a CN publisher gets the origin finding as well as the endpoint finding."""
+    code = b'API = "https://dashscope.aliyuncs.com/api/v1/services"\n'
+    snap = _cache_snapshot(tmp_path, "Qwen/Qwen2-0.5B", {"config.json": b'{"model_type": "qwen2"}',
+                                                         "client.py": code})
+    result = audit(str(snap), Options(engines=("auditor",)))
+    rules_found = {f.rule for f in result.findings}
+    assert "PROVENANCE-SENSITIVE-ORIGIN" in rules_found
+    assert any(r.startswith("ENDPOINT-ORIGIN-") for r in rules_found), rules_found
+
+
+def test_a_waivers_file_in_the_working_directory_does_not_load_the_iri_grammar(tmp_path: Path) -> None:
+    """Both schema users (policy and waivers) import jsonschema the same way, without rfc3987_syntax."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    (tmp_path / "auditor-waivers.yaml").write_text(
+        "waivers:\n  - rule: LICENSE-MISSING\n    reason: internal model\n    owner: sec\n    expires: 2099-01-01\n")
+    probe = ("import sys, json; from auditor.pipeline import audit; from auditor.model import Options; "
+             "r = audit('model', Options(engines=('auditor',)));"
+             "print(json.dumps({'iri': 'rfc3987_syntax' in sys.modules, "
+             "'waived': [f.rule for f in r.findings if f.waived]}))")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["iri"] is False
+    assert "LICENSE-MISSING" in out["waived"]
