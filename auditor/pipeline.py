@@ -49,6 +49,8 @@ def audit(target: str, options: Options | None = None, *,
     timings["hashing"] = time.perf_counter() - t_hash   # overlaps the scanners
     for finding in inv.findings:
         emit(finding)
+    for finding in inventory.changed_since(surveyed, snapshot):   # after every read of the files
+        emit(finding)
 
     findings = _dedupe(findings)
     findings.sort(key=Finding.order)

@@ -9,6 +9,7 @@ import lzma
 import os
 import pickle
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -244,3 +245,45 @@ def test_scanners_see_files_before_their_hashes_and_integrity_after(tmp_path: Pa
     result = audit(str(tmp_path))
     assert result.files[0].sha256 == hashlib.sha256(b"{}").hexdigest()
     assert "scan.integrity" in result.timings and "hashing" in result.timings
+
+
+def test_files_swapped_during_the_audit_are_critical_and_never_signed(tmp_path: Path) -> None:
+    """Two equal-size files swapped by rename after the survey: the hashes and findings may pair up wrongly."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from auditor.pipeline import audit
+    from auditor.reports import attestation
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "a.bin").write_bytes(b"A" * 64)
+    (model / "b.bin").write_bytes(b"B" * 64)
+    swapped = []
+
+    def swap_once(done: int, total: int) -> None:
+        if not swapped:
+            swapped.append(True)
+            os.rename(model / "a.bin", model / "tmp")
+            os.rename(model / "b.bin", model / "a.bin")
+            os.rename(model / "tmp", model / "b.bin")
+
+    result = audit(str(model), Options(engines=("auditor",)), progress=swap_once)
+    changed = sorted(f.file for f in result.findings if f.rule == "INVENTORY-CHANGED")
+    assert swapped and changed == ["a.bin", "b.bin"]
+    assert all(f.severity.label == "critical" for f in result.findings if f.rule == "INVENTORY-CHANGED")
+    assert result.verdict.decision == "fail"
+    with pytest.raises(attestation.EvidenceError, match="changed during the audit"):
+        attestation.sign(result, ed25519.Ed25519PrivateKey.generate())
+
+
+def test_a_file_rewritten_in_place_with_the_same_size_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    snapshot = local.open_snapshot(str(tmp_path), Options())
+    surveyed = inventory.survey(snapshot, Options())
+    assert inventory.changed_since(surveyed, snapshot) == []
+    time.sleep(0.01)
+    (tmp_path / "config.json").write_text('{"a": 2}')
+    (changed,) = inventory.changed_since(surveyed, snapshot)
+    assert changed.rule == "INVENTORY-CHANGED" and "rewritten in place" in changed.evidence
+    (tmp_path / "config.json").unlink()
+    assert "removed" in inventory.changed_since(surveyed, snapshot)[0].evidence

@@ -24,10 +24,16 @@ SKIPPED_DIRS = {".git", ".hg", ".svn"}
 Progress = Callable[[int, int], None]   # (bytes hashed so far, total bytes)
 
 
+# What identifies the bytes behind a path without reading them again: a file rewritten in place changes
+# its mtime and ctime (ctime cannot be set from user space), a file swapped by rename changes its inode.
+Identity = tuple[int, int, int, int, int]   # (device, inode, size, mtime_ns, ctime_ns)
+
+
 @dataclass
 class Inventory:
     files: list[FileRecord] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    identities: dict[str, Identity] = field(default_factory=dict)   # path -> identity when surveyed
 
     @property
     def total_bytes(self) -> int:
@@ -52,12 +58,47 @@ def survey(snapshot: Snapshot, options: Options) -> Inventory:
     else:
         entries = list(walk(root, allowed, options, inv))
     for rel, path in entries:
-        rec = _probe(rel, path, snapshot)
-        if rec is not None:
+        probed = _probe(rel, path, snapshot)
+        if probed is not None:
+            rec, identity = probed
             inv.files.append(rec)
+            if identity:
+                inv.identities[rel] = identity
         else:
             inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel, evidence="vanished before it was read"))
     return inv
+
+
+def changed_since(surveyed: Inventory, snapshot: Snapshot) -> list[Finding]:
+    """INVENTORY-CHANGED for every file whose bytes may differ from those hashed and scanned.
+
+    Called once every scanner is done: a file replaced, rewritten or removed between the survey and
+    now was hashed and analysed as possibly different contents, so neither its hash nor its findings
+    can be trusted.
+    """
+    root = Path(snapshot.root)
+    out = []
+    for rel, before in sorted(surveyed.identities.items()):
+        try:
+            now: Identity | None = _identity(os.stat(root / rel))
+        except OSError:
+            now = None
+        if now != before:
+            what = "removed" if now is None else _difference(before, now)
+            out.append(rules.finding("INVENTORY-CHANGED", file=rel, evidence=f"{what} during the audit"))
+    return out
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _difference(before: Identity, now: Identity) -> str:
+    if before[:2] != now[:2]:
+        return "replaced by another file (inode changed)"
+    if before[2] != now[2]:
+        return f"resized ({before[2]} -> {now[2]} bytes)"
+    return "rewritten in place (modification or change time moved)"
 
 
 class Hashing:
@@ -116,17 +157,17 @@ def _blank(rel: str, size: int, snapshot: Snapshot) -> FileRecord:
                       publisher_sha256=publisher.get("sha256", ""), publisher_git_sha1=publisher.get("git_sha1", ""))
 
 
-def _probe(rel: str, path: Path, snapshot: Snapshot) -> FileRecord | None:
+def _probe(rel: str, path: Path, snapshot: Snapshot) -> tuple[FileRecord, Identity | None] | None:
     base = _blank(rel, 0, snapshot)
     try:
         with open(path, "rb", buffering=0) as fh:
-            size = os.fstat(fh.fileno()).st_size
+            st = os.fstat(fh.fileno())
             head = fh.read(HEAD)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return replace(base, error=exc.strerror or str(exc))
-    return replace(base, size=size, format=detect(head, size))
+        return replace(base, error=exc.strerror or str(exc)), None
+    return replace(base, size=st.st_size, format=detect(head, st.st_size)), _identity(st)
 
 
 def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> Iterator[tuple[str, Path]]:

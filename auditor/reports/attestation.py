@@ -151,8 +151,12 @@ def sign_statement(stmt: dict[str, Any], private_key: Any) -> dict[str, Any]:
 
 
 def sign(result: AuditResult, private_key: Any, spec: str = "1.6") -> str:
-    """The signed evidence file (JSON text) for one audit result."""
+    """The signed evidence file (JSON text) for one audit result; refused when a file changed during the audit."""
     from auditor.reports import cyclonedx
+    changed = [f.file for f in result.findings if f.rule == "INVENTORY-CHANGED"]
+    if changed:
+        raise EvidenceError(f"not signing: {len(changed)} file(s) changed during the audit (first {changed[0]}); "
+                            "the hashes and the findings may describe different bytes")
     envelope = sign_statement(statement(result, cyclonedx.to_dict(result, spec)), private_key)
     return json.dumps(envelope, indent=2) + "\n"
 
