@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from auditor import rules
 from auditor.model import FileRecord, Finding, Options, Snapshot
@@ -112,12 +112,15 @@ class Hashing:
         self._progress = progress
         self._total = surveyed.total_bytes
         self._done = 0
-        workers = options.workers or min(4, (os.cpu_count() or 2))
+        workers = options.workers or os.cpu_count() or 2
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
         if progress:
             progress(0, self._total)
-        self._futures = [self._pool.submit(self._hash_one, rec) for rec in surveyed.files]
+        self._futures = [self._pool.submit(self._hash_batch, batch) for batch in _batches(surveyed.files)]
         self._final: Inventory | None = None
+
+    def _hash_batch(self, batch: list[tuple[int, FileRecord]]) -> list[tuple[int, FileRecord]]:
+        return [(index, self._hash_one(rec)) for index, rec in batch]
 
     def _hash_one(self, probed: FileRecord) -> FileRecord:
         rec = _record(probed.path, Path(self._snapshot.root) / probed.path, probed.size, self._snapshot,
@@ -135,7 +138,8 @@ class Hashing:
     def result(self) -> Inventory:
         if self._final is None:
             final = Inventory(findings=list(self._surveyed.findings))
-            final.files = [f.result() for f in self._futures]
+            hashed = [pair for future in self._futures for pair in future.result()]
+            final.files = [rec for _, rec in sorted(hashed, key=lambda pair: pair[0])]
             for rec in final.files:
                 final.findings.extend(_file_findings(rec))
             if not final.files:
@@ -148,6 +152,30 @@ class Hashing:
 
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+SMALL_FILE = 1024 * 1024        # files below this are hashed in batches: one task each would cost more than the hash
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _batches(files: list[FileRecord]) -> list[list[tuple[int, FileRecord]]]:
+    """Hashing tasks, largest first so the long ones start early and the cores finish together."""
+    order = sorted(enumerate(files), key=lambda pair: -pair[1].size)
+    batches: list[list[tuple[int, FileRecord]]] = []
+    small: list[tuple[int, FileRecord]] = []
+    small_bytes = 0
+    for index, rec in order:
+        if rec.size >= SMALL_FILE:
+            batches.append([(index, rec)])
+            continue
+        small.append((index, rec))
+        small_bytes += rec.size
+        if small_bytes >= BATCH_BYTES or len(small) >= 256:
+            batches.append(small)
+            small, small_bytes = [], 0
+    if small:
+        batches.append(small)
+    return batches
 
 
 def _blank(rel: str, size: int, snapshot: Snapshot) -> FileRecord:
@@ -173,20 +201,20 @@ def _probe(rel: str, path: Path, snapshot: Snapshot) -> tuple[FileRecord, Identi
 def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> Iterator[tuple[str, Path]]:
     limit = options.limits.max_files
     count = 0
-    stack: list[tuple[Path, int]] = [(root, 0)]
+    stack: list[tuple[Path, str, int]] = [(root, "", 0)]
     while stack:
-        folder, depth = stack.pop()
+        folder, folder_rel, depth = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             inv.findings.append(rules.finding(
-                "INVENTORY-UNREADABLE", file=_rel(root, folder), evidence=exc.strerror or str(exc)))
+                "INVENTORY-UNREADABLE", file=folder_rel or ".", evidence=exc.strerror or str(exc)))
             continue
         subfolders = []
         for entry in entries:
             path = Path(entry.path)
-            rel = _rel(root, path)
+            rel = f"{folder_rel}/{entry.name}" if folder_rel else entry.name
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
@@ -216,7 +244,7 @@ def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> I
                 elif depth + 1 > 64:
                     inv.findings.append(rules.finding("INVENTORY-LIMIT", file=rel, evidence="folder depth > 64"))
                 else:
-                    subfolders.append((path, depth + 1))
+                    subfolders.append((path, rel, depth + 1))
                 continue
             elif not stat.S_ISREG(st.st_mode):
                 inv.findings.append(rules.finding("INVENTORY-SPECIAL-FILE", file=rel,
@@ -285,20 +313,15 @@ def _file_findings(rec: FileRecord) -> Iterator[Finding]:
 
 
 def _extension_spec(rel: str) -> dict | None:
-    suffix = PurePosixPath(rel).suffix.lower()
+    name = rel.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ""
     return rules.load("formats.yaml")["extensions"].get(suffix)
 
 
 def extension_format(rel: str) -> str:
     spec = _extension_spec(rel)
     return spec["format"] if spec else ""
-
-
-def _rel(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix() or "."
-    except ValueError:
-        return path.as_posix()
 
 
 def _lfs_oid(head: bytes) -> str:
