@@ -39,34 +39,41 @@ def build(snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Find
 def _decide(spec: dict, snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Finding],
             scanners_ran: set[str], facts: Facts) -> Claim:
     cid, title = spec["id"], spec["title"]
-    floor = Severity.parse(spec.get("min_severity", "medium"))
-    refuting = [f for f in findings if _matches(f.rule, spec["refuted_by"]) and f.severity >= floor]
-    if refuting:
-        return Claim(cid, title, ClaimStatus.REFUTED, _reason(refuting), _ids(refuting))
     special = _SPECIAL.get(cid)
-    if special is not None:
-        refuted = special.refute(snapshot, files, facts)
-        if refuted:
-            return Claim(cid, title, ClaimStatus.REFUTED, refuted[0], refuted[1])
-    missing = [s for s in spec.get("requires", []) if s not in scanners_ran]
-    if missing:
-        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
-                     f"the check behind it did not run ({', '.join(missing)})")
-    unverified = [f for f in findings if _matches(f.rule, spec.get("unverified_by", []))]
-    if unverified:
-        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
-                     f"{len(unverified)} item(s) could not be verified: {_reason(unverified)}", _ids(unverified))
-    if not files:
-        return Claim(cid, title, ClaimStatus.NOT_ASSESSED, "no files were audited")
-    if spec.get("needs_weights") and snapshot.metadata_only:
-        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
-                     "metadata-only audit: the weight files were not downloaded, so they were not checked")
+    refuted = _refutation(spec, findings) or (special.refute(snapshot, files, facts) if special else None)
+    if refuted:
+        return Claim(cid, title, ClaimStatus.REFUTED, refuted[0], refuted[1])
+    unassessed = _why_not_assessed(spec, snapshot, files, findings, scanners_ran)
+    if unassessed:
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED, unassessed[0], unassessed[1])
     if special is not None:
         return special.support(cid, title, snapshot, files, facts)
     ran = sorted(s for s in spec.get("requires", []) if s in scanners_ran)
     return Claim(cid, title, ClaimStatus.SUPPORTED,
                  f"{len(files)} file(s) checked by {', '.join(ran) or 'the inventory'}; no finding contradicts it",
                  tuple(f"check:{s}" for s in ran))
+
+
+def _refutation(spec: dict, findings: list[Finding]) -> Refutation:
+    floor = Severity.parse(spec.get("min_severity", "medium"))
+    refuting = [f for f in findings if _matches(f.rule, spec["refuted_by"]) and f.severity >= floor]
+    return (_reason(refuting), _ids(refuting)) if refuting else None
+
+
+def _why_not_assessed(spec: dict, snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Finding],
+                      scanners_ran: set[str]) -> Refutation:
+    """(reason, evidence) when the checks behind the claim did not run or could not verify everything."""
+    missing = [s for s in spec.get("requires", []) if s not in scanners_ran]
+    if missing:
+        return f"the check behind it did not run ({', '.join(missing)})", ()
+    unverified = [f for f in findings if _matches(f.rule, spec.get("unverified_by", []))]
+    if unverified:
+        return f"{len(unverified)} item(s) could not be verified: {_reason(unverified)}", _ids(unverified)
+    if not files:
+        return "no files were audited", ()
+    if spec.get("needs_weights") and snapshot.metadata_only:
+        return "metadata-only audit: the weight files were not downloaded, so they were not checked", ()
+    return None
 
 
 Refutation = tuple[str, tuple[str, ...]] | None

@@ -190,15 +190,18 @@ def _formats(spec: dict[str, Any], files: list[FileRecord], facts: Facts) -> lis
 
 
 def _licenses(spec: dict[str, Any], facts: dict[str, Any], findings: list[Finding]) -> list[Finding]:
-    out = []
-    active = [f for f in findings if not f.waived]
-    seen_rules = {f.rule for f in findings}
+    return _license_lists(spec, facts) + _license_terms(spec, facts, findings)
+
+
+def _license_lists(spec: dict[str, Any], facts: dict[str, Any]) -> list[Finding]:
+    """licenses.deny / licenses.allow against the model's license and every ancestor's."""
     model = facts.get("model") or {}
     named = [("the model", _license_ids(model))]
     named += [(f"ancestor {a.get('repo_id', '?')}", _license_ids({"id": a.get("license_id")}))
               for a in facts.get("lineage") or []]
     deny = {x.lower() for x in spec.get("deny") or []}
     allow = {x.lower() for x in spec.get("allow") or []}
+    out = []
     for who, ids in named:
         shown = "/".join(sorted(ids)) or "unidentified"
         if deny and ids & deny:
@@ -208,7 +211,15 @@ def _licenses(spec: dict[str, Any], facts: dict[str, Any], findings: list[Findin
             out.append(rules.finding("POLICY-LICENSE-DENIED", evidence=f"{who}: license {shown} is not on "
                                      f"licenses.allow ({', '.join(sorted(allow))})",
                                      title=f"License {shown} of {who} is not on the policy's allow list"))
+    return out
+
+
+def _license_terms(spec: dict[str, Any], facts: dict[str, Any], findings: list[Finding]) -> list[Finding]:
+    """licenses.fail_on: each refused term the license scanner reported (or, unreported, its facts state)."""
+    active = [f for f in findings if not f.waived]
+    seen_rules = {f.rule for f in findings}
     obligations = facts.get("obligations") or []
+    out = []
     for term in spec.get("fail_on") or []:
         rule = "LICENSE-" + term.upper()
         hits = [f for f in active if f.rule == rule]

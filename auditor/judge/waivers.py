@@ -147,23 +147,14 @@ def apply(findings: Iterable[Finding], waivers: Iterable[Waiver], snapshot: Snap
           today: dt.date | None = None) -> Outcome:
     """Waive what an unexpired waiver matches; report each expired waiver that still matches a finding."""
     today = today or dt.date.today()
-    waivers = tuple(waivers)
     out = Outcome(findings=[], expired=[], used=set())
     expired_hits: dict[Waiver, list[Finding]] = {}
-    in_scope = [w for w in waivers if w.in_scope(snapshot)]
-    by_rule: dict[str, list[Waiver]] = {}        # few distinct rule ids: match each rule glob once per id
-    by_key: dict[tuple[str, str], list[Waiver]] = {}
+    matcher = _Matcher([w for w in waivers if w.in_scope(snapshot)])
     for finding in findings:
         if finding.waived or finding.rule.startswith("WAIVER-"):
             out.findings.append(finding)
             continue
-        key = (finding.rule, finding.file)
-        matching = by_key.get(key)
-        if matching is None:
-            if finding.rule not in by_rule:
-                by_rule[finding.rule] = [w for w in in_scope if fnmatchcase(finding.rule, w.rule)]
-            matching = by_key[key] = [w for w in by_rule[finding.rule]
-                                      if not w.file or (finding.file and fnmatchcase(finding.file, w.file))]
+        matching = matcher.matching(finding)
         out.used.update(matching)
         live = [w for w in matching if not w.expired(today)]
         if live:
@@ -173,14 +164,35 @@ def apply(findings: Iterable[Finding], waivers: Iterable[Waiver], snapshot: Snap
         for w in matching:
             expired_hits.setdefault(w, []).append(finding)
         out.findings.append(finding)
-    for waiver, hits in expired_hits.items():
-        first = hits[0]
-        more = f" and {len(hits) - 1} more" if len(hits) > 1 else ""
-        out.expired.append(rules.finding(
-            "WAIVER-EXPIRED", file=first.file, location=waiver.source, scanner="waivers",
-            evidence=f"waiver for {waiver.rule} expired on {waiver.expires.isoformat()} (owner {waiver.owner}: "
-                     f"{waiver.reason}); it matched {first.rule}{' in ' + first.file if first.file else ''}{more}"))
+    out.expired = [_expired_finding(waiver, hits) for waiver, hits in expired_hits.items()]
     return out
+
+
+class _Matcher:
+    """Which waivers match a finding; few distinct rule ids, so each rule glob is matched once per id."""
+
+    def __init__(self, waivers: list[Waiver]) -> None:
+        self._waivers = waivers
+        self._by_rule: dict[str, list[Waiver]] = {}
+        self._by_key: dict[tuple[str, str], list[Waiver]] = {}
+
+    def matching(self, finding: Finding) -> list[Waiver]:
+        key = (finding.rule, finding.file)
+        if key not in self._by_key:
+            if finding.rule not in self._by_rule:
+                self._by_rule[finding.rule] = [w for w in self._waivers if fnmatchcase(finding.rule, w.rule)]
+            self._by_key[key] = [w for w in self._by_rule[finding.rule]
+                                 if not w.file or (finding.file and fnmatchcase(finding.file, w.file))]
+        return self._by_key[key]
+
+
+def _expired_finding(waiver: Waiver, hits: list[Finding]) -> Finding:
+    first = hits[0]
+    more = f" and {len(hits) - 1} more" if len(hits) > 1 else ""
+    return rules.finding(
+        "WAIVER-EXPIRED", file=first.file, location=waiver.source, scanner="waivers",
+        evidence=f"waiver for {waiver.rule} expired on {waiver.expires.isoformat()} (owner {waiver.owner}: "
+                 f"{waiver.reason}); it matched {first.rule}{' in ' + first.file if first.file else ''}{more}")
 
 
 def unused(waivers: Iterable[Waiver], findings_by_snapshot: Iterable[tuple[Snapshot, Iterable[Finding]]]) -> list[Waiver]:
