@@ -221,22 +221,9 @@ def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> I
                 inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel, evidence=exc.strerror or str(exc)))
                 continue
             if stat.S_ISLNK(st.st_mode):
-                target = Path(os.path.realpath(path))
-                if not any(target == a or a in target.parents for a in allowed):
-                    inv.findings.append(rules.finding(
-                        "INVENTORY-SYMLINK-ESCAPE", file=rel, evidence=f"{rel} -> {os.readlink(path)}"))
-                    continue
-                if not target.exists():
-                    inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel,
-                                                      evidence=f"dangling symlink: {rel} -> {os.readlink(path)}"))
-                    continue
-                if target.is_dir():
-                    inv.findings.append(rules.finding("INVENTORY-SYMLINK-DIR", file=rel,
-                                                      evidence=f"{rel} -> {os.readlink(path)}"))
-                    continue
-                if not target.is_file():
-                    inv.findings.append(rules.finding("INVENTORY-SPECIAL-FILE", file=rel,
-                                                      evidence=f"{rel} -> {os.readlink(path)} (not a regular file)"))
+                refused = _refused_link(path, rel, allowed)
+                if refused:
+                    inv.findings.append(refused)
                     continue
             elif stat.S_ISDIR(st.st_mode):
                 if entry.name in SKIPPED_DIRS:
@@ -257,6 +244,21 @@ def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> I
                 return
             yield rel, path
         stack.extend(reversed(subfolders))
+
+
+def _refused_link(path: Path, rel: str, allowed: list[Path]) -> Finding | None:
+    """Why a symlink is not followed (out of the root, dangling, a folder, not a regular file), or None."""
+    target = Path(os.path.realpath(path))
+    shown = f"{rel} -> {os.readlink(path)}"
+    if not any(target == a or a in target.parents for a in allowed):
+        return rules.finding("INVENTORY-SYMLINK-ESCAPE", file=rel, evidence=shown)
+    if not target.exists():
+        return rules.finding("INVENTORY-UNREADABLE", file=rel, evidence=f"dangling symlink: {shown}")
+    if target.is_dir():
+        return rules.finding("INVENTORY-SYMLINK-DIR", file=rel, evidence=shown)
+    if not target.is_file():
+        return rules.finding("INVENTORY-SPECIAL-FILE", file=rel, evidence=f"{shown} (not a regular file)")
+    return None
 
 
 def _record(rel: str, path: Path, size: int, snapshot: Snapshot,
