@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from auditor import __version__, inventory, scanners, sources
@@ -30,12 +31,8 @@ def audit(target: str, options: Options | None = None, *,
     t = time.perf_counter()
     surveyed = inventory.survey(snapshot, options)
     timings["survey"] = time.perf_counter() - t
-    findings: list[Finding] = []
-
-    def emit(finding: Finding) -> None:
-        findings.append(finding)
-        if on_finding:
-            on_finding(finding)
+    collected = _Collector(on_finding)
+    emit = collected.add
 
     t_hash = time.perf_counter()
     # The hashing threads release the GIL inside hashlib but must win it back between chunks; a short
@@ -52,8 +49,7 @@ def audit(target: str, options: Options | None = None, *,
     for finding in inventory.changed_since(surveyed, snapshot):   # after every read of the files
         emit(finding)
 
-    findings = _dedupe(findings)
-    findings.sort(key=Finding.order)
+    findings = collected.findings()
     # overrides, waivers, claims, the policy's own requirements, then the verdict (policy.gate)
     gated = policy.gate(chosen_policy, findings, snapshot=snapshot, files=ctx.files, facts=ctx.facts,
                         scanners_ran=ran, extra_waivers=user_waivers)
@@ -87,12 +83,40 @@ def _scan_while_hashing(snapshot: Snapshot, surveyed: inventory.Inventory, optio
     return inv, ctx, ran
 
 
-def _dedupe(findings: list[Finding]) -> list[Finding]:
-    seen: set[tuple[str, str, str, str, str]] = set()
-    unique = []
-    for f in findings:
-        key = (*f.key, f.engine)
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique
+MAX_PER_FILE_RULE = 50     # one file repeating one problem: the rest are counted in a summary finding
+
+
+class _Collector:
+    """Findings as they come: duplicates dropped, repeats of one rule in one file capped (a hostile pickle
+    can yield a million), and each cap summarised by a finding of the same rule and severity."""
+
+    def __init__(self, on_finding: FindingCallback | None) -> None:
+        self._on_finding = on_finding
+        self._kept: list[Finding] = []
+        self._seen: set[tuple[str, str, str, str, str]] = set()
+        self._per_file_rule: dict[tuple[str, str], int] = {}
+        self._worst_dropped: dict[tuple[str, str], Finding] = {}
+
+    def add(self, finding: Finding) -> None:
+        key = (*finding.key, finding.engine)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        where = (finding.file, finding.rule)
+        count = self._per_file_rule.get(where, 0) + 1
+        self._per_file_rule[where] = count
+        if count > MAX_PER_FILE_RULE:
+            worst = self._worst_dropped.get(where)
+            if worst is None or finding.severity > worst.severity:
+                self._worst_dropped[where] = finding
+            return
+        self._kept.append(finding)
+        if self._on_finding:
+            self._on_finding(finding)
+
+    def findings(self) -> list[Finding]:
+        summaries = [replace(worst, location="(more)", evidence=f"{self._per_file_rule[where] - MAX_PER_FILE_RULE} "
+                             f"more {worst.rule} finding(s) in this file, not listed; the most severe: "
+                             f"{worst.evidence[:300]}")
+                     for where, worst in self._worst_dropped.items()]
+        return sorted(self._kept + summaries, key=Finding.order)

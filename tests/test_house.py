@@ -81,3 +81,18 @@ def test_a_waivers_file_in_the_working_directory_does_not_load_the_iri_grammar(t
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["iri"] is False
     assert "LICENSE-MISSING" in out["waived"]
+
+
+def test_a_file_repeating_one_problem_is_capped_with_a_summary_of_the_same_severity(tmp_path: Path) -> None:
+    """A hostile file can yield a finding per line; the report keeps 50 per rule and file and counts the rest."""
+    from auditor import pipeline
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "modeling_x.py").write_text("import os\n" + "".join(f'os.system("echo {i}")\n' for i in range(300)))
+    result = audit(str(folder), Options(engines=("auditor",)))
+    spawns = [f for f in result.findings if f.file == "modeling_x.py" and f.rule == "CODE-PROCESS"]
+    assert len(spawns) == pipeline.MAX_PER_FILE_RULE + 1
+    (summary,) = [f for f in spawns if f.location == "(more)"]
+    assert summary.severity == max(f.severity for f in spawns)
+    assert summary.evidence.startswith("250 more CODE-PROCESS finding(s)")
