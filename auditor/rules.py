@@ -7,6 +7,7 @@ every other data file (pickle globals, licenses, origins, endpoints, policies) i
 from __future__ import annotations
 
 import functools
+import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,21 @@ def data_dir(name: str) -> Path:
 
 def rules_dir() -> Path:
     return data_dir("rules")
+
+
+@functools.cache
+def digest() -> str:
+    """SHA-256 over every file under rules/ (relative path and content, sorted by path): the rules' version.
+
+    Any change to a rule, pattern, license, origin or policy preset changes it."""
+    root = rules_dir()
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix().encode("utf-8")
+        data = path.read_bytes()
+        h.update(b"%d:%s%d:" % (len(rel), rel, len(data)))
+        h.update(data)
+    return h.hexdigest()
 
 
 @functools.cache

@@ -20,8 +20,23 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from auditor.cli import ci, demo, evidence, fetch, lock, report, rules_cmd, scan, waivers
-    for module in (scan, rules_cmd, demo, ci, waivers, report, evidence, fetch, lock):
+    from auditor.cli import (
+        approvals,
+        approve,
+        batch,
+        check,
+        ci,
+        demo,
+        evidence,
+        fetch,
+        lock,
+        report,
+        rules_cmd,
+        scan,
+        waivers,
+    )
+    for module in (scan, rules_cmd, demo, ci, waivers, report, evidence, fetch, lock, approve, approvals, check,
+                   batch):
         cli.add_command(module.command)
     cli.add_command(lock.verify_command)
 

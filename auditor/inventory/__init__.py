@@ -9,7 +9,7 @@ import hashlib
 import os
 import stat
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +38,14 @@ class Inventory:
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
+
+
+def manifest_digest(files: Iterable[FileRecord]) -> str:
+    """The model's identity: SHA-256 over `sha256  path` lines sorted by path (sha256sum's format).
+
+    An unreadable file counts as `-`, so a model with one is never the same as the readable original."""
+    lines = "".join(f"{r.sha256 or '-'}  {r.path}\n" for r in sorted(files, key=lambda r: r.path))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def build(snapshot: Snapshot, options: Options, progress: Progress | None = None) -> Inventory:

@@ -9,7 +9,6 @@ re-loaded through the library: it silently drops those parts.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import uuid
@@ -17,7 +16,7 @@ import warnings
 from typing import Any
 from urllib.parse import urlparse
 
-from auditor import rules
+from auditor import inventory, rules
 from auditor.model import AuditResult, ClaimStatus, Finding, Severity
 from auditor.reports import view
 
@@ -34,9 +33,8 @@ def render(result: AuditResult, spec: str = DEFAULT_SPEC) -> str:
 
 
 def manifest_digest(result: AuditResult) -> str:
-    """SHA-256 over `sha256  path` lines sorted by path (sha256sum's format): one digest for the whole model."""
-    lines = "".join(f"{r.sha256 or '-'}  {r.path}\n" for r in sorted(result.files, key=lambda r: r.path))
-    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+    """One digest for the whole model: inventory.manifest_digest over the result's files."""
+    return inventory.manifest_digest(result.files)
 
 
 def _c(value: Any, limit: int = 0) -> str:

@@ -2,13 +2,19 @@
 
 Every other format can be re-rendered from it: `from_dict(to_dict(r))` gives back an equal result.
 Keys are only ever added, never renamed.
+
+`tool.rules` is rules.digest() of the rules the report was rendered with (in the process that audited).
+`digest` is the report's own digest: "sha256:" + SHA-256 of the canonical JSON (keys sorted, no spaces,
+UTF-8) of the report without its `digest` key. `verify_digest()` recomputes it, so an edit is detected.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from typing import Any, TypeVar
 
+from auditor import rules
 from auditor.model import Ancestor, AuditResult, Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
 
 SCHEMA = "auditor.report/v1"
@@ -20,7 +26,7 @@ T = TypeVar("T")
 def to_dict(result: AuditResult) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
-        "tool": {"name": "auditor", "version": result.tool_version},
+        "tool": {"name": "auditor", "version": result.tool_version, "rules": rules.digest()},
         "target": result.target,
         "started_at": result.started_at,
         "snapshot": result.snapshot.to_dict(),
@@ -33,8 +39,23 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
     }
 
 
+def digest(data: dict[str, Any]) -> str:
+    """The report's own digest (see the module docstring); the `digest` key itself is left out."""
+    # through JSON first, so the digest of the dict written and of the dict read back are the same
+    body = json.loads(json.dumps({k: v for k, v in data.items() if k != "digest"}, default=str))
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def verify_digest(data: dict[str, Any]) -> bool:
+    """True when the report carries a digest and it matches its content."""
+    return isinstance(data.get("digest"), str) and data["digest"] == digest(data)
+
+
 def render(result: AuditResult) -> str:
-    return json.dumps(to_dict(result), indent=2, ensure_ascii=False, default=str) + "\n"
+    data = to_dict(result)
+    data["digest"] = digest(data)
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def _known(cls: type[T], data: dict[str, Any], **override: Any) -> T:
