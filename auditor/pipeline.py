@@ -49,6 +49,13 @@ def audit(target: str, options: Options | None = None, *,
     timings["hashing"] = time.perf_counter() - t_hash   # overlaps the scanners
     for finding in inv.findings:
         emit(finding)
+    if options.runtime:   # after the static audit: load the model in the sandbox (auditor.runtime)
+        from auditor import runtime
+        t = time.perf_counter()
+        for finding in runtime.stage(snapshot, ctx.files, ctx.facts, chosen_policy.settings.get("sensitive_origins")):
+            emit(finding)
+        ran.add(runtime.NAME)
+        timings["runtime"] = time.perf_counter() - t
 
     findings = _dedupe(findings)
     findings.sort(key=lambda f: (-f.severity, f.file, f.rule, f.location))

@@ -141,21 +141,27 @@ def main(request, emit):
 
 
 def run(payload: str | Path, request: Any, *, binds: Sequence[tuple[str, str]] = (),
-        limits: SandboxLimits | None = None, env: Mapping[str, str] | None = None) -> Outcome:
+        limits: SandboxLimits | None = None, env: Mapping[str, str] | None = None,
+        modules: Mapping[str, Path] | None = None) -> Outcome:
     """Run `payload` (a file, or Python source defining main(request, emit)) in the sandbox.
-    `binds` are (host path, sandbox path) pairs mounted read-only; `env` adds fixed variables."""
+    `binds` are (host path, sandbox path) pairs mounted read-only; `env` adds fixed variables;
+    `modules` (name -> file) are importable by the payload."""
     reason = unavailable_reason()
     if reason:
         return Outcome("unavailable", detail=reason)
-    return _run_checked(payload, request, binds=binds, limits=limits or SandboxLimits(), env=env or {})
+    return _run_checked(payload, request, binds=binds, limits=limits or SandboxLimits(), env=env or {},
+                        modules=modules or {})
 
 
 def _run_checked(payload: str | Path, request: Any, *, binds: Sequence[tuple[str, str]], limits: SandboxLimits,
-                 env: Mapping[str, str]) -> Outcome:
+                 env: Mapping[str, str], modules: Mapping[str, Path] | None = None) -> Outcome:
     staging = Path(tempfile.mkdtemp(prefix="auditor-sandbox-"))
     try:
         source = payload.read_text(encoding="utf-8") if isinstance(payload, Path) else payload
         (staging / "payload.py").write_text(source, encoding="utf-8")
+        (staging / "lib").mkdir()
+        for name, path in (modules or {}).items():
+            shutil.copyfile(path, staging / "lib" / f"{name}.py")
         shutil.copyfile(LAUNCHER, staging / "launcher.py")
         uid = bwrap.sandbox_uid()
         bwrap.write_accounts(staging, uid)

@@ -36,6 +36,7 @@ def main() -> None:
         channel.write(json.dumps(obj, ensure_ascii=True, default=str) + "\n")
         channel.flush()
 
+    sys.path.insert(0, os.path.join(os.path.dirname(payload), "lib"))
     namespace = runpy.run_path(payload, run_name="sandbox_payload")
     namespace["main"](request, emit)
     channel.flush()
