@@ -106,6 +106,12 @@ class DeploymentFacts(RecordFacts):
 
 
 @dataclass
+class RuntimeFacts(RecordFacts):
+    """{status, reason, steps, attempts, ...}: what the sandboxed load did (auditor.runtime)."""
+    NAME: ClassVar[str] = "runtime"
+
+
+@dataclass
 class LicenseFacts(RecordFacts):
     """{model, lineage, obligations, governing_law, venue, ...}: see the license scanner."""
     NAME: ClassVar[str] = "license"

@@ -203,4 +203,5 @@ class Options:
     lock_file: str = ""
     engines: tuple[str, ...] = ("auditor", "modelscan")
     workers: int = 0                                 # hashing threads; 0 = auto
+    runtime: bool = False                            # also load the model in the sandbox (auditor.runtime)
     limits: Limits = field(default_factory=Limits)

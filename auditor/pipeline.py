@@ -46,6 +46,13 @@ def audit(target: str, options: Options | None = None, *,
     timings["hashing"] = time.perf_counter() - t_hash   # overlaps the scanners
     for finding in inv.findings:
         emit(finding)
+    if options.runtime:   # after the static audit: load the model in the sandbox (auditor.runtime)
+        from auditor import runtime
+        t = time.perf_counter()
+        for finding in runtime.stage(snapshot, ctx.files, ctx.facts, ctx.regions):
+            emit(finding)
+        ran.add(runtime.NAME)
+        timings["runtime"] = time.perf_counter() - t
     for finding in inventory.changed_since(surveyed, snapshot):   # after every read of the files
         emit(finding)
 

@@ -21,6 +21,8 @@ from auditor.model import Options
               help="Public key or certificate (PEM) to verify an OpenSSF model-signing signature with.")
 @click.option("--deployment", multiple=True, type=click.Path(), help="Also scan your serving configuration in this folder.")
 @click.option("--no-modelscan", is_flag=True, help="Do not run modelscan as a second engine on pickles and archives.")
+@click.option("--runtime", is_flag=True,
+              help="Also load the model in a sandbox (no network, read-only) and report what it tries to do.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
 @click.option("--verbose", "-v", is_flag=True, help="Print every finding on stderr.")
 @click.option("--sign-key", default="", type=click.Path(dir_okay=False),
@@ -29,13 +31,13 @@ from auditor.model import Options
               help="Where the signed evidence goes (default: OUTPUT.dsse.json, or auditor-evidence.dsse.json).")
 def command(target: str, fmt: str, output: str, policy: str, waivers: str, revision: str, endpoint: str,
             metadata_only: bool, verify_key: str, deployment: tuple[str, ...], no_modelscan: bool, quiet: bool,
-            verbose: bool, sign_key: str = "", evidence_out: str = "") -> int:
+            verbose: bool, sign_key: str = "", evidence_out: str = "", runtime: bool = False) -> int:
     """Audit TARGET: a folder, a file, or hf://org/name[@revision]."""
     from auditor.cli import output as out
     from auditor.pipeline import audit
 
     options = Options(policy=policy, waivers=waivers, revision=revision, endpoint=endpoint, metadata_only=metadata_only,
-                      verify_key=verify_key, deployment=tuple(deployment),
+                      verify_key=verify_key, deployment=tuple(deployment), runtime=runtime,
                       engines=("auditor",) if no_modelscan else ("auditor", "modelscan"))
     signing_key = None
     if sign_key:   # a bad key fails before any work is done

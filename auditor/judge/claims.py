@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from auditor import rules
-from auditor.facts import Facts, LicenseFacts
+from auditor.facts import Facts, LicenseFacts, RuntimeFacts
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot
 
 MAX_EVIDENCE = 50
@@ -153,9 +153,33 @@ def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, 
                  ("check:license", f"license:{name}", f"governing-law:{law}", f"venue:{venue}"))
 
 
+def _runtime(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...],
+             facts: Facts) -> Claim:
+    """Supported only when every planned load, and the forward pass where there is a model, completed."""
+    record = facts.get(RuntimeFacts)
+    run = record.data if record else {}
+    if run.get("status") != "completed" or not run.get("all_loaded"):
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
+                     str(run.get("reason") or run.get("status") or "the runtime check recorded no result"))
+    steps = [s for s in run.get("steps") or [] if isinstance(s, dict)]
+    if any(s.get("kind") == "transformers" for s in steps) and not run.get("forward"):
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED, "the model loaded but no forward pass ran")
+    loaded = ", ".join(f"{s.get('kind')} {s.get('path')}" for s in steps)
+    return Claim(cid, title, ClaimStatus.SUPPORTED,
+                 f"{len(steps)} load(s) in the sandbox ({loaded}) completed"
+                 + (" with a forward pass" if run.get("forward") else "")
+                 + " and made zero network, DNS, process or file-write attempts",
+                 ("check:runtime", *(f"loaded:{s.get('kind')}:{s.get('path')}" for s in steps[:MAX_EVIDENCE])))
+
+
+def _no_refutation(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Refutation:
+    return None
+
+
 _SPECIAL = {"integrity": _Special(_integrity_refute, _integrity),
             "route": _Special(_route_refute, _route),
-            "license": _Special(_license_refute, _license)}
+            "license": _Special(_license_refute, _license),
+            "runtime": _Special(_no_refutation, _runtime)}
 
 
 def _dict(value: Any) -> dict[str, Any]:

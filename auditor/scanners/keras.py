@@ -1,16 +1,13 @@
 """Keras: the model config of `.h5` files (h5py attributes) and `.keras` zips (config.json). Lambda
-bytecode is decoded in a resource-limited child process to list the names it uses; nothing is run."""
+bytecode is decoded in the sandbox (auditor.sandbox) to list the names it uses; nothing is run."""
 from __future__ import annotations
 
 import functools
-import json
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-from auditor import rules
+from auditor import rules, sandbox
 from auditor.facts import KerasFacts
 from auditor.model import Finding
 from auditor.scanners import ScanContext
@@ -21,22 +18,19 @@ LAMBDA_TIMEOUT_SECONDS = 10
 LAMBDA_MEMORY_BYTES = 512 * 1024**2
 MAX_LAMBDA_PAYLOAD = 1024**2
 
-# Runs in `python -I`: marshal.loads of untrusted bytes can crash an interpreter, never ours. The code
-# object is only inspected (names, attribute names, nested constants), never executed.
+# Runs in the sandbox (auditor.sandbox): marshal.loads of untrusted bytes can crash an interpreter, never
+# ours. The code object is only inspected (names, attribute names, nested constants), never executed.
 _DECODER = r"""
-import base64, json, marshal, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (@MEMORY@, @MEMORY@))
-resource.setrlimit(resource.RLIMIT_CPU, (5, 5))
-out = []
-for payload in json.load(sys.stdin):
+import base64, marshal, sys
+def decode(payload):
     try:
         raw = base64.b64decode(payload, validate=False)
     except Exception as exc:
-        out.append({"error": "not base64: %s" % exc}); continue
+        return {"error": "not base64: %s" % exc}
     try:
         code = marshal.loads(raw)
     except Exception as exc:
-        out.append({"error": "cannot decode bytecode with Python %d.%d: %s" % (sys.version_info[:2] + (exc,))}); continue
+        return {"error": "cannot decode bytecode with Python %d.%d: %s" % (sys.version_info[:2] + (exc,))}
     names, strings, stack, seen = set(), [], [code], 0
     while stack and seen < 10000:
         obj = stack.pop(); seen += 1
@@ -47,8 +41,10 @@ for payload in json.load(sys.stdin):
             strings.append(obj[:200])
         elif isinstance(obj, (tuple, frozenset)):
             stack.extend(obj)
-    out.append({"names": sorted(names), "strings": strings})
-json.dump(out, sys.stdout)
+    return {"names": sorted(names), "strings": strings}
+def main(request, emit):
+    for payload in request:
+        emit(decode(payload))
 """
 
 
@@ -100,14 +96,9 @@ def _scan_h5(ctx: ScanContext, rec: Any, result: dict[str, Any]) -> Iterator[Fin
 
 # HDF5 is a large C library with a history of crashes on crafted files: read the attributes in a child.
 _H5_READER = r"""
-import json, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (@MEMORY@, @MEMORY@))
-resource.setrlimit(resource.RLIMIT_CPU, (@CPU@, @CPU@))
-import h5py
-limit = int(sys.argv[1])
 def text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-def read(path):
+def read(h5py, path, limit):
     out = {"versions": {}}
     try:
         with h5py.File(path, "r") as h5:
@@ -121,34 +112,23 @@ def read(path):
     except Exception as exc:
         out = {"error": "%s: %s" % (type(exc).__name__, str(exc)[:300])}
     return out
-json.dump([read(path) for path in json.load(sys.stdin)], sys.stdout)
+def main(request, emit):
+    import h5py
+    for item in request:
+        emit(read(h5py, item["path"], item["limit"]))
 """
-H5_TIMEOUT_SECONDS = 60
+H5_SECONDS_PER_FILE = 60
 H5_MEMORY_BYTES = 2 * 1024**3
 
 
 def read_h5_attrs(paths: list[str], limit: int) -> list[dict[str, Any]]:
     """Per file: model_config / training_config (text, or their length when over `limit`) and version
-    attributes, or {"error": ...}. One child for all files; if it dies, one child per file isolates the culprit."""
-    if not paths:
-        return []
-    results = _h5_child(paths, limit)
-    if results is None:
-        results = [(_h5_child([p], limit) or [{"error": "the HDF5 reader crashed on this file"}])[0] for p in paths] \
-            if len(paths) > 1 else [{"error": "the HDF5 reader crashed on this file"}]
-    return results
-
-
-def _h5_child(paths: list[str], limit: int) -> list[dict[str, Any]] | None:
-    code = _H5_READER.replace("@MEMORY@", str(H5_MEMORY_BYTES)).replace("@CPU@", str(H5_TIMEOUT_SECONDS))
-    try:
-        proc = subprocess.run([sys.executable, "-I", "-c", code, str(limit)], input=json.dumps(paths).encode(),
-                              capture_output=True, timeout=H5_TIMEOUT_SECONDS * len(paths), check=False)
-        results = json.loads(proc.stdout) if proc.returncode == 0 else None
-    except (subprocess.TimeoutExpired, ValueError):
-        return None
-    if not isinstance(results, list) or len(results) != len(paths):
-        return None
+    attributes, or {"error": ...}. Read in the sandbox, each file with its own time budget; a file that
+    crashes or hangs the reader is an error for that file only, and the others are read once each."""
+    binds = list(sandbox.iter_paths(paths, "/input"))
+    items = [{"path": inside, "limit": limit} for _host, inside in binds]
+    results = sandbox.run_items(_H5_READER, items, binds=binds, seconds_per_item=H5_SECONDS_PER_FILE,
+                                limits=sandbox.SandboxLimits(memory_bytes=H5_MEMORY_BYTES))
     return [r if isinstance(r, dict) else {"error": "the HDF5 reader returned no result"} for r in results]
 
 
@@ -307,16 +287,9 @@ def decode_lambdas(payloads: list[str]) -> list[dict[str, Any]]:
     """Names referenced by each base64-marshalled code object, decoded in a limited child process."""
     big = [len(p) > MAX_LAMBDA_PAYLOAD for p in payloads]
     todo = [p for p, b in zip(payloads, big, strict=True) if not b]
-    results: list[dict[str, Any]] = []
+    results: list[Any] = []
     if todo:
-        try:
-            proc = subprocess.run([sys.executable, "-I", "-S", "-c", _DECODER.replace("@MEMORY@", str(LAMBDA_MEMORY_BYTES))],
-                                  input=json.dumps(todo), capture_output=True, text=True,
-                                  timeout=LAMBDA_TIMEOUT_SECONDS, check=False)
-            results = json.loads(proc.stdout) if proc.returncode == 0 else []
-            if not results:
-                results = [{"error": f"decoder exited {proc.returncode}: {proc.stderr.strip()[-200:]}"}] * len(todo)
-        except (subprocess.TimeoutExpired, ValueError, OSError) as exc:
-            results = [{"error": f"decoder failed: {type(exc).__name__}"}] * len(todo)
-    it = iter(results)
+        results = sandbox.run_items(_DECODER, todo, seconds_per_item=LAMBDA_TIMEOUT_SECONDS,
+                                    limits=sandbox.SandboxLimits(memory_bytes=LAMBDA_MEMORY_BYTES))
+    it = (r if isinstance(r, dict) else {"error": "the decoder returned no result"} for r in results)
     return [{"error": f"payload larger than {MAX_LAMBDA_PAYLOAD} bytes, not decoded"} if b else next(it) for b in big]

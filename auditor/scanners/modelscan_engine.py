@@ -8,6 +8,8 @@ the auditor never lowers its own findings because modelscan found nothing.
 from __future__ import annotations
 
 import logging
+import platform
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,17 @@ from auditor.model import Finding, Severity
 
 NAME = "modelscan"
 ENGINE = "modelscan"
+
+
+def _seed_platform_processor() -> None:
+    """Python computes platform.uname().processor by running `uname -p` through PATH, and h5py (which
+    modelscan imports) asks for it: a process spawn, and whatever `uname` PATH finds first. On Linux
+    GNU `uname -p` prints "unknown", which platform reports as "": seed that value instead."""
+    if sys.platform.startswith("linux"):
+        platform.uname().__dict__.setdefault("processor", "")
+
+
+_seed_platform_processor()   # at import: the scanners are loaded before any of them imports h5py
 _SEVERITY = {"CRITICAL": Severity.CRITICAL, "HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM,
              "LOW": Severity.LOW}
 
