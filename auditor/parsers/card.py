@@ -104,7 +104,8 @@ def model_kind(config: dict[str, Any], front: dict[str, Any]) -> str:
         names.append(str(config.get("model_type") or ""))
         if "vision_config" in config or "visual" in config or any(_VISION_WORDS.search(n) for n in names if n):
             return "multimodal"
-    tags = front.get("tags") if isinstance(front.get("tags"), list) else []
+    raw_tags = front.get("tags")
+    tags: list[Any] = raw_tags if isinstance(raw_tags, list) else []
     words = [str(front.get("pipeline_tag") or "")] + [str(t) for t in tags]
     if any(w.lower() in _MULTIMODAL_TAGS for w in words):
         return "multimodal"

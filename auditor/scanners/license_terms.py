@@ -228,6 +228,7 @@ def obligation_facts(obs: list[Obligation], ctx: ScanContext, model_kind: str) -
                 applies = territory(ctx, ob.term.details, model_kind)[0]
             entry = merged[key] = {
                 "term": ob.term.key, "rule": ob.rule, "summary": ob.term.summary,
+                "licensor_control": _controls(ob.term.key),
                 "source": ob.term.sources[0] if ob.term.sources else "", "sources": [],
                 "license": ob.license.name, "license_id": ob.license.license_id, "origins": [],
                 "file": "", "secondary": ob.term.secondary, "applies": applies,
@@ -243,6 +244,11 @@ def obligation_facts(obs: list[Obligation], ctx: ScanContext, model_kind: str) -
     for entry in out:
         entry["from"] = ", ".join(entry["origins"])
     return out
+
+
+def _controls(term: str) -> bool:
+    kind = licensetext.catalog().term_kinds.get(term)
+    return bool(kind and kind.licensor_control)
 
 
 def summary_lines(merged: list[dict[str, Any]]) -> list[str]:
