@@ -213,22 +213,26 @@ class Catalog:
         return best[1] if best else None
 
 
+def _entry(raw: dict[str, Any]) -> Entry:
+    specs = raw.get("match") or []
+    specs = specs if isinstance(specs, list) else [specs]
+    return Entry(
+        id=raw["id"], name=raw["name"], family=raw.get("family", ""), version=str(raw.get("version") or ""),
+        spdx=raw.get("spdx"), licensor=raw.get("licensor") or "", kind=raw.get("kind", "custom"),
+        hf_ids=tuple(raw.get("hf_ids") or ()), links=tuple(raw.get("links") or ()),
+        orgs=tuple(str(o).lower() for o in raw.get("orgs") or ()),
+        terms={k: dict(v) for k, v in (raw.get("terms") or {}).items()},
+        matchers=tuple(Matcher.parse(spec) for spec in specs),
+        priority=min((int(spec.get("priority", 10)) for spec in specs), default=10))
+
+
 @functools.cache
 def catalog() -> Catalog:
     data = rules.load("licenses.yaml")
     entries: dict[str, Entry] = {}
     aliases: dict[str, str] = {}
     for raw in data["licenses"]:
-        specs = raw.get("match") or []
-        specs = specs if isinstance(specs, list) else [specs]
-        entry = Entry(
-            id=raw["id"], name=raw["name"], family=raw.get("family", ""), version=str(raw.get("version") or ""),
-            spdx=raw.get("spdx"), licensor=raw.get("licensor") or "", kind=raw.get("kind", "custom"),
-            hf_ids=tuple(raw.get("hf_ids") or ()), links=tuple(raw.get("links") or ()),
-            orgs=tuple(str(o).lower() for o in raw.get("orgs") or ()),
-            terms={k: dict(v) for k, v in (raw.get("terms") or {}).items()},
-            matchers=tuple(Matcher.parse(spec) for spec in specs),
-            priority=min((int(spec.get("priority", 10)) for spec in specs), default=10))
+        entry = _entry(raw)
         entries[entry.id] = entry
         for alias in (entry.id, *entry.hf_ids, *((entry.spdx,) if entry.spdx else ())):
             aliases.setdefault(fold_id(alias), entry.id)

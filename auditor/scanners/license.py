@@ -218,9 +218,15 @@ def _assign_scopes(signals: list[Signal]) -> None:
         elif s.role == "license" and "/" in s.where:
             s.scope = "third_party"
         elif s.role == "license":
-            named_code = any(_compatible(s.entry, e) for e in code_named) and s.entry is not None
-            named_weights = any(_compatible(s.entry, e) for e in weights_named) and s.entry is not None
-            s.scope = "code" if (has_model_file or named_code) and not named_weights else "model"
+            s.scope = _generic_scope(s, has_model_file, code_named, weights_named)
+
+
+def _generic_scope(s: Signal, has_model_file: bool, code_named: list[Entry], weights_named: list[Entry]) -> str:
+    if s.entry is None:
+        return "code" if has_model_file else "model"
+    named_code = any(_compatible(s.entry, e) for e in code_named)
+    named_weights = any(_compatible(s.entry, e) for e in weights_named)
+    return "code" if (has_model_file or named_code) and not named_weights else "model"
 
 
 def _summarise(model: ModelLicense, signals: list[Signal]) -> ModelLicense:
@@ -243,12 +249,16 @@ def _binding(candidates: list[Signal]) -> tuple[Entry | None, float]:
     declared = [s for s in candidates if s.kind.startswith("card-")]
     shipped = [s for s in candidates if not s.kind.startswith("card-") and s.kind != "use_policy"]
     pool = declared + [s for s in shipped if not declared or _more_restrictive(s, declared)] or candidates
-    exact = [s for s in candidates if s.entry and s.entry.priority >= 10]
-    pool = [next((x for x in exact if s.entry and s.entry.priority < 10 and _compatible(x.entry, s.entry)), s)
-            for s in pool]
+    pool = _exact_versions(pool, candidates)
     best = max(pool, key=lambda s: (s.entry.restrictiveness if s.entry else 0, s.confidence))
     agreeing = [s for s in candidates if s.entry is best.entry]
     return best.entry, min(0.99, max(s.confidence for s in agreeing) + 0.03 * (len(agreeing) - 1))
+
+
+def _exact_versions(pool: list[Signal], candidates: list[Signal]) -> list[Signal]:
+    exact = [s for s in candidates if s.entry and s.entry.priority >= 10]
+    return [next((x for x in exact if s.entry and s.entry.priority < 10 and _compatible(x.entry, s.entry)), s)
+            for s in pool]
 
 
 def _license_key(model: ModelLicense, s: Signal) -> str:
@@ -266,17 +276,7 @@ def _collect(model: ModelLicense, signals: list[Signal]) -> dict[str, LicenseTer
     licenses: dict[str, LicenseTerms] = {}
     binding_key = model.license.id if model.license else ""
     for s in signals:
-        if s.scope in ("code", "notice") or (s.entry is not None and s.scope == "model" and model.license
-                                             and s.entry.permissive and not _compatible(s.entry, model.license)
-                                             and not model.license.permissive):
-            continue      # a permissive id a shipped agreement contradicts imposes nothing itself
-        key = _license_key(model, s)
-        if s.kind == "card-body" and s.entry is None:
-            key = binding_key or "card"
-        if s.kind == "use_policy" and s.entry is None:
-            key = binding_key or f"unknown:{s.where}"
-            s.terms.setdefault("acceptable_use", Term("acceptable_use", {
-                "summary": f"A use policy is shipped with the model ({s.where})"}, [s.where], stated=True))
+        key = _collect_key(model, s, binding_key)
         if not key or (key.startswith("unknown:") and not s.terms):
             continue
         lic = licenses.get(key)
@@ -294,6 +294,22 @@ def _collect(model: ModelLicense, signals: list[Signal]) -> dict[str, LicenseTer
         lt.merge(target, {"attribution": Term("attribution", {"summary": "Keep the shipped notices with every "
                                                               "copy"}, list(model.notices), stated=True)})
     return licenses
+
+
+def _collect_key(model: ModelLicense, s: Signal, binding_key: str) -> str:
+    """Under which license a signal's terms are collected ('' for none)."""
+    if s.scope in ("code", "notice"):
+        return ""
+    if s.entry is not None and s.scope == "model" and model.license and s.entry.permissive \
+            and not model.license.permissive and not _compatible(s.entry, model.license):
+        return ""         # a permissive id a shipped agreement contradicts imposes nothing itself
+    if s.kind == "card-body" and s.entry is None:
+        return binding_key or "card"
+    if s.kind == "use_policy" and s.entry is None:
+        s.terms.setdefault("acceptable_use", Term("acceptable_use", {
+            "summary": f"A use policy is shipped with the model ({s.where})"}, [s.where], stated=True))
+        return binding_key or f"unknown:{s.where}"
+    return _license_key(model, s)
 
 
 def _more_restrictive(signal: Signal, declared: list[Signal]) -> bool:
@@ -357,7 +373,6 @@ def _ancestor_model(repo_id: str, relation: str, depth: int, card: dict[str, Any
 
 def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
     """Every ancestor with its license, parent first, root last."""
-    cat = licensetext.catalog()
     models: list[ModelLicense] = []
     seen: set[str] = set()
     for anc in sorted(ctx.snapshot.ancestors, key=lambda a: a.depth):
@@ -366,6 +381,15 @@ def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
         seen.add(anc.repo_id)
         models.append(_ancestor_model(anc.repo_id, anc.relation, anc.depth, anc.card or {},
                                       dict(anc.license_texts or {}), anc.error))
+    models += _provenance_models(ctx, seen)
+    models += _card_bases(card, seen)
+    models.sort(key=lambda m: m.depth)
+    return models
+
+
+def _provenance_models(ctx: ScanContext, seen: set[str]) -> list[ModelLicense]:
+    cat = licensetext.catalog()
+    models: list[ModelLicense] = []
     provenance = ctx.facts.get(ProvenanceFacts)
     for item in provenance.lineage if provenance else []:
         if not isinstance(item, dict) or not isinstance(item.get("repo_id"), str) or item["repo_id"] in seen:
@@ -379,6 +403,11 @@ def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
             repo_id=item["repo_id"], relation=str(item.get("relation") or ""),
             depth=int(item.get("depth") or 1) if str(item.get("depth") or "1").isdigit() else 1,
             error=str(item.get("error") or "")), signals))
+    return models
+
+
+def _card_bases(card: dict[str, Any], seen: set[str]) -> list[ModelLicense]:
+    models: list[ModelLicense] = []
     base = card.get("base_model")
     bases = base if isinstance(base, list) else [base] if base else []
     relation = card.get("base_model_relation") if isinstance(card.get("base_model_relation"), str) else ""
@@ -387,7 +416,6 @@ def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
             seen.add(name.strip())
             models.append(ModelLicense(repo_id=name.strip(), relation=relation or "", depth=1,
                                        error="not resolved (no ancestor data: audited without the hub source)"))
-    models.sort(key=lambda m: m.depth)
     return models
 
 
@@ -458,10 +486,14 @@ def _resolve_by_similarity(model: ModelLicense, lineage: list[ModelLicense]) -> 
     return _summarise(ModelLicense(repo_id=model.repo_id), model.signals)
 
 
-def _conflicts(model: ModelLicense) -> Iterator[Finding]:
-    declared = [s for s in model.signals if s.entry and s.kind.startswith("card-") and s.scope == "model"]
-    shipped = [s for s in model.signals if s.entry and s.kind == "file" and s.scope == "model"]
-    metadata = [s for s in model.signals if s.entry and s.kind == "metadata"]
+def _of_kind(model: ModelLicense, kinds: tuple[str, ...], scope: str = "model") -> list[Signal]:
+    return [s for s in model.signals if s.entry and s.kind.startswith(kinds) and s.scope == scope]
+
+
+def _conflict_pairs(model: ModelLicense) -> list[tuple[Signal, Signal]]:
+    declared = _of_kind(model, ("card-",))
+    shipped = [s for s in _of_kind(model, ("file",)) if s.kind == "file"]
+    metadata = _of_kind(model, ("metadata",))
     declared_is_shipped = any(_compatible(o.entry, d.entry) for o in shipped for d in declared)
     pairs: list[tuple[Signal, Signal]] = []
     for s in shipped:
@@ -474,8 +506,12 @@ def _conflicts(model: ModelLicense) -> Iterator[Finding]:
         references = declared or shipped
         if references and not any(_compatible(s.entry, r.entry) for r in references):
             pairs += [(r, s) for r in references]
+    return pairs
+
+
+def _conflicts(model: ModelLicense) -> Iterator[Finding]:
     reported: set[frozenset[str]] = set()
-    for d, s in pairs:
+    for d, s in _conflict_pairs(model):
         assert s.entry is not None and d.entry is not None
         key = frozenset((s.entry.id, d.entry.id))
         if key in reported:

@@ -163,14 +163,19 @@ def findings(ctx: ScanContext, obs: list[Obligation], model_kind: str) -> Iterat
             severity, note = _law(ctx, details, venues.get((first.license.key, first.origin)))
         origins = list(dict.fromkeys(ob.origin for ob in group))
         inherited = [o for o in origins if o != THIS_MODEL]
-        sources = list(dict.fromkeys(s for ob in group for s in ob.term.sources))
-        secondary = " (secondary source only: not read in a shipped text)" if all(
-            ob.term.secondary for ob in group) else ""
-        evidence = (f"{first.license.name}: {first.term.summary}{secondary}{note} (from {', '.join(origins)}); "
-                    f"sources: {'; '.join(sources[:MAX_SOURCES])}")
+        evidence = _evidence(group, note, origins)
         own_file = next((f for ob in group if ob.origin == THIS_MODEL for f in ob.license.files), "")
         yield rules.finding(rule, scanner=NAME, severity=severity, file=own_file,
                             location="lineage: " + ", ".join(inherited) if inherited else "", evidence=evidence)
+
+
+def _evidence(group: list[Obligation], note: str, origins: list[str]) -> str:
+    first = group[0]
+    sources = list(dict.fromkeys(s for ob in group for s in ob.term.sources))
+    secondary = " (secondary source only: not read in a shipped text)" if all(
+        ob.term.secondary for ob in group) else ""
+    return (f"{first.license.name}: {first.term.summary}{secondary}{note} (from {', '.join(origins)}); "
+            f"sources: {'; '.join(sources[:MAX_SOURCES])}")
 
 
 def territory(ctx: ScanContext, details: dict[str, Any], model_kind: str) -> tuple[bool, Severity, str]:
