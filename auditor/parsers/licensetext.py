@@ -392,9 +392,10 @@ def _hits(key: str, norm: str, located: Located | None) -> Iterator[Hit]:
             if n >= MAX_HITS:
                 break
             quote = located.quote(m.group(0)) if located is not None else None
-            context = normalize(quote.sentence) if quote else norm[max(0, m.start() - 200):m.end() + 200]
-            if any(neg.search(context) for neg in group.negations):
-                continue
+            if group.negations:
+                context = normalize(quote.sentence) if quote else norm[max(0, m.start() - 200):m.end() + 200]
+                if any(neg.search(context) for neg in group.negations):
+                    continue
             yield Hit(m, quote)
 
 
