@@ -105,6 +105,20 @@ class DeploymentFacts(RecordFacts):
     NAME: ClassVar[str] = "deployment"
 
 
+@dataclass(frozen=True)
+class LicenseObligation:
+    """One obligation of a license the model (or an ancestor) carries, as the license scanner reports it."""
+    term: str
+    rule: str
+    summary: str
+    license: str
+    license_id: str
+    origins: tuple[str, ...]
+    sources: tuple[str, ...]            # `FILE line N: "sentence"`, or the catalog entry's source
+    licensor_control: bool              # the licensor must be contacted, or keeps control (registration ...)
+    applies: bool = True                # False: e.g. a multimodal-only exclusion on a text-only model
+
+
 @dataclass
 class RuntimeFacts(RecordFacts):
     """{status, reason, steps, attempts, ...}: what the sandboxed load did (auditor.runtime)."""
@@ -113,8 +127,46 @@ class RuntimeFacts(RecordFacts):
 
 @dataclass
 class LicenseFacts(RecordFacts):
-    """{model, lineage, obligations, governing_law, venue, ...}: see the license scanner."""
+    """{model, code, notices, model_kind, lineage, obligations, governing_law, venue, summary}: see the
+    license scanner. Readers use the typed accessors below."""
     NAME: ClassVar[str] = "license"
+
+    @property
+    def obligations(self) -> tuple[LicenseObligation, ...]:
+        out = []
+        for ob in self.data.get("obligations") or ():
+            if isinstance(ob, dict):
+                out.append(LicenseObligation(
+                    term=str(ob.get("term", "")), rule=str(ob.get("rule", "")), summary=str(ob.get("summary", "")),
+                    license=str(ob.get("license", "")), license_id=str(ob.get("license_id", "")),
+                    origins=tuple(str(o) for o in ob.get("origins") or ()),
+                    sources=tuple(str(s) for s in ob.get("sources") or ()),
+                    licensor_control=bool(ob.get("licensor_control")), applies=ob.get("applies") is not False))
+        return tuple(out)
+
+    def licensor_control(self) -> tuple[LicenseObligation, ...]:
+        """Obligations that put the licensee in contact with, or under the control of, the licensor."""
+        return tuple(ob for ob in self.obligations if ob.licensor_control and ob.applies)
+
+    @property
+    def weights_license(self) -> str:
+        model = self.data.get("model")
+        if not isinstance(model, dict):
+            return ""
+        return str(model.get("spdx") or model.get("name") or model.get("id") or "")
+
+    @property
+    def code_license(self) -> str:
+        code = self.data.get("code")
+        return str(code.get("spdx") or code.get("name") or "") if isinstance(code, dict) else ""
+
+    @property
+    def governing_law(self) -> str:
+        return str(self.data.get("governing_law") or "")
+
+    @property
+    def venue(self) -> str:
+        return str(self.data.get("venue") or "")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Issue 6 benchmark: license identification and term extraction.
+"""License benchmark: text identification and term extraction (with quoted sentences).
 
 Run: python bench/bench_license.py [--corpus ../shared/corpus/licenses]
 Measures, in the same run, best of 3, texts in memory:
@@ -74,6 +74,14 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     print(f"corpus: {len(texts)} texts, {total_kb:.0f} KB; identified {right}/{len(texts)}")
+    print("| text | identified as | time (identify + extract, best of 3) | terms read from the text |")
+    print("|---|---|---|---|")
+    for p, t in zip(files, texts, strict=True):
+        per = best_of(lambda t=t: (licensetext.identify(t), licensetext.extract_facts(t)))
+        match = licensetext.identify(t)
+        found = sorted(licensetext.extract_facts(t))
+        print(f"| {p.name[:48]} | {match.entry.id if match else '-'} | {per * 1000:.1f} ms | "
+              f"{len(found)}: {', '.join(found)} |")
     print(f"identify + extract_facts, all texts: {ident * 1000:.1f} ms ({ident * 1000 / len(texts):.2f} ms/text)")
     print(f"normalize alone (floor): {norm * 1000:.1f} ms -> ratio {ident / norm:.1f}x")
     if grep_time is not None:

@@ -9,6 +9,7 @@ from license_support import CORPUS, corpus_index, make_model, rewrap, scan
 from auditor import rules
 from auditor.model import Ancestor, Severity
 from auditor.parsers import licensetext
+from auditor.scanners import license_terms
 
 # ------------------------------------------------------------------------------------------------
 # Every catalog entry is recognised from every card id spelling it lists (and from wrong casing).
@@ -89,6 +90,12 @@ EXPECTED = {
 CORPUS_ROWS = corpus_index() if (CORPUS / "INDEX.md").is_file() else []
 
 
+def _terms_for(match, facts, where):
+    """term -> details of one text's terms (catalog refined by the text), as the scanner reads them."""
+    entry = match.entry if match is not None else None
+    return {k: t.details for k, t in license_terms.terms_for(entry, facts, where).items()}
+
+
 def _obligation(result, term):
     return [ob for ob in result.facts["obligations"] if ob["term"] == term]
 
@@ -121,7 +128,7 @@ def test_corpus_file_identified_from_the_file_alone(tmp_path, row):
         assert result.model_id == expected_id
         terms = {ob["term"]: ob for ob in result.facts["obligations"]}
         match = licensetext.identify(text)
-        _check_terms(licensetext.terms_for(match, licensetext.extract_facts(text), name), expected_terms)
+        _check_terms(_terms_for(match, licensetext.extract_facts(text), name), expected_terms)
         assert set(expected_terms) - {"commercial"} <= set(terms) | {"commercial"}
 
 
@@ -148,7 +155,7 @@ def test_corpus_copies_and_reflows_still_identified(name):
     for label, variant in _variants(text).items():
         match = licensetext.identify(variant)
         assert match is not None and match.entry.id == expected_id, label
-        _check_terms(licensetext.terms_for(match, licensetext.extract_facts(variant), "LICENSE"), expected_terms)
+        _check_terms(_terms_for(match, licensetext.extract_facts(variant), "LICENSE"), expected_terms)
 
 
 @needs_corpus
@@ -159,7 +166,7 @@ def test_a_new_version_is_reported_with_its_own_numbers_and_places():
     revised = re.sub(r"laws of China", "laws of Singapore", revised)
     match = licensetext.identify(revised)
     assert match is not None and match.entry.id == "tongyi-qianwen"
-    terms = licensetext.terms_for(match, licensetext.extract_facts(revised), "LICENSE")
+    terms = _terms_for(match, licensetext.extract_facts(revised), "LICENSE")
     assert terms["user_threshold"]["mau"] == 50_000_000
     assert terms["governing_law"]["jurisdiction"] == "SG"
     assert "50M" in terms["user_threshold"]["summary"]
@@ -288,7 +295,7 @@ def test_family_lookalike_resolves_with_its_obligations(tmp_path, entry_id):
     for ob in result.facts["obligations"]:
         by_term.setdefault(ob["term"], ob)
     assert set(expected) <= set(by_term), (sorted(expected), sorted(by_term))
-    entry_terms = licensetext.terms_for(alone, licensetext.extract_facts(text), name)
+    entry_terms = _terms_for(alone, licensetext.extract_facts(text), name)
     _check_terms(entry_terms, expected)
     if expected.get("commercial", {}).get("allowed") is False:
         assert result.of("LICENSE-NON-COMMERCIAL")[0].severity == Severity.HIGH
@@ -491,7 +498,7 @@ def test_other_forms_of_known_agreements(text, entry_id):
 def test_a_new_llama_version_keeps_the_family_terms_with_its_own_threshold():
     text = OTHER_FORMS[-1][0]
     match = licensetext.identify(text)
-    terms = licensetext.terms_for(match, licensetext.extract_facts(text), "LICENSE")
+    terms = _terms_for(match, licensetext.extract_facts(text), "LICENSE")
     assert terms["user_threshold"]["mau"] == 900_000_000
     assert terms["governing_law"]["jurisdiction"] == "US-CA"      # from the family entry
 
@@ -527,7 +534,7 @@ def test_use_policy_eu_clause_is_read_from_the_text():
             "company with a principal place of business in, the European Union.\n")
     facts = licensetext.extract_facts(text)
     assert facts["territory_exclusion"]["regions"] == ["EU"]
-    terms = licensetext.terms_for(licensetext.identify(text), facts, "USE_POLICY.md")
+    terms = _terms_for(licensetext.identify(text), facts, "USE_POLICY.md")
     assert terms["territory_exclusion"]["scope"] == "multimodal"
 
 
@@ -609,7 +616,7 @@ def test_a_new_version_adding_a_licensor_facing_duty_is_reported():
                       "restrict any deployment.\n")
     match = licensetext.identify(revised)
     assert match is not None and match.entry.id == "llama3.3"
-    terms = licensetext.terms_for(match, licensetext.extract_facts(revised), "LICENSE")
+    terms = _terms_for(match, licensetext.extract_facts(revised), "LICENSE")
     assert "reporting" not in licensetext.catalog().entries["llama3.3"].terms
     assert {"reporting", "remote_restriction"} <= set(terms)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
-from typing import Any
 
 from auditor import rules
 from auditor.facts import Facts, LicenseFacts, RuntimeFacts
@@ -132,24 +131,32 @@ def _route(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ..
 
 
 def _license_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Refutation:
-    return None
+    """Refuted by any term that requires registration, reporting or remote control by the licensor,
+    whatever its finding's severity or waiver: the term is in the license the model carries."""
+    record = facts.get(LicenseFacts)
+    control = record.licensor_control() if record else ()
+    if not control:
+        return None
+    first = control[0]
+    more = f" and {len(control) - 1} more" if len(control) > 1 else ""
+    quote = f"; {first.sources[0]}" if first.sources else ""
+    return (f"{first.license}: {first.summary} (from {', '.join(first.origins)}){quote}{more}",
+            tuple(f"{ob.rule or ob.term}:{ob.license_id or ob.license}:{'; '.join(ob.sources[:2])}"
+                  for ob in control[:MAX_EVIDENCE]))
 
 
 def _license(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Claim:
     record = facts.get(LicenseFacts)
-    lic = record.data if record else {}
-    if not lic:   # the caller passed no scanner facts: say what the check found, nothing more
+    if record is None:   # the caller passed no scanner facts: say what the check found, nothing more
         return Claim(cid, title, ClaimStatus.SUPPORTED,
                      "the license check found no registration, reporting or remote-control term", ("check:license",))
-    model = _dict(lic.get("model"))
-    terms = {str(o.get("term")): str(o.get("summary") or "") for o in lic.get("obligations") or []
-             if isinstance(o, dict)}
-    name = model.get("spdx") or model.get("name") or model.get("id") or "unidentified"
-    law = lic.get("governing_law") or terms.get("governing_law") or "not stated"
-    venue = lic.get("venue") or terms.get("venue") or "not stated"
+    name = record.weights_license or "unidentified"
+    law = record.governing_law or "not stated"
+    venue = record.venue or "not stated"
+    code = f"; code license {record.code_license}" if record.code_license else ""
     return Claim(cid, title, ClaimStatus.SUPPORTED,
-                 f"license {name}: no registration, reporting or remote-control term found "
-                 f"(governing law {law}; venue {venue})",
+                 f"weights license {name}: no registration, reporting or remote-control term found "
+                 f"(governing law {law}; venue {venue}){code}",
                  ("check:license", f"license:{name}", f"governing-law:{law}", f"venue:{venue}"))
 
 
@@ -180,10 +187,6 @@ _SPECIAL = {"integrity": _Special(_integrity_refute, _integrity),
             "route": _Special(_route_refute, _route),
             "license": _Special(_license_refute, _license),
             "runtime": _Special(_no_refutation, _runtime)}
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _ids(findings: list[Finding]) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,13 +24,17 @@ MAX_TEXT_CHARS = 1_000_000  # identification and extraction read at most this mu
 MAX_ID_CHARS = 200          # a card id longer than this is treated as text, not an id
 SHINGLE_WORDS = 5           # word n-grams compared between two texts
 MAX_SHINGLED_WORDS = 50_000 # words of a text that take part in a comparison
+MAX_QUOTE = 300            # characters of a quoted sentence on each side of the match
+MAX_HITS = 64              # matches of one pattern examined (negated ones are skipped)
 
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "＂": '"'})
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _ID_FOLD = re.compile(r"[^a-z0-9]+")
 _NUM = r"(?<![0-9])([0-9]{1,3}(?: [0-9]{3})+|[0-9]+)"
 _SCALE = r"(million|billion|m\b|b\b)?"
-_SCALES = {"million": 1_000_000, "m": 1_000_000, "billion": 1_000_000_000, "b": 1_000_000_000}
+_CSCALE = r"(万|亿|百万|千万)"
+_SCALES = {"million": 1_000_000, "m": 1_000_000, "billion": 1_000_000_000, "b": 1_000_000_000,
+           "万": 10_000, "百万": 1_000_000, "千万": 10_000_000, "亿": 100_000_000}
 
 
 def normalize(text: str) -> str:
@@ -122,17 +127,34 @@ class Match:
     evidence: tuple[str, ...]           # the catalog phrases found
 
 
+@dataclass(frozen=True)
+class TermKind:
+    """What a term key means to the scanner (rules/licenses.yaml `term_keys`)."""
+    label: str
+    rule: str = ""
+    only_when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    licensor_control: bool = False
+
+    def rule_for(self, details: dict[str, Any]) -> str:
+        """The rule a term with these details raises ('' when it raises none)."""
+        if any(details.get(key) not in values for key, values in self.only_when.items()):
+            return ""
+        return self.rule
+
+
 @dataclass
 class Catalog:
     entries: dict[str, Entry]
     aliases: dict[str, str]             # folded id -> entry id
-    extract: dict[str, list[re.Pattern[str]]]
-    anchors: dict[str, tuple[str, ...]]
+    extract: dict[str, Group]
+    simple_terms: dict[str, str]        # extract group -> the term it states (one fact per hit)
     places: list[tuple[Phrase, str]]
     region_words: list[tuple[Phrase, str]]
     regions: dict[str, set[str]]
     jurisdiction_names: dict[str, str]
     license_files: dict[str, list[re.Pattern[str]]] = field(default_factory=dict)
+    term_kinds: dict[str, TermKind] = field(default_factory=dict)
+    signal_confidence: dict[str, float] = field(default_factory=dict)
 
     def by_id(self, value: str) -> Entry | None:
         """The entry a card `license` / `license_name` value names, after alias folding."""
@@ -161,7 +183,9 @@ class Catalog:
         return best[1] if best else None
 
     def file_role(self, name: str) -> str:
-        """'license', 'notice', 'use_policy' or '' for a file name."""
+        """The role of a file by its name (rules/licenses.yaml `license_files`): 'model' (the weights'
+        license), 'code', 'license' (which one it binds is decided by the scanner), 'notice',
+        'use_policy', or '' for a file that carries no license terms."""
         low = name.rsplit("/", 1)[-1].lower()
         for role, patterns in self.license_files.items():
             if any(p.match(low) for p in patterns):
@@ -178,6 +202,29 @@ class Catalog:
     def place_name(self, code: str) -> str:
         return self.jurisdiction_names.get(code, code)
 
+    def named_in(self, phrase: str) -> Entry | None:
+        """The catalog entry a sentence names by one of its ids or its name ("licensed under Apache-2.0",
+        "the Tongyi Qianwen LICENSE AGREEMENT"): the longest name found, None when there is none."""
+        folded = "-" + fold_id(phrase) + "-"
+        best: tuple[int, Entry] | None = None
+        for alias, entry_id in self.aliases.items():
+            if len(alias) >= 3 and f"-{alias}-" in folded and (best is None or len(alias) > best[0]):
+                best = (len(alias), self.entries[entry_id])
+        return best[1] if best else None
+
+
+def _entry(raw: dict[str, Any]) -> Entry:
+    specs = raw.get("match") or []
+    specs = specs if isinstance(specs, list) else [specs]
+    return Entry(
+        id=raw["id"], name=raw["name"], family=raw.get("family", ""), version=str(raw.get("version") or ""),
+        spdx=raw.get("spdx"), licensor=raw.get("licensor") or "", kind=raw.get("kind", "custom"),
+        hf_ids=tuple(raw.get("hf_ids") or ()), links=tuple(raw.get("links") or ()),
+        orgs=tuple(str(o).lower() for o in raw.get("orgs") or ()),
+        terms={k: dict(v) for k, v in (raw.get("terms") or {}).items()},
+        matchers=tuple(Matcher.parse(spec) for spec in specs),
+        priority=min((int(spec.get("priority", 10)) for spec in specs), default=10))
+
 
 @functools.cache
 def catalog() -> Catalog:
@@ -185,28 +232,25 @@ def catalog() -> Catalog:
     entries: dict[str, Entry] = {}
     aliases: dict[str, str] = {}
     for raw in data["licenses"]:
-        specs = raw.get("match") or []
-        specs = specs if isinstance(specs, list) else [specs]
-        entry = Entry(
-            id=raw["id"], name=raw["name"], family=raw.get("family", ""), version=str(raw.get("version") or ""),
-            spdx=raw.get("spdx"), licensor=raw.get("licensor") or "", kind=raw.get("kind", "custom"),
-            hf_ids=tuple(raw.get("hf_ids") or ()), links=tuple(raw.get("links") or ()),
-            orgs=tuple(str(o).lower() for o in raw.get("orgs") or ()),
-            terms={k: dict(v) for k, v in (raw.get("terms") or {}).items()},
-            matchers=tuple(Matcher.parse(spec) for spec in specs),
-            priority=min((int(spec.get("priority", 10)) for spec in specs), default=10))
+        entry = _entry(raw)
         entries[entry.id] = entry
         for alias in (entry.id, *entry.hf_ids, *((entry.spdx,) if entry.spdx else ())):
             aliases.setdefault(fold_id(alias), entry.id)
-    extract = {key: [re.compile(p.replace("{num}", _NUM).replace("{scale}", _SCALE)) for p in patterns]
-               for key, patterns in data["extract"].items()}
+    for entry in entries.values():
+        aliases.setdefault(fold_id(entry.name), entry.id)
+    extract = {key: Group.parse(spec) for key, spec in data["extract"].items()}
     return Catalog(
         entries=entries, aliases=aliases, extract=extract,
-        anchors={k: tuple(v) for k, v in (data.get("extract_anchors") or {}).items()},
+        simple_terms={key: str(spec["term"]) for key, spec in data["extract"].items() if spec.get("term")},
         places=[(_phrase(word), code) for word, code in data["places"]],
         region_words=[(_phrase(word), code) for word, code in data["region_words"]],
         regions={k: set(v) for k, v in data["regions"].items()},
         jurisdiction_names=dict(data["jurisdiction_names"]),
+        term_kinds={key: TermKind(label=str(spec["label"]), rule=str(spec.get("rule") or ""),
+                                  only_when={k: tuple(v) for k, v in (spec.get("only_when") or {}).items()},
+                                  licensor_control=bool(spec.get("licensor_control")))
+                    for key, spec in data["term_keys"].items()},
+        signal_confidence={k: float(v) for k, v in data["signal_confidence"].items()},
         license_files={role: [re.compile(p) for p in pats] for role, pats in data["license_files"].items()})
 
 
@@ -262,28 +306,101 @@ def _number(digits: str, scale: str | None) -> int:
     return value * _SCALES.get((scale or "").strip(), 1)
 
 
-def _patterns(key: str, norm: str) -> list[re.Pattern[str]]:
-    cat = catalog()
-    anchors = cat.anchors.get(key)
-    if anchors and not any(a in norm for a in anchors):
-        return []
-    return cat.extract[key]
+@dataclass(frozen=True)
+class Quote:
+    """The sentence of the original text a fact was read from, with its line (and page for a PDF)."""
+    sentence: str
+    line: int
+    page: int = 0
+
+    def cite(self, file: str) -> str:
+        where = f"page {self.page}" if self.page else f"line {self.line}"
+        return f'{file} {where}: "{self.sentence}"'
 
 
-def _first_number(key: str, norm: str) -> tuple[int, str] | None:
-    for pattern in _patterns(key, norm):
-        m = pattern.search(norm)
-        if m:
-            return _number(m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None), m.group(0)
-    return None
+_SENTENCE_END = re.compile(r"(?:[.;!?](?=\s)|[。；！？]|\n\s*\n|\f)")
 
 
-def _first(key: str, norm: str) -> re.Match[str] | None:
-    for pattern in _patterns(key, norm):
-        m = pattern.search(norm)
-        if m:
-            return m
-    return None
+class Located:
+    """A text kept in its original form (compatibility-folded) so that a match found in the
+    normalised text can be quoted back as the sentence it sits in."""
+
+    def __init__(self, text: str) -> None:
+        self.original = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).translate(_QUOTES)
+
+    def quote(self, clause: str) -> Quote | None:
+        words = clause.split()[:12]
+        if not words:
+            return None
+        pattern = re.compile(r"[\W_]+".join(re.escape(w) for w in words), re.IGNORECASE)
+        m = pattern.search(self.original)
+        if m is None:
+            return None
+        start = m.start()
+        back = self.original[max(0, start - MAX_QUOTE):start]
+        ends = list(_SENTENCE_END.finditer(back))
+        begin = start - len(back) + (ends[-1].end() if ends else 0)
+        after = _SENTENCE_END.search(self.original, m.end(), m.end() + MAX_QUOTE)
+        stop = after.end() if after else min(len(self.original), m.end() + MAX_QUOTE)
+        sentence = " ".join(self.original[begin:stop].split())
+        page = self.original.count("\f", 0, start) + 1 if "\f" in self.original else 0
+        line = self.original.count("\n", self.original.rfind("\f", 0, start) + 1 if page else 0, start) + 1
+        return Quote(sentence[:2 * MAX_QUOTE], line, page)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One `extract` group of rules/licenses.yaml: patterns for one fact, with its cheap anchors
+    (plain substrings, one must occur) and negations (a hit whose sentence matches one is skipped)."""
+    patterns: tuple[re.Pattern[str], ...]
+    anchors: tuple[str, ...] = ()
+    negations: tuple[re.Pattern[str], ...] = ()
+    summary: str = ""
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> Group:
+        def compiled(items: list[str]) -> tuple[re.Pattern[str], ...]:
+            return tuple(re.compile(p.replace("{num}", _NUM).replace("{scale}", _SCALE)
+                                    .replace("{cscale}", _CSCALE)) for p in items)
+        return cls(patterns=compiled(spec.get("patterns") or []), anchors=tuple(spec.get("anchors") or ()),
+                   negations=compiled(spec.get("negations") or []), summary=str(spec.get("summary") or ""))
+
+
+@dataclass
+class Hit:
+    match: re.Match[str]
+    quote: Quote | None
+
+    @property
+    def clause(self) -> str:
+        return self.match.group(0)
+
+    def details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"clause": self.clause}
+        if self.quote is not None:
+            out.update(sentence=self.quote.sentence, line=self.quote.line, page=self.quote.page)
+        return out
+
+
+def _hits(key: str, norm: str, located: Located | None) -> Iterator[Hit]:
+    """Every hit of a group's patterns, in pattern order, whose sentence is not negated."""
+    group = catalog().extract.get(key)
+    if group is None or (group.anchors and not any(a in norm for a in group.anchors)):
+        return
+    for pattern in group.patterns:
+        for n, m in enumerate(pattern.finditer(norm)):
+            if n >= MAX_HITS:
+                break
+            quote = located.quote(m.group(0)) if located is not None else None
+            if group.negations:
+                context = normalize(quote.sentence) if quote else norm[max(0, m.start() - 200):m.end() + 200]
+                if any(neg.search(context) for neg in group.negations):
+                    continue
+            yield Hit(m, quote)
+
+
+def _first(key: str, norm: str, located: Located | None = None) -> Hit | None:
+    return next(_hits(key, norm, located), None)
 
 
 def place(phrase: str) -> str:
@@ -295,61 +412,77 @@ def place(phrase: str) -> str:
 
 
 def extract_facts(text: str, *, normalized: str | None = None) -> dict[str, dict[str, Any]]:
-    """Terms a text states by itself, keyed like catalog terms; each with the `clause` it came from."""
+    """Terms a text states by itself, keyed like catalog terms; each with the `clause` it came from
+    and, where it can be found again in the original, the `sentence`, `line` and `page`."""
     norm = normalized if normalized is not None else normalize(text)
-    cat = catalog()
+    located = Located(text)
     facts: dict[str, dict[str, Any]] = {}
+    threshold = _threshold(norm, located)
+    if threshold:
+        facts["user_threshold"] = threshold
+    facts.update(_places(norm, located))
+    territory = _territory(norm, located)
+    if territory:
+        facts["territory_exclusion"] = territory
+    cat = catalog()
+    for key, term in cat.simple_terms.items():
+        hit = _first(key, norm, located)
+        if hit:
+            facts[term] = {"summary": cat.extract[key].summary, **hit.details()}
+            if key == "output_training":
+                facts[term]["rule"] = "banned"
+            if key == "non_commercial":
+                facts[term]["allowed"] = False
+    return facts
 
+
+def _threshold(norm: str, located: Located) -> dict[str, Any]:
     threshold: dict[str, Any] = {}
+    first: Hit | None = None
     clauses = []
     for key in ("mau", "dau", "monthly_revenue_usd", "annual_revenue_usd"):
-        found = _first_number(key, norm)
-        if found:
-            threshold[key], clause = found
-            clauses.append(clause)
-    if threshold:
-        facts["user_threshold"] = {**threshold, "summary": threshold_summary(threshold), "clause": " / ".join(clauses)}
+        hit = _first(key, norm, located)
+        if hit:
+            m = hit.match
+            threshold[key] = _number(m.group(1), m.group(2) if m.lastindex and m.lastindex >= 2 else None)
+            clauses.append(hit.clause)
+            first = first or hit
+    if not threshold or first is None:
+        return {}
+    return {**threshold, "summary": threshold_summary(threshold), **first.details(), "clause": " / ".join(clauses)}
 
-    law = _first("governing_law", norm)
+
+def _places(norm: str, located: Located) -> dict[str, dict[str, Any]]:
+    cat = catalog()
+    out: dict[str, dict[str, Any]] = {}
+    law = _first("governing_law", norm, located)
     if law:
-        words = law.group(1).strip()
-        code = place(words) or place(law.group(0))
-        facts["governing_law"] = {"jurisdiction": code, "summary": f"Laws of {cat.place_name(code) if code else words.title()}",
-                                  "clause": law.group(0)}
-    venue = _first("venue", norm)
+        words = law.match.group(1).strip()
+        code = place(words) or place(law.clause)
+        out["governing_law"] = {"jurisdiction": code, "summary": f"Laws of {cat.place_name(code) if code else words.title()}",
+                                **law.details()}
+    venue = _first("venue", norm, located)
     if venue:
-        words = venue.group(1).strip()
-        code = place(words) or (facts.get("governing_law", {}).get("jurisdiction", "") if "arbitration" not in words else "")
-        facts["venue"] = {"jurisdiction": code, "summary": words, "clause": venue.group(0)}
+        words = venue.match.group(1).strip()
+        arbitration = "arbitrat" in words or "仲裁" in words
+        code = place(words) or (out.get("governing_law", {}).get("jurisdiction", "") if not arbitration else "")
+        out["venue"] = {"jurisdiction": code, "summary": words, **venue.details()}
+    return out
 
+
+def _territory(norm: str, located: Located) -> dict[str, Any]:
+    cat = catalog()
     regions: list[str] = []
-    clause = ""
-    for pattern in _patterns("territory", norm):
-        for hit in pattern.finditer(norm):
-            for word, code in cat.region_words:
-                if word.search(hit.group(1)) and code not in regions:
-                    regions.append(code)
-            clause = clause or hit.group(0)
-    if regions:
-        facts["territory_exclusion"] = {"regions": regions, "summary": "Not licensed in " + ", ".join(
-            cat.place_name(r) for r in regions), "clause": clause}
-
-    simple = {"remote_restriction": "The licensor reserves a right to restrict use remotely",
-              "registration": "Registration or an application is required before (commercial) use",
-              "reporting": "The licensee must report to the licensor",
-              "naming_duty": "A name or label must be displayed or used in derived models"}
-    for key, summary in simple.items():
-        m = _first("naming" if key == "naming_duty" else key, norm)
-        if m:
-            facts[key] = {"summary": summary, "clause": m.group(0)}
-    m = _first("output_training", norm)
-    if m:
-        facts["output_training"] = {"rule": "banned", "summary": "The model or its outputs may not be used to "
-                                    "improve other models", "clause": m.group(0)}
-    m = _first("non_commercial", norm)
-    if m:
-        facts["commercial"] = {"allowed": False, "summary": "Non-commercial or research use only", "clause": m.group(0)}
-    return facts
+    first: Hit | None = None
+    for hit in _hits("territory", norm, located):
+        for word, code in cat.region_words:
+            if word.search(hit.match.group(1)) and code not in regions:
+                regions.append(code)
+        first = first or hit
+    if not regions or first is None:
+        return {}
+    return {"regions": regions, "summary": "Not licensed in " + ", ".join(cat.place_name(r) for r in regions),
+            **first.details()}
 
 
 def threshold_summary(t: dict[str, Any]) -> str:
@@ -384,45 +517,3 @@ def similarity(a: frozenset[int], b: frozenset[int]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / len(a | b)
-
-
-# Which text-derived facts may refine an identified catalog entry: the quantities and places that
-# change between versions, and the licensor-facing duties a new version may add (its text is the
-# truth at that revision). Other duties the catalog does not list are only taken from unknown texts.
-REFINABLE = ("user_threshold", "governing_law", "venue", "territory_exclusion", "remote_restriction",
-             "registration", "reporting")
-
-
-def terms_for(match: Match | None, facts: dict[str, dict[str, Any]], source: str) -> dict[str, dict[str, Any]]:
-    """The terms of one license text: the catalog's, refined by what the text itself says."""
-    if match is None:
-        return {k: {**v, "source": f"{source} (read from the text)"} for k, v in facts.items()}
-    terms = {k: dict(v) for k, v in match.entry.terms.items()}
-    for key in REFINABLE:
-        if key not in facts:
-            continue
-        stated = facts[key]
-        if key in ("governing_law", "venue") and not stated.get("jurisdiction") and key in terms:
-            continue    # the text names a place we do not know; keep the catalog's
-        merged = {**terms.get(key, {}), **{k: v for k, v in stated.items() if k != "clause"}}
-        if key == "user_threshold" and key in terms:
-            merged = {k: v for k, v in merged.items() if k in stated or k in ("summary", "source")}
-            merged["summary"] = terms[key].get("summary", "") if _same_threshold(terms[key], stated) \
-                else stated["summary"]
-        elif key in terms:
-            merged["summary"] = terms[key].get("summary", stated["summary"]) if _same_place(terms[key], stated) \
-                else stated["summary"]
-        merged["source"] = f"{source}: \"{stated['clause'][:120]}\""
-        terms[key] = merged
-    return terms
-
-
-def _same_threshold(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    keys = ("mau", "dau", "monthly_revenue_usd", "annual_revenue_usd")
-    return all(a.get(k) == b.get(k) for k in keys if b.get(k))
-
-
-def _same_place(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    if "regions" in b:
-        return set(a.get("regions", ())) == set(b.get("regions", ()))
-    return a.get("jurisdiction") == b.get("jurisdiction") or not b.get("jurisdiction")

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from auditor.parsers import yamlsafe
+from auditor.parsers.card import front_matter
 
 MAX_CARD_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -29,20 +27,6 @@ class BaseRef:
     relation: str         # finetune, quantized, adapter, merge, or "" when the card does not say
     source: str           # README.md, adapter_config.json, model.gguf ...
     valid: bool = True
-
-
-def front_matter(text: str) -> dict[str, Any]:
-    """The YAML front matter of a model card, {} when there is none or it is not a mapping."""
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end < 0:
-        return {}
-    try:
-        data = yamlsafe.load(text[3:end])
-    except (yaml.YAMLError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def read_card(root: Path) -> dict[str, Any]:

@@ -8,70 +8,52 @@ obligations of all of them are combined, because a derivative stays bound by its
 """
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from auditor import rules
 from auditor.facts import FileFacts, GgufFacts, LicenseFacts, ProvenanceFacts, SafetensorsFacts
-from auditor.model import FileRecord, Finding, Severity
-from auditor.parsers import licensetext, yamlsafe
+from auditor.model import Finding, Severity
+from auditor.parsers import card as cardparser
+from auditor.parsers import licensetext
 from auditor.parsers.licensetext import Entry, Match
 from auditor.scanners import ScanContext
+from auditor.scanners import license_files as lf
+from auditor.scanners import license_terms as lt
+from auditor.scanners.license_terms import THIS_MODEL, LicenseTerms, Term
 
 NAME = "license"
 
-MAX_FRONT_MATTER = 256 * 1024     # bytes of card YAML parsed
-MAX_LICENSE_FILES = 64            # license-like files read per model
-MAX_DEPTH = 2                     # folders below the root searched for license files
 SIMILAR_TEXT = 0.6                # word 5-gram Jaccard similarity at which two texts are one agreement
-MAX_PDF_BYTES = 20 * 1024 * 1024  # a PDF license larger than this is not parsed
-MAX_PDF_PAGES = 80
-MAX_PDF_SECONDS = 30.0
-THIS_MODEL = "this model"
-_TEXT_KINDS = ("file", "notice", "use_policy", "metadata")
+_TEXT_KINDS = ("file", "use_policy", "metadata")
 _WEIGHT_FORMATS = ("safetensors", "gguf", "pickle", "zip", "onnx", "hdf5", "numpy", "protobuf", "tar", "7z",
                    "lfs-pointer")
-
-# Confidence of a resolution by each kind of signal (a text match carries its own).
-_CONFIDENCE = {"card-license": 0.9, "card-license_name": 0.85, "card-license_link": 0.8, "metadata": 0.8,
-               "lineage-fact": 0.7}
-
-# Term key -> the rule a policy acts on; venue is reported with the governing law.
-_TERM_RULES = {
-    "registration": "LICENSE-REGISTRATION", "user_threshold": "LICENSE-USER-THRESHOLD",
-    "naming_duty": "LICENSE-NAMING-DUTY", "territory_exclusion": "LICENSE-TERRITORY-EXCLUSION",
-    "governing_law": "LICENSE-GOVERNING-LAW", "remote_restriction": "LICENSE-REMOTE-RESTRICTION",
-    "reporting": "LICENSE-REPORTING", "acceptable_use": "LICENSE-USE-POLICY", "revocable": "LICENSE-REVOCABLE",
-    "attribution": "LICENSE-ATTRIBUTION", "redistribution": "LICENSE-REDISTRIBUTION",
-}
-_TERM_LABELS = {
-    "commercial": "Commercial use", "user_threshold": "Threshold", "attribution": "Attribution",
-    "naming_duty": "Naming duty", "acceptable_use": "Use policy", "registration": "Registration",
-    "output_training": "Output training", "territory_exclusion": "Territory", "governing_law": "Governing law",
-    "venue": "Venue", "remote_restriction": "Remote restriction", "redistribution": "Redistribution",
-    "reporting": "Reporting", "revocable": "Revocable",
-}
+_CODE_WORDS = re.compile(r"\b(?:code|source code|scripts?)\b|代码|코드", re.IGNORECASE)
+_WEIGHT_WORDS = re.compile(r"\b(?:weights?|model weights|checkpoints?|models?)\b|权重|模型|가중치|모델", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(r"[;；，,]|\bwhile\b|\bwhereas\b|\bbut\b|而|但")
+_LICENSE_WORDS = re.compile(r"licen[cs]|许可|协议|라이선스", re.IGNORECASE)
 
 
 @dataclass
 class Signal:
-    kind: str                      # card-license, card-license_name, card-license_link, file, notice,
-    where: str                     # use_policy, metadata, lineage-fact; where = file or card field
+    kind: str                      # card-license, card-license_name, card-license_link, card-body, file,
+    where: str                     # notice, use_policy, metadata, lineage-fact; where = file or card field
     value: str                     # the id, link, or the opening words of a text
     entry: Entry | None = None
     confidence: float = 0.0
-    terms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    terms: dict[str, Term] = field(default_factory=dict)
     evidence: tuple[str, ...] = ()
     is_text: bool = False          # a license text (file or long metadata value), not an id or link
     stated: dict[str, dict[str, Any]] = field(default_factory=dict)   # facts the text states itself
     shingles: frozenset[int] = frozenset()
+    scope: str = "model"           # model (the weights), code, notice, third_party
+    role: str = ""                 # the file's role by name (rules/licenses.yaml license_files)
+    full_text: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "where": self.where, "value": self.value[:200],
+        return {"kind": self.kind, "where": self.where, "value": self.value[:200], "scope": self.scope,
                 "license_id": self.entry.id if self.entry else "", "confidence": self.confidence,
                 "matched": list(self.evidence)}
 
@@ -85,8 +67,9 @@ class ModelLicense:
     signals: list[Signal] = field(default_factory=list)
     license: Entry | None = None
     confidence: float = 0.0
-    # license key (entry id, or "unknown:<where>") -> (display name, terms)
-    licenses: dict[str, tuple[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
+    code_license: Entry | None = None
+    licenses: dict[str, LicenseTerms] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
     error: str = ""
 
 
@@ -137,21 +120,22 @@ def _card_values(card: dict[str, Any], where: str) -> tuple[list[Signal], list[s
 
 
 def _resolved(kind: str, where: str, value: str, entry: Entry | None) -> Signal:
-    return Signal(kind=kind, where=where, value=value, entry=entry,
-                  confidence=_CONFIDENCE.get(kind, 0.8) if entry else 0.0,
-                  terms={k: dict(v, source=f"{v.get('source', '')} (via {where} = {value[:60]})")
-                         for k, v in entry.terms.items()} if entry else {})
+    confidence = licensetext.catalog().signal_confidence.get(kind, 0.8) if entry else 0.0
+    via = f"{where} = {value[:60]}"
+    return Signal(kind=kind, where=where, value=value, entry=entry, confidence=confidence,
+                  terms=lt.terms_for(entry, {}, where, via=via) if entry else {})
 
 
-def _text_signal(kind: str, where: str, text: str) -> Signal:
+def _text_signal(kind: str, where: str, text: str, role: str = "") -> Signal:
     norm = licensetext.normalize(text)
     match: Match | None = licensetext.identify(text, normalized=norm)
     facts = licensetext.extract_facts(text, normalized=norm)
-    terms = licensetext.terms_for(match, facts, where)
-    return Signal(kind=kind, where=where, value=" ".join(norm.split()[:12]),
-                  entry=match.entry if match else None, confidence=match.confidence if match else 0.0,
-                  terms=terms, evidence=match.evidence if match else (), is_text=True, stated=facts,
-                  shingles=licensetext.shingles(norm))
+    entry = match.entry if match else None
+    full = len(text) >= lt.FULL_TEXT_CHARS
+    return Signal(kind=kind, where=where, value=" ".join(norm.split()[:12]), entry=entry,
+                  confidence=match.confidence if match else 0.0,
+                  terms=lt.terms_for(entry, facts, where, full_text=full), evidence=match.evidence if match else (),
+                  is_text=True, stated=facts, shingles=licensetext.shingles(norm), role=role, full_text=full)
 
 
 def _value_signal(kind: str, where: str, value: str) -> Signal:
@@ -164,25 +148,6 @@ def _value_signal(kind: str, where: str, value: str) -> Signal:
     if entry is not None or len(value) <= 80:
         return _resolved(kind, where, value, entry)
     return _text_signal(kind, where, value)
-
-
-def _front_matter(text: str) -> dict[str, Any]:
-    """The YAML between the leading `---` lines of a model card ({} when there is none)."""
-    stripped = text.lstrip("\ufeff")
-    if not stripped.startswith("---"):
-        return {}
-    end = stripped.find("\n---", 3)
-    if end < 0:
-        raise ValueError("front matter is not closed")
-    block = stripped[3:end]
-    if len(block.encode("utf-8", "replace")) > MAX_FRONT_MATTER:
-        raise ValueError(f"front matter larger than {MAX_FRONT_MATTER} bytes")
-    data = yamlsafe.load(block)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError("front matter is not a mapping")
-    return data
 
 
 # Where the formats scanners' facts carry a license: the per-file record of each format (or its "metadata" map) -> keys.
@@ -207,57 +172,144 @@ def _metadata_signals(ctx: ScanContext) -> list[Signal]:
     return signals
 
 
+def _body_signals(card: cardparser.Card, where: str) -> list[Signal]:
+    """What the card's prose says about the license: which license covers the code and which the weights
+    ("the code is licensed under Apache-2.0, the model weights under ..."), and the terms its license
+    section states (registration for commercial use, thresholds ...)."""
+    cat = licensetext.catalog()
+    signals: list[Signal] = []
+    for _start, text in cardparser.license_sections(card) or [(card.body_line, card.body)]:
+        for sentence in re.split(r"(?<=[.。;；!?])\s+|\n\s*\n", text):
+            if not _LICENSE_WORDS.search(sentence):
+                continue
+            for part in _CLAUSE_SPLIT.split(sentence):
+                entry = cat.named_in(part)
+                if entry is None:
+                    continue
+                scope = "code" if _CODE_WORDS.search(part) and not _WEIGHT_WORDS.search(part) else \
+                    "model" if _WEIGHT_WORDS.search(part) else ""
+                if scope:
+                    sig = _resolved("card-body", f"{where} (body)", " ".join(part.split())[:120], entry)
+                    sig.scope = scope
+                    signals.append(sig)
+    sections = cardparser.license_sections(card)
+    if sections:
+        numbered = "\n" * (sections[0][0] - 1) + "\n".join(text for _, text in sections)
+        facts = licensetext.extract_facts(numbered)
+        if facts:
+            signals.append(Signal(kind="card-body", where=where, value="license section of the card",
+                                  terms=lt.terms_for(None, facts, where), stated=facts, scope="model"))
+    return signals
+
+
 # ---------------------------------------------------------------------------------------- models
 
-def _summarise(model: ModelLicense, signals: list[Signal]) -> ModelLicense:
-    """Choose the binding license of one model and collect the terms of every license it carries."""
-    model.signals = signals
-    identified = [s for s in signals if s.entry is not None]
-    from_text: set[str] = set()
-    for s in identified:
-        assert s.entry is not None
-        if s.entry.priority < 10 and any(o.entry is not s.entry and _compatible(o.entry, s.entry)
-                                         for o in identified):
-            continue      # a family fallback when the exact version is known from another signal
-        is_text = s.kind in _TEXT_KINDS and bool(s.evidence)
-        # the terms of a shipped text (refined by what it says) beat the catalog's via a card id
-        if s.entry.id not in model.licenses or (is_text and s.entry.id not in from_text):
-            model.licenses[s.entry.id] = (s.entry.name, s.terms)
-            if is_text:
-                from_text.add(s.entry.id)
+def _assign_scopes(signals: list[Signal]) -> None:
+    """Which files bind the weights: a model-license file does; a generic LICENSE is the code's when a
+    model-license file exists or the card says the code is under it; notices never bind."""
+    has_model_file = any(s.role == "model" for s in signals)
+    code_named = [s.entry for s in signals if s.kind == "card-body" and s.scope == "code" and s.entry]
+    weights_named = [s.entry for s in signals if s.kind == "card-body" and s.scope == "model" and s.entry]
     for s in signals:
-        if s.entry is None and s.kind in ("file", "metadata") and s.terms:
-            model.licenses[f"unknown:{s.where}"] = (f"unrecognised license in {s.where}", s.terms)
-        if s.entry is None and s.kind == "use_policy":
-            model.licenses[f"unknown:{s.where}"] = (f"unrecognised use policy in {s.where}", {
-                "acceptable_use": {"summary": "A use policy of unknown content is shipped with the model",
-                                   "source": s.where}})
-    declared = [s for s in identified if s.kind.startswith("card-")]
-    binding = [s for s in identified if _speaks_for_model(s)]
-    pool = declared + [s for s in binding if not declared or _more_restrictive(s, declared)]
-    if not pool:
-        pool = [s for s in identified]
-    # a family fallback named by one signal gives way to the exact version another signal names
-    exact = [s for s in identified if s.entry and s.entry.priority >= 10]
-    pool = [next((x for x in exact if s.entry and s.entry.priority < 10 and _compatible(x.entry, s.entry)), s)
-            for s in pool]
-    if pool:
-        best = max(pool, key=lambda s: (s.entry.restrictiveness if s.entry else 0, s.confidence))
-        model.license = best.entry
-        agreeing = [s for s in identified if s.entry is best.entry]
-        model.confidence = min(0.99, max(s.confidence for s in agreeing) + 0.03 * (len(agreeing) - 1))
-        if best.entry and best.kind in _TEXT_KINDS and not best.entry.permissive:
-            # a permissive id on the card that a shipped agreement contradicts imposes nothing itself
-            for s in declared:
-                if s.entry and s.entry.permissive and not _compatible(s.entry, best.entry):
-                    model.licenses.pop(s.entry.id, None)
+        if s.role == "notice":
+            s.scope = "notice"
+        elif s.role == "code":
+            s.scope = "code"
+        elif s.role == "license" and "/" in s.where:
+            s.scope = "third_party"
+        elif s.role == "license":
+            s.scope = _generic_scope(s, has_model_file, code_named, weights_named)
+
+
+def _generic_scope(s: Signal, has_model_file: bool, code_named: list[Entry], weights_named: list[Entry]) -> str:
+    if s.entry is None:
+        return "code" if has_model_file else "model"
+    named_code = any(_compatible(s.entry, e) for e in code_named)
+    named_weights = any(_compatible(s.entry, e) for e in weights_named)
+    return "code" if (has_model_file or named_code) and not named_weights else "model"
+
+
+def _summarise(model: ModelLicense, signals: list[Signal]) -> ModelLicense:
+    """Choose the binding license of one model's weights (and its code's) and collect the terms."""
+    _assign_scopes(signals)
+    model.signals = signals
+    weights = [s for s in signals if s.entry is not None and s.scope == "model"]
+    model.license, model.confidence = _binding(weights)
+    model.code_license = _binding([s for s in signals if s.entry is not None and s.scope == "code"])[0]
+    model.notices = [s.where for s in signals if s.scope == "notice"]
+    model.licenses = _collect(model, signals)
     return model
 
 
-def _speaks_for_model(signal: Signal) -> bool:
-    """File metadata and root-level license files speak for the model; a license file in a subfolder
-    (third-party code, a tokenizer) adds its obligations but neither binds the model nor conflicts."""
-    return signal.kind == "metadata" or (signal.kind == "file" and "/" not in signal.where)
+def _binding(candidates: list[Signal]) -> tuple[Entry | None, float]:
+    """The most restrictive license the weights' signals name; a shipped text beats a card id that it
+    contradicts; a family fallback gives way to the exact version another signal names."""
+    if not candidates:
+        return None, 0.0
+    declared = [s for s in candidates if s.kind.startswith("card-")]
+    shipped = [s for s in candidates if not s.kind.startswith("card-") and s.kind != "use_policy"]
+    pool = declared + [s for s in shipped if not declared or _more_restrictive(s, declared)] or candidates
+    pool = _exact_versions(pool, candidates)
+    best = max(pool, key=lambda s: (s.entry.restrictiveness if s.entry else 0, s.confidence))
+    agreeing = [s for s in candidates if s.entry is best.entry]
+    return best.entry, min(0.99, max(s.confidence for s in agreeing) + 0.03 * (len(agreeing) - 1))
+
+
+def _exact_versions(pool: list[Signal], candidates: list[Signal]) -> list[Signal]:
+    exact = [s for s in candidates if s.entry and s.entry.priority >= 10]
+    return [next((x for x in exact if s.entry and s.entry.priority < 10 and _compatible(x.entry, s.entry)), s)
+            for s in pool]
+
+
+def _license_key(model: ModelLicense, s: Signal) -> str:
+    """Signals naming the binding license or a family fallback of it share its key (one set of terms)."""
+    if s.entry is None:
+        return "" if s.scope != "model" else f"unknown:{s.where}"
+    if model.license is not None and s.scope == "model" and _compatible(s.entry, model.license):
+        return model.license.id
+    return s.entry.id
+
+
+def _collect(model: ModelLicense, signals: list[Signal]) -> dict[str, LicenseTerms]:
+    """The terms of every license the weights carry (the binding one, use policies, third-party files in
+    subfolders, unknown texts); the code license and notices add none."""
+    licenses: dict[str, LicenseTerms] = {}
+    binding_key = model.license.id if model.license else ""
+    for s in signals:
+        key = _collect_key(model, s, binding_key)
+        if not key or (key.startswith("unknown:") and not s.terms):
+            continue
+        lic = licenses.get(key)
+        if lic is None:
+            entry = licensetext.catalog().entries.get(key)
+            name = entry.name if entry else ("terms stated in the model card" if key == "card"
+                                             else f"unrecognised license in {s.where}")
+            lic = licenses[key] = LicenseTerms(key, entry.id if entry else "", name)
+        lt.merge(lic, s.terms)
+        if s.kind in ("file", "use_policy") and s.where not in lic.files:
+            lic.files.append(s.where)
+    if model.notices:
+        target = licenses.get(binding_key) or licenses.setdefault("notices", LicenseTerms(
+            "notices", "", "notices shipped with the model"))
+        lt.merge(target, {"attribution": Term("attribution", {"summary": "Keep the shipped notices with every "
+                                                              "copy"}, list(model.notices), stated=True)})
+    return licenses
+
+
+def _collect_key(model: ModelLicense, s: Signal, binding_key: str) -> str:
+    """Under which license a signal's terms are collected ('' for none)."""
+    if s.scope in ("code", "notice"):
+        return ""
+    if s.entry is not None and s.scope == "model" and model.license and s.entry.permissive \
+            and not model.license.permissive and not _compatible(s.entry, model.license):
+        return ""         # a permissive id a shipped agreement contradicts imposes nothing itself
+    if s.kind == "card-body" and s.entry is None:
+        return binding_key or "card"
+    if s.kind == "use_policy" and s.entry is None:
+        s.terms.setdefault("acceptable_use", Term("acceptable_use", {
+            "summary": f"A use policy is shipped with the model ({s.where})"}, [s.where], stated=True))
+        return binding_key or f"unknown:{s.where}"
+    return _license_key(model, s)
 
 
 def _more_restrictive(signal: Signal, declared: list[Signal]) -> bool:
@@ -274,107 +326,53 @@ def _compatible(a: Entry | None, b: Entry | None) -> bool:
                             and min(a.priority, b.priority) < 10)
 
 
-def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, dict[str, Any], list[Finding]]:
-    cat = licensetext.catalog()
-    findings: list[Finding] = []
-    signals: list[Signal] = []
-    card: dict[str, Any] = {}
-    root_files = [f for f in ctx.files if "/" not in f.path]
-    card_rec = next((f for f in root_files if f.path.lower() == "readme.md"), None)
-    if card_rec is not None:
-        try:
-            text, truncated = ctx.read_text(card_rec)
-            card = _front_matter(text)
-        except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
-            findings.append(rules.finding("LICENSE-UNVERIFIED", file=card_rec.path, scanner=NAME,
-                                          evidence=f"model card front matter unreadable: {_one_line(exc)}"))
-        card_signals, problems = _card_signals(card, card_rec.path, ctx.snapshot.repo_id)
-        signals += card_signals
-        for problem in problems:
-            findings.append(rules.finding("LICENSE-UNVERIFIED", file=card_rec.path, scanner=NAME,
-                                          evidence=f"card {problem}"))
+# ---------------------------------------------------------------------------------------- the audited model
 
-    candidates = [(f, cat.file_role(f.path)) for f in ctx.files if f.path.count("/") <= MAX_DEPTH]
-    candidates = [(f, role) for f, role in candidates if role]
-    candidates.sort(key=lambda fr: (fr[0].path.count("/"), fr[0].path))
-    if len(candidates) > MAX_LICENSE_FILES:
-        findings.append(rules.finding("LICENSE-UNVERIFIED", scanner=NAME, evidence=(
-            f"{len(candidates)} license-like files; only the first {MAX_LICENSE_FILES} were read")))
-        candidates = candidates[:MAX_LICENSE_FILES]
-    for rec, role in candidates:
-        if rec.error or rec.format not in ("text", "script", "unknown", "empty"):
-            findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME, evidence=(
-                f"license file not readable as text (format {rec.format}{', ' + rec.error if rec.error else ''})")))
-            continue
+def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, cardparser.Card, list[Finding]]:
+    findings: list[Finding] = []
+    card, card_path = lf.read_card(ctx, findings)
+    signals: list[Signal] = []
+    if card_path:
+        card_signals, problems = _card_signals(card.front, card_path, ctx.snapshot.repo_id)
+        signals += card_signals + _body_signals(card, card_path)
+        findings += [lf.finding_unverified(card_path, f"card {problem}") for problem in problems]
+    for rec, role in lf.license_files(ctx, card, findings):
         try:
-            if _is_pdf(ctx, rec):
-                text, problem = _pdf_text(ctx, rec)
-                if problem:
-                    findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME,
-                                                  evidence=f"PDF license: {problem}"))
-                if not text.strip():
-                    continue
-                truncated = False
-            else:
-                text, truncated = ctx.read_text(rec)
+            text, problem = lf.file_text(ctx, rec)
         except OSError as exc:
-            findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME,
-                                          evidence=f"cannot read: {_one_line(exc)}"))
+            findings.append(lf.finding_unverified(rec.path, f"cannot read: {_one_line(exc)}"))
             continue
-        if truncated or len(text) > licensetext.MAX_TEXT_CHARS:
-            limit = min(ctx.options.limits.max_text_bytes, licensetext.MAX_TEXT_CHARS)
-            findings.append(rules.finding("LICENSE-UNVERIFIED", file=rec.path, scanner=NAME, evidence=(
-                f"longer than {limit:,} characters; only the beginning was read")))
-        signals.append(_text_signal("file" if role == "license" else role, rec.path, text))
+        if problem:
+            findings.append(lf.finding_unverified(rec.path, problem))
+        if not text.strip():
+            continue
+        signal = _text_signal("use_policy" if role == "use_policy" else "file", rec.path, text, role)
+        if role == "notice":      # attribution, never the model's license
+            signal.entry, signal.terms, signal.confidence = None, {}, 0.0
+        signals.append(signal)
     signals += _metadata_signals(ctx)
     model = _summarise(ModelLicense(repo_id=ctx.snapshot.repo_id or THIS_MODEL), signals)
     return model, card, findings
 
 
-def _is_pdf(ctx: ScanContext, rec: FileRecord) -> bool:
-    with open(ctx.path(rec), "rb") as fh:
-        return fh.read(5) == b"%PDF-"
-
-
-def _pdf_text(ctx: ScanContext, rec: FileRecord) -> tuple[str, str]:
-    """The text of a PDF license (Baichuan ships one), within size, page and time limits; and a problem
-    when it could not be read completely ("" when it was)."""
-    try:
-        import pypdf
-    except ImportError:
-        return "", "not read: the PDF reader is not installed (pip install 'auditor[pdf]')"
-    if rec.size > MAX_PDF_BYTES:
-        return "", f"not read: {rec.size:,} bytes is over the {MAX_PDF_BYTES:,}-byte limit for a PDF license"
-    deadline = time.monotonic() + min(ctx.options.limits.seconds_per_file, MAX_PDF_SECONDS)
-    parts: list[str] = []
-    try:
-        reader = pypdf.PdfReader(str(ctx.path(rec)), strict=False)
-        pages = reader.pages
-        for number, page in enumerate(pages):
-            if number >= MAX_PDF_PAGES or time.monotonic() > deadline:
-                return "\n".join(parts), f"only the first {number} of {len(pages)} pages were read"
-            parts.append(page.extract_text() or "")
-            if sum(map(len, parts)) > licensetext.MAX_TEXT_CHARS:
-                return "\n".join(parts), "text longer than the limit; only the beginning was read"
-    except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is "not verified"
-        return "\n".join(parts), f"unparseable ({type(exc).__name__}: {_one_line(exc)})"
-    return "\n".join(parts), ""
-
+# ---------------------------------------------------------------------------------------- lineage
 
 def _ancestor_model(repo_id: str, relation: str, depth: int, card: dict[str, Any],
                     texts: dict[str, str], error: str) -> ModelLicense:
     cat = licensetext.catalog()
     signals, _ = _card_signals(card, f"{repo_id} card", repo_id)
     for name, text in texts.items():
-        role = cat.file_role(name) or "file"
+        role = cat.file_role(name) or "license"
         if isinstance(text, str):
-            signals.append(_text_signal("file" if role == "license" else role, f"{repo_id}/{name}", text))
+            signal = _text_signal("use_policy" if role == "use_policy" else "file", f"{repo_id}/{name}", text, role)
+            if role == "notice":
+                signal.entry, signal.terms = None, {}
+            signals.append(signal)
     return _summarise(ModelLicense(repo_id=repo_id, relation=relation, depth=depth, error=error), signals)
 
 
 def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
     """Every ancestor with its license, parent first, root last."""
-    cat = licensetext.catalog()
     models: list[ModelLicense] = []
     seen: set[str] = set()
     for anc in sorted(ctx.snapshot.ancestors, key=lambda a: a.depth):
@@ -383,6 +381,15 @@ def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
         seen.add(anc.repo_id)
         models.append(_ancestor_model(anc.repo_id, anc.relation, anc.depth, anc.card or {},
                                       dict(anc.license_texts or {}), anc.error))
+    models += _provenance_models(ctx, seen)
+    models += _card_bases(card, seen)
+    models.sort(key=lambda m: m.depth)
+    return models
+
+
+def _provenance_models(ctx: ScanContext, seen: set[str]) -> list[ModelLicense]:
+    cat = licensetext.catalog()
+    models: list[ModelLicense] = []
     provenance = ctx.facts.get(ProvenanceFacts)
     for item in provenance.lineage if provenance else []:
         if not isinstance(item, dict) or not isinstance(item.get("repo_id"), str) or item["repo_id"] in seen:
@@ -396,6 +403,11 @@ def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
             repo_id=item["repo_id"], relation=str(item.get("relation") or ""),
             depth=int(item.get("depth") or 1) if str(item.get("depth") or "1").isdigit() else 1,
             error=str(item.get("error") or "")), signals))
+    return models
+
+
+def _card_bases(card: dict[str, Any], seen: set[str]) -> list[ModelLicense]:
+    models: list[ModelLicense] = []
     base = card.get("base_model")
     bases = base if isinstance(base, list) else [base] if base else []
     relation = card.get("base_model_relation") if isinstance(card.get("base_model_relation"), str) else ""
@@ -404,7 +416,6 @@ def _lineage(ctx: ScanContext, card: dict[str, Any]) -> list[ModelLicense]:
             seen.add(name.strip())
             models.append(ModelLicense(repo_id=name.strip(), relation=relation or "", depth=1,
                                        error="not resolved (no ancestor data: audited without the hub source)"))
-    models.sort(key=lambda m: m.depth)
     return models
 
 
@@ -415,10 +426,36 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         return            # nothing to license; the inventory reports the empty target
     model, card, findings = _audited_model(ctx)
     yield from findings
-    lineage = _lineage(ctx, card)
+    lineage = _lineage(ctx, card.front)
     model = _resolve_by_similarity(model, lineage)
     yield from _conflicts(model)
     yield from _unknowns(model)
+    yield from _unresolved(lineage)
+    if not [s for s in model.signals if s.scope != "notice"]:
+        looks_like_model = card.front or any(f.format in _WEIGHT_FORMATS for f in ctx.files)
+        yield rules.finding("LICENSE-MISSING", scanner=NAME, severity=None if looks_like_model else Severity.LOW,
+                            evidence="no license in the card, no license file, no license in file metadata"
+                                     + ("" if looks_like_model else " (no weights or model card either)"))
+    elif model.license is not None:
+        yield _identified(model)
+    kind = lf.model_kind(ctx, card)
+    models = [(THIS_MODEL, model.licenses)] + [(m.repo_id, m.licenses) for m in lineage]
+    obs = lt.obligations(models)
+    yield from lt.findings(ctx, obs, kind)
+    ctx.facts.publish(LicenseFacts(_facts(ctx, model, lineage, obs, kind)))
+
+
+def _identified(model: ModelLicense) -> Finding:
+    assert model.license is not None
+    sources = sorted({s.where for s in model.signals if s.entry is model.license and s.scope == "model"})
+    code = f"; code: {model.code_license.name} ({model.code_license.id})" if model.code_license else ""
+    file = next((s.where for s in model.signals if s.entry is model.license and s.kind == "file"), "")
+    return rules.finding("LICENSE-IDENTIFIED", scanner=NAME, file=file,
+                         evidence=f"weights: {model.license.name} ({model.license.id}, confidence "
+                                  f"{model.confidence:.2f}) from {', '.join(sources)}{code}")
+
+
+def _unresolved(lineage: list[ModelLicense]) -> Iterator[Finding]:
     for anc in lineage:
         if anc.license is None and not any(k.startswith("unknown:") for k in anc.licenses):
             named = ", ".join(repr(s.value[:60]) for s in anc.signals)
@@ -426,21 +463,6 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                                 else "no license id or text found for it")
             yield rules.finding("LICENSE-LINEAGE-UNRESOLVED", scanner=NAME, location=f"lineage: {anc.repo_id}",
                                 evidence=f"{anc.repo_id} ({anc.relation or 'ancestor'}): {why}")
-    if not model.signals:
-        looks_like_model = card or any(f.format in _WEIGHT_FORMATS for f in ctx.files)
-        yield rules.finding("LICENSE-MISSING", scanner=NAME, severity=None if looks_like_model else Severity.LOW,
-                            evidence="no license in the card front matter, no license file, no license in "
-                                     "file metadata" + ("" if looks_like_model else
-                                                        " (no weights or model card either)"))
-    elif model.license is not None:
-        sources = sorted({s.where for s in model.signals if s.entry is model.license})
-        yield rules.finding("LICENSE-IDENTIFIED", scanner=NAME, file=_file_of(model, model.license.id),
-                            evidence=f"{model.license.name} ({model.license.id}, confidence "
-                                     f"{model.confidence:.2f}) from {', '.join(sources)}")
-
-    obligations = _obligations(model, lineage)
-    yield from _obligation_findings(ctx, obligations)
-    ctx.facts.publish(LicenseFacts(_facts(model, lineage, obligations)))
 
 
 def _resolve_by_similarity(model: ModelLicense, lineage: list[ModelLicense]) -> ModelLicense:
@@ -449,7 +471,7 @@ def _resolve_by_similarity(model: ModelLicense, lineage: list[ModelLicense]) -> 
     known = [s for m in (model, *lineage) for s in m.signals if s.is_text and s.entry and s.shingles]
     changed = False
     for s in model.signals:
-        if s.entry is not None or not s.is_text or not s.shingles or not known:
+        if s.entry is not None or not s.is_text or not s.shingles or not known or s.scope == "notice":
             continue
         score, ref = max(((licensetext.similarity(s.shingles, k.shingles), k) for k in known),
                          key=lambda pair: pair[0])
@@ -457,39 +479,39 @@ def _resolve_by_similarity(model: ModelLicense, lineage: list[ModelLicense]) -> 
             s.entry = ref.entry
             s.confidence = round(0.5 + 0.45 * score, 2)
             s.evidence = (f"same text as {ref.where} (word 5-gram similarity {score:.2f})",)
-            s.terms = licensetext.terms_for(Match(ref.entry, s.confidence, s.evidence), s.stated, s.where)
+            s.terms = lt.terms_for(ref.entry, s.stated, s.where, full_text=s.full_text)
             changed = True
     if not changed:
         return model
     return _summarise(ModelLicense(repo_id=model.repo_id), model.signals)
 
 
-def _file_of(model: ModelLicense, license_key: str) -> str:
-    for s in model.signals:
-        if (s.entry and s.entry.id == license_key or f"unknown:{s.where}" == license_key) \
-                and s.kind in ("file", "notice", "use_policy"):
-            return s.where
-    return ""
+def _of_kind(model: ModelLicense, kinds: tuple[str, ...], scope: str = "model") -> list[Signal]:
+    return [s for s in model.signals if s.entry and s.kind.startswith(kinds) and s.scope == scope]
 
 
-def _conflicts(model: ModelLicense) -> Iterator[Finding]:
-    declared = [s for s in model.signals if s.entry and s.kind.startswith("card-")]
-    shipped = [s for s in model.signals if s.entry and s.kind == "file" and _speaks_for_model(s)]
-    metadata = [s for s in model.signals if s.entry and s.kind == "metadata"]
+def _conflict_pairs(model: ModelLicense) -> list[tuple[Signal, Signal]]:
+    declared = _of_kind(model, ("card-",))
+    shipped = [s for s in _of_kind(model, ("file",)) if s.kind == "file"]
+    metadata = _of_kind(model, ("metadata",))
     declared_is_shipped = any(_compatible(o.entry, d.entry) for o in shipped for d in declared)
     pairs: list[tuple[Signal, Signal]] = []
     for s in shipped:
         if not declared or any(_compatible(s.entry, d.entry) for d in declared):
             continue
         if declared_is_shipped and not _more_restrictive(s, declared):
-            continue      # the declared license is shipped too; this one is a code or extra license
+            continue      # the declared license is shipped too; this one is an extra license
         pairs += [(d, s) for d in declared]
     for s in metadata:
         references = declared or shipped
         if references and not any(_compatible(s.entry, r.entry) for r in references):
             pairs += [(r, s) for r in references]
+    return pairs
+
+
+def _conflicts(model: ModelLicense) -> Iterator[Finding]:
     reported: set[frozenset[str]] = set()
-    for d, s in pairs:
+    for d, s in _conflict_pairs(model):
         assert s.entry is not None and d.entry is not None
         key = frozenset((s.entry.id, d.entry.id))
         if key in reported:
@@ -510,14 +532,15 @@ def _conflict_severity(declared: Entry, found: Entry) -> Severity:
 
 
 def _unknowns(model: ModelLicense) -> Iterator[Finding]:
-    resolved_any = any(s.entry for s in model.signals if s.kind not in ("notice", "use_policy"))
+    resolved_any = any(s.entry for s in model.signals if s.kind != "use_policy" and s.scope == "model")
     named = [o for o in model.signals if o.kind in ("card-license_name", "card-license_link")]
+    kinds = licensetext.catalog().term_kinds
     for s in model.signals:
-        if s.entry is not None or s.kind in ("notice", "use_policy"):
+        if s.entry is not None or s.kind in ("use_policy", "card-body") or s.scope in ("notice", "code"):
             continue
         file = s.where.split(":")[0]
         if s.is_text:
-            stated = ", ".join(_TERM_LABELS.get(k, k) for k in s.terms) or "no recognisable terms"
+            stated = ", ".join(kinds[k].label if k in kinds else k for k in s.terms) or "no recognisable terms"
             yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=file,
                                 evidence=f"text not recognised (starts: {s.value[:100]!r}); "
                                          f"terms read from the text: {stated}")
@@ -526,164 +549,40 @@ def _unknowns(model: ModelLicense) -> Iterator[Finding]:
                 yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=file, evidence=(
                     f"{s.where} says 'other' and no license name, link or recognised license text says which"))
         elif s.kind == "card-license" or not resolved_any:
-            # an explicit unknown id is reported even next to known ones; a loose name or link only
-            # when nothing else identifies the license
             yield rules.finding("LICENSE-UNKNOWN", scanner=NAME, file=file,
                                 evidence=f"{s.where} = {s.value[:120]!r} is not in the license catalog")
 
 
-def _obligations(model: ModelLicense, lineage: list[ModelLicense]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in [model, *lineage]:
-        origin = THIS_MODEL if m is model else m.repo_id
-        for key, (name, terms) in m.licenses.items():
-            for term, details in terms.items():
-                if term == "commercial" and details.get("allowed") is not False:
-                    continue    # "commercial use allowed" is not an obligation
-                out.append({"term": term, "summary": details.get("summary", ""), "source": details.get("source", ""),
-                            "from": origin, "license_id": "" if key.startswith("unknown:") else key,
-                            "license": name, "details": {k: v for k, v in details.items()
-                                                         if k not in ("summary", "source", "clause")},
-                            "file": _file_of(m, key) if m is model else ""})
-    return out
-
-
-def _obligation_findings(ctx: ScanContext, obligations: list[dict[str, Any]]) -> Iterator[Finding]:
-    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for ob in obligations:
-        rule = _rule_for(ob)
-        if rule:
-            detail = ob["details"].get("jurisdiction", "") if ob["term"] == "governing_law" else ""
-            grouped.setdefault((rule, ob["license"], detail), []).append(ob)
-    venues = {(ob["license"], ob["from"]): ob for ob in obligations if ob["term"] == "venue"}
-    for (rule, license_name, _), obs in grouped.items():
-        first = obs[0]
-        origins = list(dict.fromkeys(ob["from"] for ob in obs))
-        inherited = [o for o in origins if o != THIS_MODEL]
-        where = "from " + ", ".join(origins)
-        evidence = f"{license_name}: {first['summary']} ({where}; source: {first['source'][:160]})"
-        severity: Severity | None = None
-        if rule == "LICENSE-TERRITORY-EXCLUSION":
-            severity, note = _territory_severity(ctx, first["details"])
-            evidence += note
-        elif rule == "LICENSE-GOVERNING-LAW":
-            code = first["details"].get("jurisdiction", "")
-            if code:
-                evidence += f"; jurisdiction: {licensetext.catalog().place_name(code)} ({code})"
-            venue = venues.get((license_name, first["from"]))
-            if venue:
-                evidence += f"; venue: {venue['summary']}"
-            severity, note = _law_severity(ctx, first["details"].get("jurisdiction", ""),
-                                           venue["details"].get("jurisdiction", "") if venue else "")
-            evidence += note
-        own_file = next((ob["file"] for ob in obs if ob["from"] == THIS_MODEL and ob["file"]), "")
-        yield rules.finding(rule, scanner=NAME, severity=severity, file=own_file,
-                            location="lineage: " + ", ".join(inherited) if inherited else "", evidence=evidence)
-
-
-def _rule_for(ob: dict[str, Any]) -> str:
-    term, details = ob["term"], ob["details"]
-    if term == "commercial":
-        return "LICENSE-NON-COMMERCIAL" if details.get("allowed") is False else ""
-    if term == "output_training":
-        return "LICENSE-OUTPUT-TRAINING-BAN" if details.get("rule") in ("banned", "compete-ban") else ""
-    return _TERM_RULES.get(term, "")
-
-
-def _territory_severity(ctx: ScanContext, details: dict[str, Any]) -> tuple[Severity, str]:
-    cat = licensetext.catalog()
-    regions = [str(r) for r in details.get("regions", ())]
-    multimodal_only = details.get("scope") == "multimodal"
-    user_region = ctx.regions.user_region
-    if not user_region:
-        return Severity.MEDIUM, f"; excluded: {', '.join(regions)}; no user_region in the policy"
-    hit = [r for r in regions if cat.contains(r, user_region) or cat.contains(user_region, r)]
-    if not hit:
-        return Severity.LOW, f"; excluded: {', '.join(regions)}; user_region {user_region} is not excluded"
-    if multimodal_only:
-        return Severity.MEDIUM, f"; user_region {user_region} is excluded for multimodal models"
-    return Severity.HIGH, f"; user_region {user_region} is excluded ({', '.join(hit)})"
-
-
-def _law_severity(ctx: ScanContext, law: str, venue: str) -> tuple[Severity, str]:
-    allowed_codes = list(ctx.regions.allowed_jurisdictions)
-    if not allowed_codes:
-        return Severity.INFO, ""
-    cat = licensetext.catalog()
-    outside = [j or "unplaced" for j in dict.fromkeys((law, venue)) if (j or law == "")
-               and not any(cat.contains(a, j) for a in allowed_codes if j)]
-    if outside:
-        return Severity.MEDIUM, f"; outside allowed_jurisdictions {allowed_codes}: {', '.join(outside)}"
-    return Severity.INFO, f"; within allowed_jurisdictions {allowed_codes}"
-
-
 # ---------------------------------------------------------------------------------------- facts
 
-def _facts(model: ModelLicense, lineage: list[ModelLicense], obligations: list[dict[str, Any]]) -> dict[str, Any]:
-    cat = licensetext.catalog()
-    lic = model.license
-    merged = _merged_obligations(obligations)
-    summary = [f"{_TERM_LABELS.get(ob['term'], ob['term'])}: {ob['summary']} [{ob['license']}; {ob['from']}]"
-               for ob in merged]
+def _entry_dict(entry: Entry | None, confidence: float = 0.0) -> dict[str, Any]:
+    return {"id": entry.id if entry else "", "name": entry.name if entry else "",
+            "spdx": (entry.spdx or "") if entry else "", "confidence": confidence}
+
+
+def _facts(ctx: ScanContext, model: ModelLicense, lineage: list[ModelLicense], obs: list[lt.Obligation],
+           kind: str) -> dict[str, Any]:
+    merged = lt.obligation_facts(obs, ctx, kind)
+    models = [(THIS_MODEL, model.licenses)] + [(m.repo_id, m.licenses) for m in lineage]
+    own = model.licenses[model.license.id].terms if model.license and model.license.id in model.licenses else {}
+    code_file = next((s.where for s in model.signals if s.scope == "code" and s.kind == "file"), "")
     return {
-        "model": {"id": lic.id if lic else "", "name": lic.name if lic else "",
-                  "spdx": (lic.spdx or "") if lic else "", "confidence": model.confidence,
+        "model": {**_entry_dict(model.license, model.confidence),
                   "url": next((s.value for s in model.signals if s.kind == "card-license_link"
                                and s.value.startswith(("https://", "http://"))), ""),
-                  "sources": [s.to_dict() for s in model.signals]},
+                  "sources": [s.to_dict() for s in model.signals if s.scope != "notice"]},
+        "code": {**_entry_dict(model.code_license), "file": code_file},
+        "notices": list(model.notices),
+        "model_kind": kind or "unknown",
         "obligations": merged,
-        "governing_law": _along_lineage(model, lineage, "governing_law", lambda t: _place(cat, t)),
-        "venue": _along_lineage(model, lineage, "venue", lambda t: str(t.get("summary", ""))),
+        "governing_law": lt.along_lineage(own, models, "governing_law", lt.place),
+        "venue": lt.along_lineage(own, models, "venue", lambda t: t.summary),
         "lineage": [{"repo_id": m.repo_id, "relation": m.relation, "depth": m.depth,
                      "license_id": m.license.id if m.license else "",
                      "name": m.license.name if m.license else "not resolved",
                      "confidence": m.confidence, "error": m.error} for m in lineage],
-        "summary": summary,
+        "summary": lt.summary_lines(merged),
     }
-
-
-def _merged_obligations(obligations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per (term, license, summary) with every model it comes from, the weightiest first
-    (so a short report that shows the first lines shows the non-commercial root's terms)."""
-    catalog = rules.catalog()
-    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
-    weight: dict[tuple[str, str, str], int] = {}
-    for ob in obligations:
-        key = (ob["term"], ob["license"], ob["summary"])
-        if key not in merged:
-            merged[key] = {k: v for k, v in ob.items() if k != "details"} | {"origins": []}
-            rule = _rule_for(ob)
-            weight[key] = -int(catalog[rule].severity) if rule else 1
-        entry = merged[key]
-        if ob["from"] not in entry["origins"]:
-            entry["origins"].append(ob["from"])
-        entry["file"] = entry["file"] or ob["file"]
-    out = [merged[key] for key in sorted(merged, key=lambda k: weight[k])]
-    for ob in out:
-        ob["from"] = ", ".join(ob["origins"])
-    return out
-
-
-def _along_lineage(model: ModelLicense, lineage: list[ModelLicense], term: str,
-                   show: Callable[[dict[str, Any]], str]) -> str:
-    """The model's own value of a term; when its license states none, the ancestors' (a derivative is
-    bound by them), each marked with the model it comes from."""
-    own = model.licenses.get(model.license.id, ("", {}))[1] if model.license else {}
-    if own.get(term):
-        return show(own[term])
-    found: dict[str, list[str]] = {}
-    for m in [model, *lineage]:
-        for _key, (_name, terms) in m.licenses.items():
-            if terms.get(term) and show(terms[term]):
-                found.setdefault(show(terms[term]), []).append(THIS_MODEL if m is model else m.repo_id)
-    return "; ".join(f"{value} (via {', '.join(dict.fromkeys(origins))})" for value, origins in found.items())
-
-
-def _place(cat: licensetext.Catalog, term: dict[str, Any]) -> str:
-    if not term:
-        return ""
-    code = term.get("jurisdiction", "")
-    return f"{cat.place_name(code)} ({code})" if code else term.get("summary", "")
 
 
 def _unwrap(value: str) -> str:

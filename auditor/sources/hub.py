@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from auditor import rules, settings
 from auditor.errors import AuditorError
 from auditor.model import Ancestor, Options, Snapshot
-from auditor.parsers import lineage
+from auditor.parsers import licensetext, lineage
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
@@ -415,11 +415,10 @@ def _license_texts(api: Any, repo_id: str, commit: str, endpoint: str, token: st
     from huggingface_hub import hf_hub_download
     cfg = config()
     limit = int(cfg["license_file_max_bytes"])
-    prefixes = tuple(cfg["license_file_prefixes"])
     texts: dict[str, str] = {}
     for entry in _tree(api, repo_id, commit).values():
         name = entry.path
-        if "/" in name or not name.lower().startswith(prefixes) or (entry.size or 0) > limit:
+        if "/" in name or not licensetext.catalog().file_role(name) or (entry.size or 0) > limit:
             continue
         local = hf_hub_download(repo_id, name, revision=commit, cache_dir=str(cache), endpoint=endpoint,
                                 token=token, etag_timeout=timeout)
