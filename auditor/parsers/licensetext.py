@@ -280,14 +280,7 @@ def _score(m: Matcher, norm: str, head: str) -> tuple[float, int, tuple[str, ...
         return None
     title_in_head = [p for p in m.titles if p.search(head)]
     title_anywhere = title_in_head or ([] if m.head_only else [p for p in m.titles if p.search(norm)])
-    if title_in_head:
-        score = 0.85
-    elif title_anywhere:
-        score = 0.6
-    elif m.titles:
-        score = 0.5 if m.all and not m.head_only else 0.0
-    else:
-        score = 0.7
+    score = _title_score(m, bool(title_in_head), bool(title_anywhere))
     if not score:
         return None
     supporting = [p for p in m.any if p.search(norm)]
@@ -295,6 +288,17 @@ def _score(m: Matcher, norm: str, head: str) -> tuple[float, int, tuple[str, ...
     found = tuple(_plain(p) for p in (*title_anywhere, *m.all, *supporting))
     title_len = max((len(_plain(p)) for p in title_anywhere), default=0)
     return round(score, 2), title_len, found
+
+
+def _title_score(m: Matcher, in_head: bool, anywhere: bool) -> float:
+    """How much the title alone says: in the first lines, anywhere, or no title but the required facts."""
+    if in_head:
+        return 0.85
+    if anywhere:
+        return 0.6
+    if m.titles:
+        return 0.5 if m.all and not m.head_only else 0.0
+    return 0.7
 
 
 def _plain(phrase: Phrase) -> str:
