@@ -45,7 +45,7 @@ def test_every_claim_supported_only_when_its_checks_ran_on_a_pinned_verified_fet
     claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS, _route_facts()))
     assert all(c.status is ClaimStatus.SUPPORTED for c in claims.values()), claims
     assert f"commit:{'c' * 40}" in claims["integrity"].evidence
-    assert "host:mirror.example" in claims["route"].evidence
+    assert "host:https://mirror.example" in claims["route"].evidence
     assert "check:pickle" in claims["passive-weights"].evidence
 
 

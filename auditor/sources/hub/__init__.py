@@ -124,6 +124,17 @@ def _record_endpoint(cache: Path, repo_id: str, endpoint: str) -> None:
         (folder / ENDPOINT_RECORD).write_text(endpoint + "\n", encoding="utf-8")
 
 
+def evict_mismatched(result: Any) -> list[str]:
+    """After an audit: the cached files whose bytes did not match the publisher's hash leave the cache."""
+    snap = result.snapshot
+    bad = sorted({f.file for f in result.findings if f.rule == "HUB-HASH-MISMATCH" and f.file})
+    if snap.kind != "hub" or not bad or snap.facts.get("offline"):
+        return []
+    cache = Path(snap.facts.get("cache_dir") or "")
+    _files.record_suspects(cache, snap.repo_id, Path(snap.root), bad)
+    return _files.evict(Path(snap.root), bad)
+
+
 # --- the snapshot ------------------------------------------------------------------------------
 
 def open_snapshot(target: str, options: Options) -> Snapshot:
