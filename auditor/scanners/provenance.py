@@ -141,7 +141,8 @@ def _effective_origin(publisher: dict[str, Any], chain: list[dict[str, Any]], si
 
 def _origin_findings(ctx: ScanContext, publisher_id: str, publisher: dict[str, Any], chain: list[dict[str, Any]],
                      effective: dict[str, Any]) -> Iterator[Finding]:
-    if not effective["country"]:
+    # a bare folder that claims no identity at all is left to the policy (POLICY-ORIGIN-UNKNOWN)
+    if not effective["country"] and (publisher_id or chain or effective["signals"]):
         seen = "; ".join(_origin.describe(s) for s in effective["signals"][:5]) or "no origin signal in the files"
         who = f"publisher org {publisher['org']!r} is not in the origin registry; " if publisher_id and \
             not publisher["known"] else ""
