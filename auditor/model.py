@@ -195,6 +195,9 @@ class Options:
     waivers: str = ""                                # path to a waivers file ("" = auto-detect)
     revision: str = ""
     endpoint: str = ""
+    repo_id: str = ""                                # the Hub repo id a local folder came from (declared)
+    offline: bool = False                            # Hub: use only what the cache holds
+    timeout: float = 0.0                             # Hub: seconds per request (0 = settings, then rules/hub.yaml)
     metadata_only: bool = False
     token: str | bool | None = None
     cache_dir: str = ""

@@ -18,6 +18,9 @@ class Settings:
     hub_token: str = ""              # AUDITOR_HUB_TOKEN: the token for the configured endpoint
     hub_timeout: str = ""            # AUDITOR_HUB_TIMEOUT: seconds per Hub request
     hub_xet: bool = False            # AUDITOR_HUB_XET=1: allow the Xet transfer protocol
+    hf_token: str = ""               # HF_TOKEN: huggingface_hub's token, sent to the configured endpoint (HTTPS only)
+    hf_offline: bool = False         # HF_HUB_OFFLINE=1: audit what the cache holds, no request
+    hf_hub_cache: str = ""           # HF_HUB_CACHE, else HF_HOME/hub: huggingface_hub's cache, reused
     key_password: str = ""           # AUDITOR_KEY_PASSWORD: password of an encrypted signing key
     debug: bool = False              # AUDITOR_DEBUG: tracebacks instead of one-line errors
     github_base_ref: str = ""        # GITHUB_BASE_REF: the PR's base branch in GitHub Actions
@@ -32,6 +35,9 @@ def current(environ: Mapping[str, str] | None = None) -> Settings:
         hub_token=env.get("AUDITOR_HUB_TOKEN", ""),
         hub_timeout=env.get("AUDITOR_HUB_TIMEOUT", ""),
         hub_xet=env.get("AUDITOR_HUB_XET", "") == "1",
+        hf_token=env.get("HF_TOKEN", ""),
+        hf_offline=env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
+        hf_hub_cache=env.get("HF_HUB_CACHE", "") or (f"{env['HF_HOME']}/hub" if env.get("HF_HOME") else ""),
         key_password=env.get("AUDITOR_KEY_PASSWORD", ""),
         debug=bool(env.get("AUDITOR_DEBUG")),
         github_base_ref=env.get("GITHUB_BASE_REF", ""),

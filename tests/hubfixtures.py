@@ -60,6 +60,20 @@ def safetensors_bytes(seed: int, shape: tuple[int, ...] = (16, 16)) -> bytes:
     return save({"weight": rng.standard_normal(shape).astype(np.float32)})
 
 
+def gguf_bytes(folder: Path, base_repo: str) -> bytes:
+    import gguf
+    path = folder / f"gguf-{base_repo.replace('/', '_')}.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_uint32("general.base_model.count", 1)
+    writer.add_string("general.base_model.0.repo_url", f"https://huggingface.co/{base_repo}")
+    writer.add_tensor("w", np.ones((8, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path.read_bytes()
+
+
 @dataclass
 class FixtureRepo:
     root: Path                         # the git work tree
@@ -336,6 +350,11 @@ def build_world(workdir: Path) -> HubWorld:
     b.commit(sharded, {"README.md": card({"license": "mit"}), "config.json": config,
                        "model.safetensors.index.json": json.dumps(index, indent=1),
                        "tokenizer_config.json": json.dumps({"model_max_length": 512, "pad": "z" * 200})}, shards)
+
+    # A GGUF whose only lineage is its header (general.base_model.*): no card base_model.
+    gguf_repo = repos["acme/tiny-gguf"] = b.create("acme/tiny-gguf")
+    b.commit(gguf_repo, {"README.md": card({"license": "apache-2.0"})},
+             {"tiny.gguf": gguf_bytes(workdir, "Qwen/tiny-base")})
 
     # A repo shipping an OpenSSF model-signing signature over its real bytes.
     signing_key, signing_pub = _keypair(workdir, "publisher")

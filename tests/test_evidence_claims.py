@@ -32,11 +32,20 @@ def test_nothing_is_supported_when_no_check_ran():
     assert all("did not run" in c.reason for c in claims)
 
 
+def _route_facts(country: str = "US") -> Facts:
+    from auditor.facts import ProvenanceFacts
+    facts = Facts()
+    facts.publish(ProvenanceFacts(effective_origin={"country": country}, route={"hosts": [
+        {"host": "https://mirror.example", "country": "DE", "kind": "hub", "known": True, "sensitive": False,
+         "listed": True}]}))
+    return facts
+
+
 def test_every_claim_supported_only_when_its_checks_ran_on_a_pinned_verified_fetch():
-    claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS))
+    claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS, _route_facts()))
     assert all(c.status is ClaimStatus.SUPPORTED for c in claims.values()), claims
     assert f"commit:{'c' * 40}" in claims["integrity"].evidence
-    assert "host:mirror.example" in claims["route"].evidence
+    assert "host:https://mirror.example" in claims["route"].evidence
     assert "check:pickle" in claims["passive-weights"].evidence
 
 

@@ -117,7 +117,8 @@ def test_gguf_base_model_header_is_a_lineage_reference(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("host", "country"), [
     ("hf-mirror.com", "CN"), ("qianwen-res.oss-cn-beijing.aliyuncs.com", "CN"), ("www.modelscope.cn", "CN"),
-    ("huggingface.co", ""), ("127.0.0.1", ""), ("notaliyuncs.com", ""),
+    ("huggingface.co", "US"), ("127.0.0.1", ""), ("notaliyuncs.com", ""),
+    ("114.114.114.114", "CN"), ("8.8.8.8", "US"), ("2400:3200::1", "CN"), ("10.0.0.1", ""),
 ])
 def test_host_country(host: str, country: str) -> None:
     assert provenance.host_country(host) == country
@@ -151,7 +152,9 @@ def test_route_through_origin_country_infrastructure(tmp_path: Path) -> None:
     rules = {f.rule for f in findings}
     assert "PROVENANCE-ROUTE-ORIGIN" in rules
     assert any(f.rule == "PROVENANCE-OFF-ENDPOINT-HOST" and "cdn.example.net" in f.evidence for f in findings)
-    assert facts["route"]["hosts"][0] == {"host": "https://hf-mirror.com", "country": "CN"}
+    assert facts["route"]["hosts"][0]["host"] == "https://hf-mirror.com"
+    assert facts["route"]["hosts"][0]["country"] == "CN" and facts["route"]["hosts"][0]["sensitive"] is True
+    assert facts["route"]["hosts"][1]["known"] is False and facts["route"]["hosts"][1]["listed"] is False
     # config.json has no publisher hash although the snapshot came from a hub
     assert "HUB-PUBLISHER-HASH-MISSING" not in rules        # (no publisher listing at all: nothing to compare)
 

@@ -12,28 +12,27 @@ from pathlib import Path
 
 import click
 
+from auditor.cli.hub_options import hub_options
 from auditor.errors import AuditorError
 from auditor.model import Options
-
-BLOCKING_RULES = ("HUB-HASH-MISMATCH", "HUB-FILE-MISSING", "SIGNATURE-INVALID")
+from auditor.workflows import lockfile
 
 
 @click.command("fetch")
 @click.argument("target")
 @click.option("--to", "dest", required=True, type=click.Path(file_okay=False), help="Folder to place the model in.")
-@click.option("--revision", default="", help="Branch, tag or commit (resolved to a commit once).")
-@click.option("--endpoint", default="", help="Hub endpoint or mirror URL (default: HF_ENDPOINT, then the public Hub).")
+@hub_options
 @click.option("--policy", default="default", show_default=True, help="Preset name or policy YAML file.")
 @click.option("--verify-key", default="", type=click.Path(dir_okay=False),
               help="Public key or certificate (PEM) to verify a model-signing signature with.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
-def command(target: str, dest: str, revision: str, endpoint: str, policy: str, verify_key: str, quiet: bool) -> int:
+def command(target: str, dest: str, hub: dict, policy: str, verify_key: str, quiet: bool) -> int:
     """Download TARGET (hf://org/name[@rev]) pinned and verified into DIR; write DIR.audit.json."""
     from auditor import atomic, sources
     from auditor.cli import output as out
     from auditor.pipeline import audit
     from auditor.reports import json_report
-    from auditor.sources import hub
+    from auditor.sources import hub as hub_source
 
     if not sources.is_hub_target(target):
         raise AuditorError(f"{target}: fetch takes a Hub target (hf://org/name[@revision])")
@@ -41,12 +40,13 @@ def command(target: str, dest: str, revision: str, endpoint: str, policy: str, v
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise AuditorError(f"{dest} exists and is not an empty folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    options = Options(policy=policy, revision=revision, endpoint=endpoint, verify_key=verify_key)
+    options = Options(policy=policy, verify_key=verify_key, **hub)
     with out.hashing_progress(quiet) as progress:
         result = audit(target, options, progress=progress)  # type: ignore[arg-type]
+    hub_source.evict_mismatched(result)
     report_path = folder.parent / f"{folder.name}.audit.json"
     atomic.write(report_path, json_report.render(result))
-    blocking = [f for f in result.findings if f.rule in BLOCKING_RULES and not f.waived]
+    blocking = lockfile.verification_failures(result)
     if blocking:
         first = blocking[0]
         raise AuditorError(f"not placed in {dest}: {first.rule} {first.file} ({len(blocking)} blocking finding(s)); "
@@ -55,7 +55,7 @@ def command(target: str, dest: str, revision: str, endpoint: str, policy: str, v
     try:
         # only what the publisher lists (and so was verified): a stray file in the cache is not placed
         listed = [f.path for f in result.files if f.path in result.snapshot.publisher_hashes]
-        hub.copy_snapshot(Path(result.snapshot.root), staging, paths=listed)
+        hub_source.copy_snapshot(Path(result.snapshot.root), staging, paths=listed)
         if folder.exists():
             folder.rmdir()
         staging.rename(folder)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from auditor.cli.hub_options import hub_options
 from auditor.model import Options
 
 
@@ -13,24 +14,29 @@ from auditor.model import Options
 @click.argument("target")
 @click.option("--output", "-o", default="auditor.lock", show_default=True, help="Lock file to write.")
 @click.option("--report", default="", help="Also write the audit JSON (whose digest the lock records) here.")
-@click.option("--revision", default="", help="Hub revision (branch, tag or commit).")
-@click.option("--endpoint", default="", help="Hub endpoint or mirror URL.")
+@hub_options
 @click.option("--policy", default="default", show_default=True, help="Preset name or policy YAML file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
-def command(target: str, output: str, report: str, revision: str, endpoint: str, policy: str, quiet: bool) -> int:
+def command(target: str, output: str, report: str, hub: dict, policy: str, quiet: bool) -> int:
     """Audit TARGET and write a lock file: commit, every file's size and SHA-256, the audit digest."""
     from auditor import atomic
     from auditor.cli import output as out
     from auditor.pipeline import audit
     from auditor.reports import json_report
+    from auditor.sources import hub as hub_source
     from auditor.workflows import lockfile
-
-    options = Options(policy=policy, revision=revision, endpoint=endpoint)
+    options = Options(policy=policy, **hub)
     with out.hashing_progress(quiet) as progress:
         result = audit(target, options, progress=progress)  # type: ignore[arg-type]
+    hub_source.evict_mismatched(result)
     report_json = json_report.render(result)
     if report:
         atomic.write(report, report_json)
+    failed = lockfile.verification_failures(result)
+    if failed:
+        click.echo(f"not locked: {len(failed)} file(s) failed verification, first {failed[0].rule} "
+                   f"{failed[0].file or failed[0].evidence[:120]}; no lock file written", err=True)
+        return 1
     lock = lockfile.build(result, report_json)
     lockfile.write(output, lock)
     if not quiet:
@@ -45,8 +51,8 @@ def command(target: str, output: str, report: str, revision: str, endpoint: str,
 @click.option("--lock", "lock_path", required=True, type=click.Path(dir_okay=False), help="Lock file to check against.")
 @click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]))
 @click.option("--output", "-o", default="-", show_default=True, help="Result file, or - for stdout.")
-@click.option("--endpoint", default="", help="Hub endpoint, when TARGET is a Hub repo.")
-def verify_command(target: str, lock_path: str, fmt: str, output: str, endpoint: str) -> int:
+@hub_options
+def verify_command(target: str, lock_path: str, fmt: str, output: str, hub: dict) -> int:
     """Check that TARGET (a deployed folder, or a Hub repo) still matches the lock file. Exit 1 on drift."""
     from auditor import inventory, sources
     from auditor.cli import output as out
@@ -54,7 +60,8 @@ def verify_command(target: str, lock_path: str, fmt: str, output: str, endpoint:
 
     lock = lockfile.read(lock_path)
     revision = lock.get("commit", "") if sources.is_hub_target(target) and "@" not in target else ""
-    options = Options(endpoint=endpoint or lock.get("endpoint", ""), revision=revision)
+    options = Options(**{**hub, "endpoint": hub["endpoint"] or lock.get("endpoint", ""),
+                         "revision": hub["revision"] or revision})
     snapshot = sources.open_snapshot(target, options)
     inv = inventory.build(snapshot, options)
     root = Path(snapshot.root).resolve()

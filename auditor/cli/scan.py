@@ -4,6 +4,8 @@ from __future__ import annotations
 import click
 
 from auditor import reports
+from auditor.cli.hub_options import hub_options
+from auditor.errors import AuditorError
 from auditor.model import Options
 
 
@@ -14,8 +16,8 @@ from auditor.model import Options
 @click.option("--output", "-o", default="-", show_default=True, help="Report file, or - for stdout.")
 @click.option("--policy", default="default", show_default=True, help="Preset name or policy YAML file.")
 @click.option("--waivers", default="", help="Waivers YAML file (default: ./auditor-waivers.yaml when present).")
-@click.option("--revision", default="", help="Hub revision (branch, tag or commit) to audit.")
-@click.option("--endpoint", default="", help="Hub endpoint or mirror URL (default: HF_ENDPOINT, then the public Hub).")
+@hub_options
+@click.option("--repo-id", default="", help="The Hub repo id (org/name) a local folder came from.")
 @click.option("--metadata-only", is_flag=True, help="Hub: audit cards, configs, code and hashes without downloading weights.")
 @click.option("--verify-key", default="", type=click.Path(dir_okay=False),
               help="Public key or certificate (PEM) to verify an OpenSSF model-signing signature with.")
@@ -29,14 +31,16 @@ from auditor.model import Options
               help="Your PEM private key (Ed25519/ECDSA/RSA): also write the BOM as signed in-toto/DSSE evidence.")
 @click.option("--evidence-out", default="", type=click.Path(dir_okay=False),
               help="Where the signed evidence goes (default: OUTPUT.dsse.json, or auditor-evidence.dsse.json).")
-def command(target: str, fmt: str, output: str, policy: str, waivers: str, revision: str, endpoint: str,
+def command(target: str, fmt: str, output: str, policy: str, waivers: str, hub: dict, repo_id: str,
             metadata_only: bool, verify_key: str, deployment: tuple[str, ...], no_modelscan: bool, quiet: bool,
             verbose: bool, sign_key: str = "", evidence_out: str = "", runtime: bool = False) -> int:
     """Audit TARGET: a folder, a file, or hf://org/name[@revision]."""
     from auditor.cli import output as out
+    from auditor.parsers import repoid
     from auditor.pipeline import audit
-
-    options = Options(policy=policy, waivers=waivers, revision=revision, endpoint=endpoint, metadata_only=metadata_only,
+    if repo_id and not repoid.is_repo_id(repo_id):
+        raise AuditorError(f"--repo-id {repo_id!r} is not a Hub repo id (expected org/name)")
+    options = Options(policy=policy, waivers=waivers, repo_id=repo_id, metadata_only=metadata_only, **hub,
                       verify_key=verify_key, deployment=tuple(deployment), runtime=runtime,
                       engines=("auditor",) if no_modelscan else ("auditor", "modelscan"))
     signing_key = None
@@ -49,6 +53,8 @@ def command(target: str, fmt: str, output: str, policy: str, waivers: str, revis
             click.echo(f"  [{f.severity.label}] {f.rule} {f.file} {f.location}".rstrip(), err=True)
     with out.hashing_progress(quiet) as progress:
         result = audit(target, options, progress=progress, on_finding=on_finding)
+    from auditor.sources import hub as hub_source
+    hub_source.evict_mismatched(result)
     out.emit(out.render(result, fmt), output)
     if signing_key is not None:
         evidence_path = evidence_out or (f"{output}.dsse.json" if output not in ("", "-") else "auditor-evidence.dsse.json")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 
 from auditor import rules
-from auditor.facts import Facts, LicenseFacts, RuntimeFacts
+from auditor.facts import Facts, LicenseFacts, ProvenanceFacts, RuntimeFacts
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot
 
 MAX_EVIDENCE = 50
@@ -114,20 +114,51 @@ def _integrity(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord
 
 
 def _route_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Refutation:
-    return None
+    route = _provenance(facts).route
+    bad = [h for h in route.get("hosts") or [] if h.get("sensitive")]
+    if not bad:
+        return None
+    return (f"{bad[0]['host']} is infrastructure in {bad[0]['country']}, a sensitive country",
+            tuple(f"host:{h['host']} ({h['country']})" for h in bad[:MAX_EVIDENCE]))
 
 
 def _route(cid: str, title: str, snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Claim:
+    """Supported only when the origin is known, every host is known and outside the sensitive countries,
+    and no request left the endpoint for a host it does not list: unknown is never "outside"."""
+    provenance = _provenance(facts)
+    route, origin = provenance.route, provenance.effective_origin
     if not snapshot.endpoint:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      "the files were not fetched by auditor, so the route is unknown")
     if not snapshot.hosts_contacted:
         return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
                      f"no fetch log: the hosts contacted through {snapshot.endpoint} were not recorded")
-    hosts = ", ".join(snapshot.hosts_contacted)
+    if not route:
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED, "the provenance check recorded no route")
+    country = str(origin.get("country") or "")
+    if not country:
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
+                     "the model's origin is unknown, so no route can be shown to be outside its jurisdiction")
+    hosts = list(route.get("hosts") or [])
+    unknown = [h["host"] for h in hosts if not h.get("known")]
+    if unknown:
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
+                     f"{len(unknown)} host(s) of unknown jurisdiction: {', '.join(unknown[:5])}",
+                     tuple(f"host:{h}" for h in unknown[:MAX_EVIDENCE]))
+    unlisted = [h["host"] for h in hosts if not h.get("listed", True)]
+    if unlisted:
+        return Claim(cid, title, ClaimStatus.NOT_ASSESSED,
+                     f"requests left {snapshot.endpoint} for {', '.join(unlisted[:5])}",
+                     tuple(f"host:{h}" for h in unlisted[:MAX_EVIDENCE]))
+    described = ", ".join(f"{h['host']} ({h.get('country') or h.get('kind')})" for h in hosts)
     return Claim(cid, title, ClaimStatus.SUPPORTED,
-                 f"fetched through {snapshot.endpoint}; hosts contacted: {hosts}",
-                 (f"endpoint:{snapshot.endpoint}",) + tuple(f"host:{h}" for h in snapshot.hosts_contacted))
+                 f"origin {country}; fetched through {snapshot.endpoint}; hosts contacted: {described}",
+                 (f"endpoint:{snapshot.endpoint}", f"origin:{country}")
+                 + tuple(f"host:{h['host']}" for h in hosts))
+
+
+def _provenance(facts: Facts) -> ProvenanceFacts:
+    return facts.get(ProvenanceFacts) or ProvenanceFacts()
 
 
 def _license_refute(snapshot: Snapshot, files: tuple[FileRecord, ...], facts: Facts) -> Refutation:

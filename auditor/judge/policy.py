@@ -275,11 +275,9 @@ def _within(outer: str, inner: str) -> bool:
 
 def _origin(facts: Facts) -> str:
     provenance = facts.get(ProvenanceFacts)
-    for place in (provenance.effective_origin, provenance.publisher) if provenance else ():
-        country = place.get("country")
-        if country:
-            return str(country).upper()
-    return ""
+    # only the effective origin: a re-uploader's own country is not the model's origin
+    country = provenance.effective_origin.get("country") if provenance else ""
+    return str(country or "").upper()
 
 
 def _claims(required: list[str], sensitive: frozenset[str], facts: Facts, claims: list[Claim]) -> list[Finding]:

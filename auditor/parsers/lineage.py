@@ -2,23 +2,26 @@
 
 Pure parsing of local files, no network: the hub source follows these references through the
 endpoint; the provenance scanner reads them for any target (and, for a local folder, reports them
-as unresolved rather than inventing a lineage).
+as unresolved rather than inventing a lineage). Only the files a caller names are read (`accepted`:
+the inventory's records, or the hub source's hash-verified files): a README.md symlinked out of the
+model folder, refused by the inventory, names no base model.
 """
 from __future__ import annotations
 
 import json
 import mmap
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor.parsers import repoid
 from auditor.parsers.card import front_matter
 
 MAX_CARD_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
-_HUB_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+/[\w.-]+)/?$")
+_HUB_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+/[\w.-]+)(?:/.*)?$")
 
 
 @dataclass(frozen=True)
@@ -29,9 +32,11 @@ class BaseRef:
     valid: bool = True
 
 
-def read_card(root: Path) -> dict[str, Any]:
+def read_card(root: Path, accepted: Collection[str]) -> dict[str, Any]:
+    if "README.md" not in accepted:
+        return {}
     path = root / "README.md"
-    if not path.is_file() or path.is_symlink() and not path.resolve().is_file():
+    if not path.is_file():
         return {}
     with open(path, "rb") as fh:
         raw = fh.read(MAX_CARD_BYTES)
@@ -43,7 +48,7 @@ def _as_id(value: Any) -> tuple[str, bool]:
     match = _HUB_URL.match(text)
     if match:
         text = match.group(1)
-    return text, bool(_REPO_ID.match(text))
+    return text, repoid.is_repo_id(text)
 
 
 def card_refs(card: dict[str, Any], source: str = "README.md") -> list[BaseRef]:
@@ -60,9 +65,9 @@ def card_refs(card: dict[str, Any], source: str = "README.md") -> list[BaseRef]:
     return refs
 
 
-def adapter_refs(root: Path) -> list[BaseRef]:
+def adapter_refs(root: Path, accepted: Collection[str]) -> list[BaseRef]:
     path = root / "adapter_config.json"
-    if not path.is_file():
+    if "adapter_config.json" not in accepted or not path.is_file():
         return []
     try:
         with open(path, "rb") as fh:
@@ -93,25 +98,36 @@ def gguf_refs(root: Path, paths: list[str]) -> list[BaseRef]:
                 metadata = gguf_scanner.read(buf, len(buf)).metadata
         except Exception:  # noqa: BLE001 - a broken header is the gguf scanner's finding, not lineage's
             continue
-        count = metadata.get("general.base_model.count") or 0
-        for i in range(min(count, 16) if isinstance(count, int) else 0):
-            url = str(metadata.get(f"general.base_model.{i}.repo_url") or "")
-            org = str(metadata.get(f"general.base_model.{i}.organization") or "")
-            name = str(metadata.get(f"general.base_model.{i}.name") or "")
-            repo_id, valid = _as_id(url) if url else _as_id(f"{org}/{name}".replace(" ", "-"))
-            if repo_id.strip("/"):
-                refs.append(BaseRef(repo_id, "quantized", rel, valid))
+        refs += gguf_metadata_refs(metadata, rel)
     return refs
 
 
-def local_refs(root: Path, file_paths: list[str]) -> list[BaseRef]:
-    """Every base-model reference in a local folder, card first, deduplicated by repo id."""
-    refs = card_refs(read_card(root)) + adapter_refs(root)
-    refs += gguf_refs(root, [p for p in file_paths if p.lower().endswith(".gguf")])
+def gguf_metadata_refs(metadata: dict[str, Any], source: str) -> list[BaseRef]:
+    """general.base_model.N.* of a GGUF header already read (a file, or a ranged read of a remote one)."""
+    refs: list[BaseRef] = []
+    count = metadata.get("general.base_model.count") or 0
+    for i in range(min(count, 16) if isinstance(count, int) else 0):
+        url = str(metadata.get(f"general.base_model.{i}.repo_url") or "")
+        org = str(metadata.get(f"general.base_model.{i}.organization") or "")
+        name = str(metadata.get(f"general.base_model.{i}.name") or "")
+        repo_id, valid = _as_id(url) if url else _as_id(f"{org}/{name}".replace(" ", "-"))
+        if repo_id.strip("/"):
+            refs.append(BaseRef(repo_id, "quantized", source, valid))
+    return refs
+
+
+def local_refs(root: Path, accepted: Collection[str]) -> list[BaseRef]:
+    """Every base-model reference in the accepted files of a folder, card first, deduplicated by repo id."""
+    refs = card_refs(read_card(root, accepted)) + adapter_refs(root, accepted)
+    refs += gguf_refs(root, sorted(p for p in accepted if p.lower().endswith(".gguf")))
+    return unique(refs)
+
+
+def unique(refs: list[BaseRef]) -> list[BaseRef]:
     seen: set[str] = set()
-    unique = []
+    kept = []
     for ref in refs:
         if ref.repo_id.lower() not in seen:
             seen.add(ref.repo_id.lower())
-            unique.append(ref)
-    return unique
+            kept.append(ref)
+    return kept

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import rules
+from auditor.parsers import repoid
 
 MAX_FOLD_CHARS = 1_000_000        # longest folded constant (bounds decompression and repetition)
 MAX_FOLD_DEPTH = 60               # nested expressions folded
@@ -37,7 +38,6 @@ _BUILTINS = {"exec", "eval", "compile", "__import__", "getattr", "open", "input"
 _PY_BUILTINS = frozenset(dir(builtins))
 _IMPORTERS = {"__import__", "builtins.__import__", "importlib.import_module", "importlib.__import__"}
 _GETATTR = {"getattr", "builtins.getattr"}
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[\w.-]{1,96}$")
 _B64 = re.compile(rb"^[A-Za-z0-9+/=\s_-]+$")
 _HEX = re.compile(rb"^[0-9a-fA-F\s]+$")
 
@@ -576,7 +576,7 @@ class _Analyzer:
         if arg is None:
             return
         value = self.fold(arg)
-        if isinstance(value, str) and _REPO_ID.match(value) and not value.startswith((".", "/")):
+        if isinstance(value, str) and repoid.is_repo_id(value) and not value.startswith((".", "/")):
             self._hit("from-pretrained", value, node, import_time, detail=f"loads repo {value}")
 
     def _check_blob(self, node: ast.Constant, import_time: bool) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from auditor import inventory, rules
 from auditor.model import AuditResult, ClaimStatus, Finding, Severity
+from auditor.parsers import repoid
 from auditor.reports import view
 
 EXTENSION = ".cdx.json"
@@ -95,7 +96,6 @@ def _licenses(spdx: str, name: str, url: str = "") -> list[Any]:
     return [DisjunctiveLicense(name=_c(label, 200), url=link, acknowledgement=LicenseAcknowledgement.DECLARED)]
 
 
-_SAFE_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$")
 
 
@@ -103,7 +103,7 @@ def _external_references(repo_id: str, rev: str, endpoint: str) -> list[Any]:
     """Where the files were taken from (the endpoint actually used) and their model card there."""
     from cyclonedx.model import ExternalReference, ExternalReferenceType, XsUri
     base = endpoint.rstrip("/")
-    if not (repo_id and _SAFE_REPO_ID.match(repo_id) and _SAFE_URL.match(base)):
+    if not (repo_id and repoid.is_repo_id(repo_id) and _SAFE_URL.match(base)):
         return []
     at = rev if re.fullmatch(r"[0-9a-f]{40}", rev or "") else "main"
     return [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(f"{base}/{repo_id}"),

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from auditor import rules
 from auditor.facts import EndpointFacts, Facts, GgufFacts, KerasFacts, OnnxFacts, SafetensorsFacts
 from auditor.model import Finding, Severity
+from auditor.parsers.hosts import HostInfo, classifier
 from auditor.scanners import ScanContext
 
 NAME = "endpoints"
@@ -39,54 +40,10 @@ _HOST_CHARS = re.compile(rb"[A-Za-z0-9.-]*")
 _URL_REST = re.compile(rb"""[^\s"'<>`(){}\[\]\\|^]{1,2048}""")
 _IPV4_TOKEN = re.compile(r"^(?:\d{1,3}\.){3}\d{1,3}$")
 _SCHEMES = {"http", "https", "ftp", "ftps", "ws", "wss", "s3", "gs", "oss", "hdfs", "sftp"}
-_REGION = re.compile(r"(?:^|[.-])((?:cn|us|ap|eu|me|sa|ca|af|hk)-[a-z]+(?:-\d+)?)(?=[.-])")
 _DOC_NAMES = ("readme", "license", "licence", "notice", "copying", "citation", "changelog", "authors", "model_card")
 _DOC_EXT = {".md", ".rst", ".txt", ".html", ".htm", ".adoc", ".org", ".tex", ".bib", ".cff"}
 _CODE_EXT = {".py", ".sh", ".bash", ".zsh", ".ps1", ".bat", ".cmd", ".js", ".ts", ".rb", ".pl", ".lua", ".go", ".rs",
              ".c", ".cc", ".cpp", ".cu", ".h", ".hpp", ".java"}
-
-
-@dataclass(frozen=True)
-class HostInfo:
-    host: str
-    country: str = ""
-    kind: str = ""
-    operator: str = ""
-    domain: str = ""
-    region: str = ""
-
-
-class Classifier:
-    def __init__(self, data: dict[str, Any]):
-        self.domains = {d["domain"].lower(): d for d in data["domains"]}
-        self.max_labels = max(d.count(".") + 1 for d in self.domains)
-        self.tlds = {k.lower(): v for k, v in data["country_tlds"].items()}
-        self.ignored = {h.lower() for h in data.get("ignored_hosts", ())}
-        self.ignored_suffixes = tuple(s.lower() for s in data.get("ignored_suffixes", ()))
-        self.data = data
-
-    def ignored_host(self, host: str) -> bool:
-        return host in self.ignored or host.endswith(self.ignored_suffixes)
-
-    def classify(self, host: str) -> HostInfo:
-        host = host.lower().rstrip(".")
-        labels = host.split(".")
-        region_match = _REGION.search(host)
-        region = region_match.group(1) if region_match else ""
-        for i in range(max(0, len(labels) - self.max_labels), len(labels)):
-            entry = self.domains.get(".".join(labels[i:]))
-            if entry:
-                return HostInfo(host, entry["country"], entry["kind"], entry.get("operator", ""), entry["domain"],
-                                region)
-        country = self.tlds.get(labels[-1], "")
-        if country:
-            return HostInfo(host, country, "tld", f".{labels[-1]} domain", "." + labels[-1], region)
-        return HostInfo(host)
-
-
-@functools.cache
-def classifier() -> Classifier:
-    return Classifier(rules.load("endpoints.yaml"))
 
 
 @dataclass

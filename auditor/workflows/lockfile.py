@@ -18,6 +18,10 @@ from auditor import __version__, atomic, rules
 from auditor.errors import AuditorError
 from auditor.model import AuditResult, FileRecord, Finding
 
+# Findings that mean a file is not the publisher's (or could not be shown to be): `lock` writes no lock
+# and `fetch` places nothing when one is present.
+BLOCKING_RULES = ("HUB-HASH-MISMATCH", "HUB-FILE-MISSING", "HUB-FILE-NOT-VERIFIED", "HUB-UNSAFE-PATH",
+                  "HUB-LISTING-INCOMPLETE", "SIGNATURE-INVALID", "LINEAGE-UNVERIFIED")
 KIND = "auditor-lock"
 VERSION = 1
 MAX_LOCK_BYTES = 64 * 1024 * 1024
@@ -40,6 +44,11 @@ def build(result: AuditResult, report_json: str) -> dict[str, Any]:
         "audit": {"digest": "sha256:" + hashlib.sha256(report_json.encode("utf-8")).hexdigest(),
                   "verdict": result.verdict.decision, "findings": counts},
     }
+
+
+def verification_failures(result: AuditResult) -> list[Finding]:
+    """Blocking findings, waived or not: a waiver cannot make tampered bytes the publisher's."""
+    return [f for f in result.findings if f.rule in BLOCKING_RULES and f.rule != "LINEAGE-UNVERIFIED"]
 
 
 def write(path: str | Path, lock: dict[str, Any]) -> None:
