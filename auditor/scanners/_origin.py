@@ -22,7 +22,7 @@ from typing import Any
 from auditor import rules
 from auditor.facts import GgufFacts, SafetensorsFacts
 from auditor.model import FileRecord
-from auditor.parsers import lineage, repoid
+from auditor.parsers import licensetext, lineage, repoid
 from auditor.scanners import ScanContext
 
 RANK = {"strong": 3, "medium": 2, "weak": 1}
@@ -226,10 +226,9 @@ def _licensor_orgs(text: str) -> list[tuple[str, str]]:
 
 
 def _licenses(ctx: ScanContext, accepted: dict[str, FileRecord]) -> list[dict[str, Any]]:
-    prefixes = tuple(rules.load("hub.yaml")["license_file_prefixes"])
     out: list[dict[str, Any]] = []
     for path, rec in sorted(accepted.items()):
-        if "/" in path or not path.lower().startswith(prefixes):
+        if "/" in path or not licensetext.catalog().file_role(path):
             continue
         text = _read(ctx, rec, MAX_LICENSE_BYTES)
         out += [_signal("license-licensor", path, value, org) for org, value in _licensor_orgs(text)]
