@@ -33,11 +33,13 @@ def test_nothing_is_supported_when_no_check_ran():
 
 
 def _route_facts(country: str = "US") -> Facts:
-    from auditor.facts import ProvenanceFacts
+    from auditor.facts import ProvenanceFacts, RuntimeFacts
     facts = Facts()
     facts.publish(ProvenanceFacts(effective_origin={"country": country}, route={"hosts": [
         {"host": "https://mirror.example", "country": "DE", "kind": "hub", "known": True, "sensitive": False,
          "listed": True}]}))
+    facts.publish(RuntimeFacts({"status": "completed", "all_loaded": True, "forward": True,
+                                "steps": [{"kind": "transformers", "path": "."}]}))
     return facts
 
 
