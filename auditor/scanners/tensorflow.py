@@ -156,7 +156,7 @@ def _node(buf: Any, offset: int, span: tuple[int, int], where: str, budget: Budg
 def _attr_strings(buf: Any, value: tuple[int, int], budget: Budget) -> Iterator[str]:
     """The string values of one AttrValue: `s`, `list.s`, and a string tensor's `string_val`."""
     count = 0
-    for n, wire, _, span in _fields_len(buf, value, budget):
+    for n, _wire, _, span in _fields_len(buf, value, budget):
         if n == ATTR_S:
             yield string(buf, span)
         elif n == ATTR_LIST:
