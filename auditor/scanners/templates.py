@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from auditor import rules
@@ -295,12 +295,8 @@ def _evaluate(walker: Walker, node: Any, depth: int) -> Any:
         return node.value if isinstance(node.value, (str, int)) and not isinstance(node.value, bool) else None
     if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in walker.assigned:
         return sub(walker.assigned[node.name])
-    if isinstance(node, (nodes.List, nodes.Tuple)):
-        items = [sub(item) for item in node.items]
-        return items if all(isinstance(i, str) for i in items) else None
-    if isinstance(node, nodes.Concat):
-        parts = [sub(n) for n in node.nodes]
-        return "".join(str(p) for p in parts) if all(isinstance(p, (str, int)) for p in parts) else None
+    if isinstance(node, (nodes.List, nodes.Tuple, nodes.Concat)):
+        return _sequence(node, sub)
     if isinstance(node, (nodes.Add, nodes.Mul, nodes.Mod)):
         return _binary(node, sub(node.left), sub(node.right))
     if isinstance(node, nodes.Getitem):
@@ -308,6 +304,17 @@ def _evaluate(walker: Walker, node: Any, depth: int) -> Any:
     if isinstance(node, nodes.Filter) and node.node is not None:
         return _apply_filter(node.name, sub(node.node), [sub(a) for a in node.args])
     return None
+
+
+def _sequence(node: Any, sub: Callable[[Any], Any]) -> Any:
+    """A list/tuple of strings, or the string a `~` concatenation makes."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Concat):
+        parts = [sub(n) for n in node.nodes]
+        return "".join(str(p) for p in parts) if all(isinstance(p, (str, int)) for p in parts) else None
+    items = [sub(item) for item in node.items]
+    return items if all(isinstance(i, str) for i in items) else None
 
 
 def _binary(node: Any, left: Any, right: Any) -> Any:
@@ -318,10 +325,7 @@ def _binary(node: Any, left: Any, right: Any) -> Any:
     if isinstance(node, nodes.Mul) and isinstance(left, str) and isinstance(right, int):
         return left * max(0, min(right, MAX_BUILT_STRING // max(1, len(left))))
     if isinstance(node, nodes.Mod) and isinstance(left, str) and right is not None:
-        try:
-            return left % (tuple(right) if isinstance(right, list) else right)
-        except (TypeError, ValueError):
-            return None
+        return _percent(left, tuple(right) if isinstance(right, list) else right)
     return None
 
 
@@ -337,22 +341,39 @@ def _slice(node: Any, base: Any, walker: Walker, depth: int) -> Any:
     return base[slice(*bounds)]
 
 
+_STRING_FILTERS: dict[str, Callable[[str], str]] = {
+    "lower": str.lower, "upper": str.upper, "title": str.title, "capitalize": str.capitalize,
+    "trim": str.strip, "string": str, "reverse": lambda v: v[::-1]}
+
+
 def _apply_filter(name: str, value: Any, args: list[Any]) -> Any:
-    if name == "reverse" and isinstance(value, (str, list)):
-        return value[::-1] if isinstance(value, str) else list(reversed(value))
-    if name == "join" and isinstance(value, (list, str)):
-        separator = args[0] if args and isinstance(args[0], str) else ""
-        return separator.join(value)
-    if name == "format" and isinstance(value, str) and all(a is not None for a in args):
-        try:
-            return value % tuple(args)
-        except (TypeError, ValueError):
-            return None
-    if name in ("lower", "upper", "title", "capitalize", "trim", "string") and isinstance(value, str):
-        return {"lower": str.lower, "upper": str.upper, "title": str.title, "capitalize": str.capitalize,
-                "trim": str.strip, "string": str}[name](value)
-    if name == "replace" and isinstance(value, str) and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
+    if isinstance(value, str) and name in _STRING_FILTERS:
+        return _STRING_FILTERS[name](value)
+    handler = _VALUE_FILTERS.get(name)
+    return handler(value, args) if handler is not None and isinstance(value, (list, str)) else None
+
+
+def _join(value: Any, args: list[Any]) -> Any:
+    return (args[0] if args and isinstance(args[0], str) else "").join(value)
+
+
+def _format(value: Any, args: list[Any]) -> Any:
+    return _percent(value, tuple(args)) if isinstance(value, str) and None not in args else None
+
+
+def _replace(value: Any, args: list[Any]) -> Any:
+    if isinstance(value, str) and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
         return value.replace(args[0], args[1])[:MAX_BUILT_STRING]
-    if name in ("first", "last") and isinstance(value, (list, str)) and value:
-        return value[0] if name == "first" else value[-1]
     return None
+
+
+_VALUE_FILTERS: dict[str, Callable[[Any, list[Any]], Any]] = {
+    "reverse": lambda v, _: list(reversed(v)), "join": _join, "format": _format, "replace": _replace,
+    "first": lambda v, _: v[0] if v else None, "last": lambda v, _: v[-1] if v else None}
+
+
+def _percent(template: str, args: Any) -> str | None:
+    try:
+        return template % args
+    except (TypeError, ValueError):
+        return None
