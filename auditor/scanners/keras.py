@@ -2,11 +2,14 @@
 bytecode is decoded in a resource-limited child process to list the names it uses; nothing is run."""
 from __future__ import annotations
 
+import base64
 import functools
 import json
+import re
 import subprocess
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,10 +73,9 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                                     evidence="h5py is not installed: pip install 'auditor[keras]'")
             h5_files = []
     attrs = read_h5_attrs([str(ctx.path(rec)) for rec in h5_files], _data()["max_config_bytes"])
-    for rec, result in zip(h5_files, attrs, strict=True):
-        yield from _scan_h5(ctx, rec, result)
-    for rec in zip_files:
-        yield from _scan_zip(ctx, rec)
+    yield from ctx.per_file(list(zip(h5_files, attrs, strict=True)), lambda item: _scan_h5(ctx, *item), NAME,
+                            name=lambda item: item[0].path)
+    yield from ctx.per_file(zip_files, lambda rec: _scan_zip(ctx, rec), NAME)
 
 
 def _finding(rec: Any, rule: str, location: str, evidence: str, severity: str | None = None) -> Finding:
@@ -100,7 +102,7 @@ def _scan_h5(ctx: ScanContext, rec: Any, result: dict[str, Any]) -> Iterator[Fin
 
 # HDF5 is a large C library with a history of crashes on crafted files: read the attributes in a child.
 _H5_READER = r"""
-import json, resource, sys
+import json, resource, signal, sys
 resource.setrlimit(resource.RLIMIT_AS, (@MEMORY@, @MEMORY@))
 resource.setrlimit(resource.RLIMIT_CPU, (@CPU@, @CPU@))
 import h5py
@@ -121,35 +123,47 @@ def read(path):
     except Exception as exc:
         out = {"error": "%s: %s" % (type(exc).__name__, str(exc)[:300])}
     return out
-json.dump([read(path) for path in json.load(sys.stdin)], sys.stdout)
+for path in json.load(sys.stdin):
+    signal.alarm(@CPU@)         # the default SIGALRM action ends the child: a per-file wall-clock budget
+    print(json.dumps(read(path)), flush=True)
+signal.alarm(0)
 """
-H5_TIMEOUT_SECONDS = 60
+H5_TIMEOUT_SECONDS = 30         # per file, once: a file that hangs the reader is not retried
 H5_MEMORY_BYTES = 2 * 1024**3
 
 
 def read_h5_attrs(paths: list[str], limit: int) -> list[dict[str, Any]]:
     """Per file: model_config / training_config (text, or their length when over `limit`) and version
-    attributes, or {"error": ...}. One child for all files; if it dies, one child per file isolates the culprit."""
-    if not paths:
-        return []
-    results = _h5_child(paths, limit)
-    if results is None:
-        results = [(_h5_child([p], limit) or [{"error": "the HDF5 reader crashed on this file"}])[0] for p in paths] \
-            if len(paths) > 1 else [{"error": "the HDF5 reader crashed on this file"}]
+    attributes, or {"error": ...}. The child reports file by file; when it dies or runs out of time, the
+    file it was reading gets the error and a new child goes on with the files after it, so every file is
+    read once and costs at most H5_TIMEOUT_SECONDS."""
+    results: list[dict[str, Any]] = []
+    while len(results) < len(paths):
+        remaining = paths[len(results):]
+        done = _h5_child(remaining, limit)
+        results.extend(done)
+        if len(done) < len(remaining):
+            results.append({"error": "the HDF5 reader crashed or ran out of its time budget on this file"})
     return results
 
 
-def _h5_child(paths: list[str], limit: int) -> list[dict[str, Any]] | None:
+def _h5_child(paths: list[str], limit: int) -> list[dict[str, Any]]:
+    """The results the child reported, in order; fewer than `paths` when it stopped early."""
     code = _H5_READER.replace("@MEMORY@", str(H5_MEMORY_BYTES)).replace("@CPU@", str(H5_TIMEOUT_SECONDS))
     try:
         proc = subprocess.run([sys.executable, "-I", "-c", code, str(limit)], input=json.dumps(paths).encode(),
-                              capture_output=True, timeout=H5_TIMEOUT_SECONDS * len(paths), check=False)
-        results = json.loads(proc.stdout) if proc.returncode == 0 else None
-    except (subprocess.TimeoutExpired, ValueError):
-        return None
-    if not isinstance(results, list) or len(results) != len(paths):
-        return None
-    return [r if isinstance(r, dict) else {"error": "the HDF5 reader returned no result"} for r in results]
+                              capture_output=True, timeout=H5_TIMEOUT_SECONDS * len(paths) + 5, check=False)
+        output = proc.stdout
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout or b""
+    results: list[dict[str, Any]] = []
+    for line in output.splitlines()[:len(paths)]:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            break
+        results.append(value if isinstance(value, dict) else {"error": "the HDF5 reader returned no result"})
+    return results
 
 
 def _text(value: Any) -> str:
@@ -181,7 +195,7 @@ def _scan_zip(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
                     yield _finding(rec, "KERAS-LIMIT", f"zip member {name}", "decompresses past the limit")
                     continue
                 texts[name] = raw.decode("utf-8", "replace")
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as exc:
         yield _finding(rec, "KERAS-UNPARSEABLE", "", f"not a readable .keras zip: {type(exc).__name__}: {exc}")
         return
     if "config.json" not in texts:
@@ -214,6 +228,7 @@ def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict
     known = set(data["known_classes"])
     classes: set[str] = set()
     lambdas: list[tuple[str, str]] = []     # (location, base64 payload)
+    flips: list[str] = []                   # where the config turns safe mode off
     stack: list[tuple[Any, str]] = [(config, "$")]
     seen = 0
     while stack:
@@ -226,8 +241,7 @@ def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node))
             continue
         if isinstance(node, str):
-            if node in data["get_file_names"] or node.endswith(".get_file"):
-                yield _finding(rec, "KERAS-GET-FILE", f"{where}: {path}", f"value {node!r}")
+            yield from _check_string(rec, node, f"{where}: {path}", lambdas, flips)
             continue
         if not isinstance(node, dict):
             continue
@@ -239,7 +253,44 @@ def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict
         stack.extend((value, f"{path}.{key}") for key, value in node.items() if isinstance(value, (dict, list, str)))
     facts["classes"] = sorted(classes)[:200]
     facts["lambda_layers"] = len(lambdas)
-    yield from _lambda_findings(rec, lambdas)
+    yield from _lambda_findings(rec, _unique_payloads(lambdas), safe_mode_off=bool(flips))
+
+
+def _check_string(rec: Any, value: str, here: str, lambdas: list[tuple[str, str]],
+                  flips: list[str]) -> Iterator[Finding]:
+    """A string anywhere in the config: a file-fetching or safe-mode-flipping function name, or bytecode."""
+    data = _data()
+    if value in data["get_file_names"] or value.endswith(".get_file"):
+        yield _finding(rec, "KERAS-GET-FILE", here, f"value {value!r}")
+    if any(name in value for name in data["safe_mode_flips"]):
+        flips.append(here)
+        yield _finding(rec, "KERAS-SAFE-MODE-FLIP", here, f"value {value[:200]!r}")
+    elif value.rsplit(".", 1)[-1] in data["non_modeling_functions"] and "." in value:
+        yield _finding(rec, "KERAS-DANGEROUS-FUNCTION", here, f"value {value[:200]!r}")
+    if _is_bytecode(value):
+        lambdas.append((here, value))
+
+
+def _is_bytecode(value: str) -> bool:
+    """Base64 of a marshalled code object (Keras func_dump: activations, losses, metrics, custom objects)."""
+    if len(value) < 40 or not _BASE64.fullmatch(value[:64]):
+        return False
+    try:
+        head = base64.b64decode(value[:16], validate=False)
+    except ValueError:
+        return False
+    return bool(head) and head[0] in (0x63, 0xE3)     # TYPE_CODE, with or without FLAG_REF
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\n]+")
+
+
+def _unique_payloads(lambdas: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One entry per payload: a Lambda layer's function is also seen as a plain bytecode string."""
+    out: dict[str, tuple[str, str]] = {}
+    for where, payload in lambdas:
+        out.setdefault(payload, (where, payload))
+    return list(out.values())
 
 
 def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple[str, ...], known: set[str],
@@ -272,11 +323,27 @@ def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple
         elif not isinstance(function, dict):
             yield _finding(rec, "KERAS-LAMBDA", here, f"Lambda layer with function {str(function)[:200]!r}",
                            severity="medium")
-    elif class_name == "__lambda__" and isinstance(config, dict) and isinstance(config.get("code"), str):
-        lambdas.append((here, config["code"]))        # Keras 3 serialised lambda
+    elif class_name == "__lambda__" and isinstance(config, dict):
+        payload = config.get("code", config.get("value"))     # Keras 3: {"code": ...} or {"value": [code, ...]}
+        payload = payload[0] if isinstance(payload, list) and payload else payload
+        if isinstance(payload, str):
+            lambdas.append((here, payload))
+        else:
+            yield _finding(rec, "KERAS-LAMBDA", here, f"__lambda__ without bytecode: {str(config)[:200]!r}")
+    elif class_name == "function" and isinstance(config, str) and isinstance(module, str):
+        yield from _check_function_reference(rec, f"{module}.{config}", here)
     elif class_name not in known and not _internal(class_name) and not foreign and not (
             isinstance(module, str) and _own(module, own_prefixes)):
         yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"class_name {class_name!r} is not a Keras class")
+
+
+def _check_function_reference(rec: Any, qualname: str, here: str) -> Iterator[Finding]:
+    """Keras 3 writes a function as {"class_name": "function", "module": m, "config": name} and imports it."""
+    data = _data()
+    if any(name in qualname for name in data["safe_mode_flips"]):
+        return      # the string check reports it (the name is also a plain string in the config)
+    if qualname.rsplit(".", 1)[-1] in data["non_modeling_functions"]:
+        yield _finding(rec, "KERAS-DANGEROUS-FUNCTION", here, f"function {qualname}")
 
 
 def _internal(class_name: str) -> bool:
@@ -288,19 +355,21 @@ def _own(module: str, own_prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in own_prefixes)
 
 
-def _lambda_findings(rec: Any, lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+def _lambda_findings(rec: Any, lambdas: list[tuple[str, str]], *, safe_mode_off: bool) -> Iterator[Finding]:
     if not lambdas:
         return
     decoded = decode_lambdas([payload for _, payload in lambdas])
     dangerous = set(_data()["lambda_dangerous_names"])
+    flip = "; the config turns safe mode off, so it runs on load" if safe_mode_off else ""
     for (where, _), info in zip(lambdas, decoded, strict=True):
         if "error" in info:
-            yield _finding(rec, "KERAS-LAMBDA", where, f"Lambda bytecode ({info['error']})")
+            yield _finding(rec, "KERAS-LAMBDA", where, f"Lambda bytecode ({info['error']}){flip}",
+                           severity="critical" if safe_mode_off else None)
             continue
         names = info.get("names", [])
         hits = sorted(set(names) & dangerous)
         evidence = f"bytecode names {names[:40]}" + (f"; strings {info.get('strings', [])[:10]}" if info.get("strings") else "")
-        yield _finding(rec, "KERAS-LAMBDA", where, evidence, severity="critical" if hits else None)
+        yield _finding(rec, "KERAS-LAMBDA", where, evidence + flip, severity="critical" if hits or safe_mode_off else None)
 
 
 def decode_lambdas(payloads: list[str]) -> list[dict[str, Any]]:
