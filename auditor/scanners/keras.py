@@ -296,17 +296,11 @@ def _unique_payloads(lambdas: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple[str, ...], known: set[str],
                   classes: set[str], lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
     data = _data()
-    class_name, module, registered = node.get("class_name"), node.get("module"), node.get("registered_name")
+    class_name, module = node.get("class_name"), node.get("module")
     if "class_name" not in node:
         return          # e.g. a Lambda's own config, whose `module` is where its function was defined
     foreign = isinstance(module, str) and bool(module) and not _own(module, own_prefixes)
-    if foreign:
-        critical = any(module == m or str(module).startswith(m + ".") for m in data["dangerous_modules"])
-        yield _finding(rec, "KERAS-FOREIGN-MODULE", here,
-                       f"module {module!r} class_name {class_name!r} config {str(node.get('config'))[:200]!r}",
-                       severity="critical" if critical else None)
-    if isinstance(registered, str) and ">" in registered and not _own(registered.split(">")[0], own_prefixes):
-        yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"registered_name {registered!r}")
+    yield from _check_origin(rec, node, here, own_prefixes, foreign)
     if not isinstance(class_name, str):
         return
     classes.add(class_name)
@@ -315,26 +309,48 @@ def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple
         filepath = config.get("filepath") if isinstance(config, dict) else None
         yield _finding(rec, "KERAS-TFSMLAYER", here, f"TFSMLayer loads SavedModel {filepath!r}")
     elif class_name in data["lambda_classes"] and isinstance(config, dict):
-        function = config.get("function")
-        if isinstance(function, list) and function and isinstance(function[0], str):     # Keras 2: [code, defaults, closure]
-            lambdas.append((here, function[0]))
-        elif isinstance(function, str) and config.get("function_type") == "lambda":
-            lambdas.append((here, function))
-        elif not isinstance(function, dict):
-            yield _finding(rec, "KERAS-LAMBDA", here, f"Lambda layer with function {str(function)[:200]!r}",
-                           severity="medium")
+        yield from _lambda_layer(rec, config, here, lambdas)
     elif class_name == "__lambda__" and isinstance(config, dict):
-        payload = config.get("code", config.get("value"))     # Keras 3: {"code": ...} or {"value": [code, ...]}
-        payload = payload[0] if isinstance(payload, list) and payload else payload
-        if isinstance(payload, str):
-            lambdas.append((here, payload))
-        else:
-            yield _finding(rec, "KERAS-LAMBDA", here, f"__lambda__ without bytecode: {str(config)[:200]!r}")
+        yield from _serialized_lambda(rec, config, here, lambdas)
     elif class_name == "function" and isinstance(config, str) and isinstance(module, str):
         yield from _check_function_reference(rec, f"{module}.{config}", here)
     elif class_name not in known and not _internal(class_name) and not foreign and not (
             isinstance(module, str) and _own(module, own_prefixes)):
         yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"class_name {class_name!r} is not a Keras class")
+
+
+def _check_origin(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple[str, ...],
+                  foreign: bool) -> Iterator[Finding]:
+    """An object whose module or registered name is outside Keras."""
+    class_name, module, registered = node.get("class_name"), node.get("module"), node.get("registered_name")
+    if foreign:
+        critical = any(module == m or str(module).startswith(m + ".") for m in _data()["dangerous_modules"])
+        yield _finding(rec, "KERAS-FOREIGN-MODULE", here,
+                       f"module {module!r} class_name {class_name!r} config {str(node.get('config'))[:200]!r}",
+                       severity="critical" if critical else None)
+    if isinstance(registered, str) and ">" in registered and not _own(registered.split(">")[0], own_prefixes):
+        yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"registered_name {registered!r}")
+
+
+def _lambda_layer(rec: Any, config: dict[str, Any], here: str, lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+    function = config.get("function")
+    if isinstance(function, list) and function and isinstance(function[0], str):     # Keras 2: [code, defaults, closure]
+        lambdas.append((here, function[0]))
+    elif isinstance(function, str) and config.get("function_type") == "lambda":
+        lambdas.append((here, function))
+    elif not isinstance(function, dict):
+        yield _finding(rec, "KERAS-LAMBDA", here, f"Lambda layer with function {str(function)[:200]!r}",
+                       severity="medium")
+
+
+def _serialized_lambda(rec: Any, config: dict[str, Any], here: str,
+                       lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+    payload = config.get("code", config.get("value"))     # Keras 3: {"code": ...} or {"value": [code, ...]}
+    payload = payload[0] if isinstance(payload, list) and payload else payload
+    if isinstance(payload, str):
+        lambdas.append((here, payload))
+    else:
+        yield _finding(rec, "KERAS-LAMBDA", here, f"__lambda__ without bytecode: {str(config)[:200]!r}")
 
 
 def _check_function_reference(rec: Any, qualname: str, here: str) -> Iterator[Finding]:
