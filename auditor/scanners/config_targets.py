@@ -194,6 +194,15 @@ def _load_yaml(text: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def dangerous(target: str) -> bool:
+    """Whether a dotted callable name is a code-execution or process callable (the config-targets list)."""
+    return _matches(target, _data()["dangerous_prefixes"])
+
+
+def target_keys() -> tuple[str, ...]:
+    return tuple(_data()["keys"])
+
+
 def _matches(target: str, prefixes: list[str]) -> bool:
     return any(target == p.rstrip(".") or target.startswith(p) for p in prefixes)
 
