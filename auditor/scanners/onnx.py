@@ -41,8 +41,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                                 evidence="onnx is not installed: pip install 'auditor[onnx]'")
         return
     present = {rec.path: rec for rec in ctx.files if not rec.error}
-    for rec in files:
-        yield from _scan_file(ctx, rec, present)
+    yield from ctx.per_file(files, lambda rec: _scan_file(ctx, rec, present), NAME)
 
 
 def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[Finding]:
@@ -69,6 +68,9 @@ def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[
     count = 0
     graphs: list[tuple[Any, str, int]] = [(model.graph, "graph", 0)]
     graphs += [(f, f"function {f.name}", 0) for f in model.functions]
+    for i, info in enumerate(model.training_info):      # run by training runtimes (onnxruntime-training)
+        graphs += [(info.initialization, f"training_info[{i}].initialization", 0),
+                   (info.algorithm, f"training_info[{i}].algorithm", 0)]
     while graphs:
         graph, where, depth = graphs.pop()
         if depth > spec["max_graph_depth"]:
@@ -80,7 +82,7 @@ def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[
                 yield finding("ONNX-LIMIT", where, f"more than {spec['max_nodes']} nodes")
                 return
             if node.domain not in standard and node.domain not in local_domains:
-                custom_ops.setdefault(node.domain, set()).add(node.op_type)
+                custom_ops.setdefault(node.domain, set()).add(f"{node.op_type} ({where})")
             for attr in node.attribute:
                 if attr.HasField("g"):
                     graphs.append((attr.g, f"{where}/{node.name or node.op_type}.{attr.name}", depth + 1))
