@@ -99,13 +99,22 @@ def fields(buf: bytes | memoryview, start: int, end: int, budget: Budget) -> Ite
     pos = start
     while pos < end:
         at = pos
-        budget.spend(at)
-        key, pos = varint(buf, pos, end)
+        budget.left -= 1
+        if budget.left < 0:
+            raise BudgetExhausted(at, "field budget exhausted")
+        key = buf[pos]
+        if key < 0x80:          # one-byte keys and values are the common case: no call
+            pos += 1
+        else:
+            key, pos = varint(buf, pos, end)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise ProtobufError(at, "field number 0")
         if wire == WIRE_VARINT:
-            value, pos = varint(buf, pos, end)
+            if pos < end and buf[pos] < 0x80:
+                value, pos = buf[pos], pos + 1
+            else:
+                value, pos = varint(buf, pos, end)
             yield number, wire, at, value
         elif wire in (WIRE_FIXED64, WIRE_FIXED32):
             after = _scalar_end(buf, at, pos, end, number, wire)

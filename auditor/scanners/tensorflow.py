@@ -126,9 +126,16 @@ def _read(buf: Any, saved_model: bool, budget: Budget, nodes: list[Node], listed
 
 
 def _graph_nodes(buf: Any, graph: tuple[int, int], budget: Budget) -> Iterator[Node]:
-    for offset, node in submessages(buf, graph, GRAPH_NODE, budget):
-        yield _node(buf, offset, node, "graph", budget)
-    for _, library in submessages(buf, graph, GRAPH_LIBRARY, budget):
+    """Nodes of a GraphDef, then of its function library: one pass over the GraphDef's fields."""
+    libraries: list[tuple[int, int]] = []
+    for number, wire, offset, span in fields(buf, graph[0], graph[1], budget):
+        if wire != WIRE_LEN:
+            continue
+        if number == GRAPH_NODE:
+            yield _node(buf, offset, span, "graph", budget)  # type: ignore[arg-type]
+        elif number == GRAPH_LIBRARY:
+            libraries.append(span)  # type: ignore[arg-type]
+    for library in libraries:
         for _, function in submessages(buf, library, LIBRARY_FUNCTION, budget):
             name = next((string(buf, s) for _, sig in submessages(buf, function, FUNCTION_SIGNATURE, budget)
                          for _, s in submessages(buf, sig, OP_DEF_NAME, budget)), "?")
