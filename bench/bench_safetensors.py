@@ -126,7 +126,7 @@ def bombs() -> None:
     (out / "json" / "tokenizer_config.json").write_text('{"chat_template": ' + quotes)
     cases["200 KB tokenizer_config.json (unclosed escaped quotes)"] = ("templates", out / "json")
     (out / "deep").mkdir(exist_ok=True)
-    (out / "deep" / "tokenizer_config.json").write_text("[" * 100_000 + "]" * 100_000)
+    (out / "deep" / "tokenizer_config.json").write_text('{"chat_template": "x", "d": ' + "[" * 100_000 + "]" * 100_000 + "}")
     cases["200 KB deep JSON (100,000 levels)"] = ("templates", out / "deep")
     (out / "st").mkdir(exist_ok=True)
     header = ('{"a": ' + '"\\' * 200_000).encode()
