@@ -8,6 +8,11 @@ Generates a real safetensors file (safetensors library, in a child process), the
 - `safetensors.safe_open` listing the tensors (the library's own header validation) as a second reference;
 - `auditor scan FILE` as a whole process (hashing + every scanner), with its peak RSS.
 Best of 3 after a warm-up read (page cache). The generated file is deleted unless --keep.
+
+`--bombs` measures hostile weight-format inputs instead, each scanned by its scanner in a fresh process
+(time and peak RSS): a 200 KB tokenizer_config.json and a 400 KB safetensors header built to make a
+backtracking depth check quadratic, 5,000,001 protobuf padding fields before a PyFunc, three fuzzed .h5
+files. The reference is the previous bracket-regex depth check on the same JSON, in the same run.
 """
 from __future__ import annotations
 
@@ -73,12 +78,100 @@ def child_time(code: str, path) -> tuple[float, float, str]:  # type: ignore[no-
     return min(r[0] for r in results), max(r[1] for r in results), results[0][2]
 
 
+ONE_SCANNER = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from tests.formats_support import run_scanner
+from pathlib import Path
+import resource
+found = run_scanner(sys.argv[1], Path(sys.argv[2]))[0]
+peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(peak // 1024, len(found), sorted({(f.rule, f.severity) for f in found}))
+"""
+
+OLD_DEPTH = r"""
+import re, sys
+data = open(sys.argv[1], "rb").read()
+for match in re.finditer(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', data, re.S):
+    pass
+"""
+
+
+def _timed(cmd: list[str], timeout: float) -> tuple[float, str]:
+    """Wall seconds and stdout of one child; inf when killed at `timeout`."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return float("inf"), "killed"
+    return time.perf_counter() - start, out.decode().strip()
+
+
+def bombs() -> None:
+    import random
+    import struct
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.formats_support import pb_key, tf_graph, tf_node
+
+    repo = str(Path(__file__).resolve().parent.parent)
+    out = workdir("bombs")
+    cases: dict[str, tuple[str, Path]] = {}
+    quotes = '"\\' * 100_000                               # 200 KB: `"\` repeated, never closed
+    (out / "json").mkdir(exist_ok=True)
+    (out / "json" / "tokenizer_config.json").write_text('{"chat_template": ' + quotes)
+    cases["200 KB tokenizer_config.json (unclosed escaped quotes)"] = ("templates", out / "json")
+    (out / "deep").mkdir(exist_ok=True)
+    (out / "deep" / "tokenizer_config.json").write_text('{"chat_template": "x", "d": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    cases["200 KB deep JSON (100,000 levels)"] = ("templates", out / "deep")
+    (out / "st").mkdir(exist_ok=True)
+    header = ('{"a": ' + '"\\' * 200_000).encode()
+    (out / "st" / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    cases["400 KB safetensors header (unclosed escaped quotes)"] = ("safetensors", out / "st")
+    (out / "pb").mkdir(exist_ok=True)
+    padding = (pb_key(9, 0) + b"\0") * 5_000_001
+    (out / "pb" / "frozen_graph.pb").write_bytes(padding + tf_graph([tf_node("cb", "PyFunc")]))
+    cases["frozen graph: 5,000,001 padding fields + PyFunc"] = ("tensorflow", out / "pb")
+    (out / "h5").mkdir(exist_ok=True)
+    import h5py
+    import numpy as np
+    base = out / "h5" / "base.h5"
+    with h5py.File(base, "w") as h5:
+        h5.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"layers": []}})
+        h5.create_dataset("w", data=np.zeros((64, 64), dtype=np.float32))
+    raw = base.read_bytes()
+    base.unlink()
+    rng = random.Random(7)
+    for i in range(3):
+        fuzzed = bytearray(raw)
+        for _ in range(40):
+            fuzzed[rng.randrange(0, min(len(fuzzed), 4096))] = rng.randrange(256)
+        (out / "h5" / f"fuzzed{i}.h5").write_bytes(bytes(fuzzed))
+    cases["3 fuzzed .h5 files (40 byte flips each)"] = ("keras", out / "h5")
+    for label, (scanner, folder) in cases.items():
+        seconds, result = _timed([sys.executable, "-c", ONE_SCANNER, scanner, str(folder), repo], 600)
+        rss, _, findings = result.partition(" ")
+        print(f"{label:55s} {scanner:12s} {seconds:8.2f} s  peak RSS {rss:>5s} MB  findings {findings}")
+    for name in ("json/tokenizer_config.json", "st/model.safetensors"):
+        seconds, _ = _timed([sys.executable, "-c", OLD_DEPTH, str(out / name)], 60)
+        print(f"reference: previous regex depth check on {name}: "
+              + ("> 60 s (killed)" if seconds == float("inf") else f"{seconds:.2f} s"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size-mb", type=int, default=2048)
     ap.add_argument("--tensors", type=int, default=256)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--bombs", action="store_true", help="hostile inputs instead of the 2 GB file")
     args = ap.parse_args()
+    if args.bombs:
+        bombs()
+        return
     out = workdir("safetensors")
     big = out / "big.safetensors"
     t = time.perf_counter()

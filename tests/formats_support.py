@@ -77,3 +77,45 @@ def tf_saved_model(nodes: list[tuple[str, str]], function_nodes: list[tuple[str,
         graph += pb_field(2, pb_field(1, pb_field(1, signature) + body))
     meta_graph = pb_field(1, pb_field(4, "serve")) + pb_field(2, graph)
     return pb_varint(1 << 3) + pb_varint(1) + pb_field(2, meta_graph)
+
+
+def pb_key(number: int, wire: int) -> bytes:
+    return pb_varint(number << 3 | wire)
+
+
+def pb_group(number: int, content: bytes) -> bytes:
+    """A protobuf group (wire types 3 and 4) around `content`: legal, and skipped by schema parsers."""
+    return pb_key(number, 3) + content + pb_key(number, 4)
+
+
+def tf_attr_strings(values: list[str]) -> bytes:
+    """An AttrValue holding a list of strings (e.g. DebugIdentity's debug_urls)."""
+    return pb_field(1, b"".join(pb_field(2, v) for v in values))
+
+
+def tf_attr_string_tensor(values: list[str]) -> bytes:
+    """An AttrValue holding a DT_STRING TensorProto (a Const node's `value`)."""
+    return pb_field(8, pb_varint(1 << 3) + pb_varint(7) + b"".join(pb_field(8, v) for v in values))
+
+
+def tf_node(name: str, op: str, inputs: tuple[str, ...] = (), attrs: dict[str, bytes] | None = None,
+            extra: bytes = b"") -> bytes:
+    """A NodeDef, field by field: name, op, inputs, attr map entries, then any `extra` raw fields."""
+    body = pb_field(1, name) + pb_field(2, op) + b"".join(pb_field(3, i) for i in inputs)
+    for key, value in (attrs or {}).items():
+        body += pb_field(5, pb_field(1, key) + pb_field(2, value))
+    return body + extra
+
+
+def tf_graph(nodes: list[bytes], function_nodes: list[bytes] = (), function: str = "__inference_serve_1") -> bytes:
+    """A GraphDef: NodeDefs, and a FunctionDef library holding `function_nodes`."""
+    graph = b"".join(pb_field(1, n) for n in nodes)
+    if function_nodes:
+        body = pb_field(1, pb_field(1, function)) + b"".join(pb_field(3, n) for n in function_nodes)
+        graph += pb_field(2, pb_field(1, body))
+    return graph
+
+
+def tf_saved_model_of(graph: bytes, meta_extra: bytes = b"") -> bytes:
+    meta_graph = pb_field(1, pb_field(4, "serve")) + meta_extra + pb_field(2, graph)
+    return pb_varint(1 << 3) + pb_varint(1) + pb_field(2, meta_graph)

@@ -84,18 +84,16 @@ def adapter_refs(root: Path, accepted: Collection[str]) -> list[BaseRef]:
 def gguf_refs(root: Path, paths: list[str]) -> list[BaseRef]:
     """general.base_model.N.{organization,name,repo_url} from GGUF headers.
 
-    Uses the gguf scanner's bounded header reader (every count and length checked against the file
-    size); gguf.GGUFReader trusts counts and is slow and memory-hungry on hostile headers.
+    Uses the bounded GGUF header reader (every count and length checked against the file size);
+    gguf.GGUFReader trusts counts and is slow and memory-hungry on hostile headers.
     """
+    from auditor.parsers import gguf as gguf_header
+
     refs: list[BaseRef] = []
-    try:
-        from auditor.scanners import gguf as gguf_scanner
-    except ImportError:
-        return refs
     for rel in paths[:4]:
         try:
             with open(root / rel, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                metadata = gguf_scanner.read(buf, len(buf)).metadata
+                metadata = gguf_header.read(buf, len(buf)).metadata
         except Exception:  # noqa: BLE001 - a broken header is the gguf scanner's finding, not lineage's
             continue
         refs += gguf_metadata_refs(metadata, rel)

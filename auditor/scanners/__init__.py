@@ -24,7 +24,7 @@ from auditor.model import FileRecord, Finding, Options, Regions, Snapshot
 REGISTRY: tuple[str, ...] = (
     "pickle", "modelscan_engine",   # pickle and its containers; modelscan as a second engine
     # weight formats "safe" by design: after pickle/modelscan, before provenance
-    "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets",
+    "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets", "npy",
     "provenance",     # after the format scanners (it reads their metadata), before "license"
     "license",        # license terms of the model and its lineage (reads provenance's record)
     "code", "endpoints", "deployment",   # endpoints reads the format scanners' metadata records

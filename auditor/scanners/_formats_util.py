@@ -1,13 +1,15 @@
-"""Helpers shared by the weight-format scanners: strict bounded JSON, metadata text checks, facts."""
+"""Helpers shared by the weight-format scanners: strict bounded JSON (from parsers.strictjson), metadata
+text checks, facts."""
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
+from auditor.parsers import strictjson
+from auditor.parsers.strictjson import DepthError  # noqa: F401 - re-exported for the format scanners
 
 
 class FormatProblem(Exception):
@@ -19,48 +21,11 @@ class FormatProblem(Exception):
 
 
 def strict_json(raw: bytes | str, max_depth: int, *, what: str = "JSON") -> tuple[Any, list[str]]:
-    """Parse JSON, returning (value, duplicate keys). Raises ValueError (bad JSON) or RecursionError-safe
-    `DepthError` when nesting goes past max_depth."""
-    duplicates: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in items:
-            if key in out:
-                duplicates.append(key)
-            out[key] = value
-        return out
-
-    if json_depth(raw, max_depth) > max_depth:
-        raise DepthError(f"{what} nested deeper than {max_depth}")
-    try:
-        return json.loads(raw, object_pairs_hook=pairs), duplicates
-    except RecursionError:
-        raise DepthError(f"{what} nested too deeply") from None
+    """Strict bounded JSON (auditor.parsers.strictjson): (value, repeated keys); DepthError past max_depth."""
+    return strictjson.loads(raw, max_depth, what=what)
 
 
-class DepthError(ValueError):
-    pass
-
-
-_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
-
-
-def json_depth(raw: bytes | str, stop_at: int) -> int:
-    """Bracket nesting of a JSON text (strings skipped); stops counting past `stop_at`."""
-    data = raw.encode("utf-8", "replace") if isinstance(raw, str) else raw
-    depth = deepest = 0
-    for match in _BRACKETS.finditer(data):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > stop_at:
-                    return deepest
-        elif token in (b"]", b"}"):
-            depth -= 1
-    return deepest
+json_depth = strictjson.depth
 
 
 @functools.cache

@@ -2,8 +2,11 @@
 bytecode is decoded in the sandbox (auditor.sandbox) to list the names it uses; nothing is run."""
 from __future__ import annotations
 
+import base64
 import functools
+import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,10 +69,9 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                                     evidence="h5py is not installed: pip install 'auditor[keras]'")
             h5_files = []
     attrs = read_h5_attrs([str(ctx.path(rec)) for rec in h5_files], _data()["max_config_bytes"])
-    for rec, result in zip(h5_files, attrs, strict=True):
-        yield from _scan_h5(ctx, rec, result)
-    for rec in zip_files:
-        yield from _scan_zip(ctx, rec)
+    yield from ctx.per_file(list(zip(h5_files, attrs, strict=True)), lambda item: _scan_h5(ctx, *item), NAME,
+                            name=lambda item: item[0].path)
+    yield from ctx.per_file(zip_files, lambda rec: _scan_zip(ctx, rec), NAME)
 
 
 def _finding(rec: Any, rule: str, location: str, evidence: str, severity: str | None = None) -> Finding:
@@ -161,7 +163,7 @@ def _scan_zip(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
                     yield _finding(rec, "KERAS-LIMIT", f"zip member {name}", "decompresses past the limit")
                     continue
                 texts[name] = raw.decode("utf-8", "replace")
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError, NotImplementedError, EOFError, ValueError) as exc:
         yield _finding(rec, "KERAS-UNPARSEABLE", "", f"not a readable .keras zip: {type(exc).__name__}: {exc}")
         return
     if "config.json" not in texts:
@@ -194,6 +196,7 @@ def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict
     known = set(data["known_classes"])
     classes: set[str] = set()
     lambdas: list[tuple[str, str]] = []     # (location, base64 payload)
+    flips: list[str] = []                   # where the config turns safe mode off
     stack: list[tuple[Any, str]] = [(config, "$")]
     seen = 0
     while stack:
@@ -206,8 +209,7 @@ def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node))
             continue
         if isinstance(node, str):
-            if node in data["get_file_names"] or node.endswith(".get_file"):
-                yield _finding(rec, "KERAS-GET-FILE", f"{where}: {path}", f"value {node!r}")
+            yield from _check_string(rec, node, f"{where}: {path}", lambdas, flips)
             continue
         if not isinstance(node, dict):
             continue
@@ -219,23 +221,54 @@ def _check_config(ctx: ScanContext, rec: Any, text: str, where: str, facts: dict
         stack.extend((value, f"{path}.{key}") for key, value in node.items() if isinstance(value, (dict, list, str)))
     facts["classes"] = sorted(classes)[:200]
     facts["lambda_layers"] = len(lambdas)
-    yield from _lambda_findings(rec, lambdas)
+    yield from _lambda_findings(rec, _unique_payloads(lambdas), safe_mode_off=bool(flips))
+
+
+def _check_string(rec: Any, value: str, here: str, lambdas: list[tuple[str, str]],
+                  flips: list[str]) -> Iterator[Finding]:
+    """A string anywhere in the config: a file-fetching or safe-mode-flipping function name, or bytecode."""
+    data = _data()
+    if value in data["get_file_names"] or value.endswith(".get_file"):
+        yield _finding(rec, "KERAS-GET-FILE", here, f"value {value!r}")
+    if any(name in value for name in data["safe_mode_flips"]):
+        flips.append(here)
+        yield _finding(rec, "KERAS-SAFE-MODE-FLIP", here, f"value {value[:200]!r}")
+    elif value.rsplit(".", 1)[-1] in data["non_modeling_functions"] and "." in value:
+        yield _finding(rec, "KERAS-DANGEROUS-FUNCTION", here, f"value {value[:200]!r}")
+    if _is_bytecode(value):
+        lambdas.append((here, value))
+
+
+def _is_bytecode(value: str) -> bool:
+    """Base64 of a marshalled code object (Keras func_dump: activations, losses, metrics, custom objects)."""
+    if len(value) < 40 or not _BASE64.fullmatch(value[:64]):
+        return False
+    try:
+        head = base64.b64decode(value[:16], validate=False)
+    except ValueError:
+        return False
+    return bool(head) and head[0] in (0x63, 0xE3)     # TYPE_CODE, with or without FLAG_REF
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\n]+")
+
+
+def _unique_payloads(lambdas: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One entry per payload: a Lambda layer's function is also seen as a plain bytecode string."""
+    out: dict[str, tuple[str, str]] = {}
+    for where, payload in lambdas:
+        out.setdefault(payload, (where, payload))
+    return list(out.values())
 
 
 def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple[str, ...], known: set[str],
                   classes: set[str], lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
     data = _data()
-    class_name, module, registered = node.get("class_name"), node.get("module"), node.get("registered_name")
+    class_name, module = node.get("class_name"), node.get("module")
     if "class_name" not in node:
         return          # e.g. a Lambda's own config, whose `module` is where its function was defined
     foreign = isinstance(module, str) and bool(module) and not _own(module, own_prefixes)
-    if foreign:
-        critical = any(module == m or str(module).startswith(m + ".") for m in data["dangerous_modules"])
-        yield _finding(rec, "KERAS-FOREIGN-MODULE", here,
-                       f"module {module!r} class_name {class_name!r} config {str(node.get('config'))[:200]!r}",
-                       severity="critical" if critical else None)
-    if isinstance(registered, str) and ">" in registered and not _own(registered.split(">")[0], own_prefixes):
-        yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"registered_name {registered!r}")
+    yield from _check_origin(rec, node, here, own_prefixes, foreign)
     if not isinstance(class_name, str):
         return
     classes.add(class_name)
@@ -244,19 +277,57 @@ def _check_object(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple
         filepath = config.get("filepath") if isinstance(config, dict) else None
         yield _finding(rec, "KERAS-TFSMLAYER", here, f"TFSMLayer loads SavedModel {filepath!r}")
     elif class_name in data["lambda_classes"] and isinstance(config, dict):
-        function = config.get("function")
-        if isinstance(function, list) and function and isinstance(function[0], str):     # Keras 2: [code, defaults, closure]
-            lambdas.append((here, function[0]))
-        elif isinstance(function, str) and config.get("function_type") == "lambda":
-            lambdas.append((here, function))
-        elif not isinstance(function, dict):
-            yield _finding(rec, "KERAS-LAMBDA", here, f"Lambda layer with function {str(function)[:200]!r}",
-                           severity="medium")
-    elif class_name == "__lambda__" and isinstance(config, dict) and isinstance(config.get("code"), str):
-        lambdas.append((here, config["code"]))        # Keras 3 serialised lambda
+        yield from _lambda_layer(rec, config, here, lambdas)
+    elif class_name == "__lambda__" and isinstance(config, dict):
+        yield from _serialized_lambda(rec, config, here, lambdas)
+    elif class_name == "function" and isinstance(config, str) and isinstance(module, str):
+        yield from _check_function_reference(rec, f"{module}.{config}", here)
     elif class_name not in known and not _internal(class_name) and not foreign and not (
             isinstance(module, str) and _own(module, own_prefixes)):
         yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"class_name {class_name!r} is not a Keras class")
+
+
+def _check_origin(rec: Any, node: dict[str, Any], here: str, own_prefixes: tuple[str, ...],
+                  foreign: bool) -> Iterator[Finding]:
+    """An object whose module or registered name is outside Keras."""
+    class_name, module, registered = node.get("class_name"), node.get("module"), node.get("registered_name")
+    if foreign:
+        critical = any(module == m or str(module).startswith(m + ".") for m in _data()["dangerous_modules"])
+        yield _finding(rec, "KERAS-FOREIGN-MODULE", here,
+                       f"module {module!r} class_name {class_name!r} config {str(node.get('config'))[:200]!r}",
+                       severity="critical" if critical else None)
+    if isinstance(registered, str) and ">" in registered and not _own(registered.split(">")[0], own_prefixes):
+        yield _finding(rec, "KERAS-CUSTOM-OBJECT", here, f"registered_name {registered!r}")
+
+
+def _lambda_layer(rec: Any, config: dict[str, Any], here: str, lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+    function = config.get("function")
+    if isinstance(function, list) and function and isinstance(function[0], str):     # Keras 2: [code, defaults, closure]
+        lambdas.append((here, function[0]))
+    elif isinstance(function, str) and config.get("function_type") == "lambda":
+        lambdas.append((here, function))
+    elif not isinstance(function, dict):
+        yield _finding(rec, "KERAS-LAMBDA", here, f"Lambda layer with function {str(function)[:200]!r}",
+                       severity="medium")
+
+
+def _serialized_lambda(rec: Any, config: dict[str, Any], here: str,
+                       lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+    payload = config.get("code", config.get("value"))     # Keras 3: {"code": ...} or {"value": [code, ...]}
+    payload = payload[0] if isinstance(payload, list) and payload else payload
+    if isinstance(payload, str):
+        lambdas.append((here, payload))
+    else:
+        yield _finding(rec, "KERAS-LAMBDA", here, f"__lambda__ without bytecode: {str(config)[:200]!r}")
+
+
+def _check_function_reference(rec: Any, qualname: str, here: str) -> Iterator[Finding]:
+    """Keras 3 writes a function as {"class_name": "function", "module": m, "config": name} and imports it."""
+    data = _data()
+    if any(name in qualname for name in data["safe_mode_flips"]):
+        return      # the string check reports it (the name is also a plain string in the config)
+    if qualname.rsplit(".", 1)[-1] in data["non_modeling_functions"]:
+        yield _finding(rec, "KERAS-DANGEROUS-FUNCTION", here, f"function {qualname}")
 
 
 def _internal(class_name: str) -> bool:
@@ -268,19 +339,21 @@ def _own(module: str, own_prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in own_prefixes)
 
 
-def _lambda_findings(rec: Any, lambdas: list[tuple[str, str]]) -> Iterator[Finding]:
+def _lambda_findings(rec: Any, lambdas: list[tuple[str, str]], *, safe_mode_off: bool) -> Iterator[Finding]:
     if not lambdas:
         return
     decoded = decode_lambdas([payload for _, payload in lambdas])
     dangerous = set(_data()["lambda_dangerous_names"])
+    flip = "; the config turns safe mode off, so it runs on load" if safe_mode_off else ""
     for (where, _), info in zip(lambdas, decoded, strict=True):
         if "error" in info:
-            yield _finding(rec, "KERAS-LAMBDA", where, f"Lambda bytecode ({info['error']})")
+            yield _finding(rec, "KERAS-LAMBDA", where, f"Lambda bytecode ({info['error']}){flip}",
+                           severity="critical" if safe_mode_off else None)
             continue
         names = info.get("names", [])
         hits = sorted(set(names) & dangerous)
         evidence = f"bytecode names {names[:40]}" + (f"; strings {info.get('strings', [])[:10]}" if info.get("strings") else "")
-        yield _finding(rec, "KERAS-LAMBDA", where, evidence, severity="critical" if hits else None)
+        yield _finding(rec, "KERAS-LAMBDA", where, evidence + flip, severity="critical" if hits or safe_mode_off else None)
 
 
 def decode_lambdas(payloads: list[str]) -> list[dict[str, Any]]:

@@ -41,8 +41,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                                 evidence="onnx is not installed: pip install 'auditor[onnx]'")
         return
     present = {rec.path: rec for rec in ctx.files if not rec.error}
-    for rec in files:
-        yield from _scan_file(ctx, rec, present)
+    yield from ctx.per_file(files, lambda rec: _scan_file(ctx, rec, present), NAME)
 
 
 def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[Finding]:
@@ -59,51 +58,75 @@ def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[
     except Exception as exc:  # noqa: BLE001 - protobuf DecodeError, onnx ValueError/RuntimeError...: fail closed
         yield finding("ONNX-UNPARSEABLE", "", f"{type(exc).__name__}: {exc}")
         return
-    spec = _spec()
-    local_domains = {f.domain for f in model.functions}
     if model.functions:
         names = [f"{f.domain}.{f.name}" for f in model.functions]
         yield finding("ONNX-FUNCTION", "functions", f"{len(names)} local functions: {', '.join(names[:20])}")
-    standard = set(spec["standard_domains"])
-    custom_ops: dict[str, set[str]] = {}
-    count = 0
-    graphs: list[tuple[Any, str, int]] = [(model.graph, "graph", 0)]
-    graphs += [(f, f"function {f.name}", 0) for f in model.functions]
-    while graphs:
-        graph, where, depth = graphs.pop()
-        if depth > spec["max_graph_depth"]:
-            yield finding("ONNX-LIMIT", where, f"subgraphs nested deeper than {spec['max_graph_depth']}")
-            continue
-        for node in graph.node:
-            count += 1
-            if count > spec["max_nodes"]:
-                yield finding("ONNX-LIMIT", where, f"more than {spec['max_nodes']} nodes")
-                return
-            if node.domain not in standard and node.domain not in local_domains:
-                custom_ops.setdefault(node.domain, set()).add(node.op_type)
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    graphs.append((attr.g, f"{where}/{node.name or node.op_type}.{attr.name}", depth + 1))
-                for i, sub in enumerate(attr.graphs):
-                    graphs.append((sub, f"{where}/{node.name or node.op_type}.{attr.name}[{i}]", depth + 1))
-                tensors = ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
-                for tensor in tensors:
-                    yield from _check_tensor(ctx, rec, tensor, f"{where} node {node.name or node.op_type!r} attribute "
-                                             f"{attr.name}", present, finding)
-        for tensor in getattr(graph, "initializer", ()):
-            yield from _check_tensor(ctx, rec, tensor, f"{where} initializer {tensor.name!r}", present, finding)
-        for sparse in getattr(graph, "sparse_initializer", ()):
-            for part, tensor in (("values", sparse.values), ("indices", sparse.indices)):
-                yield from _check_tensor(ctx, rec, tensor, f"{where} sparse initializer {sparse.values.name!r} {part}",
-                                         present, finding)
-    for domain, ops in sorted(custom_ops.items()):
+    walk = _Walk(ctx, rec, present, finding, local_domains={f.domain for f in model.functions})
+    yield from walk.run(model)
+    for domain, ops in sorted(walk.custom_ops.items()):
         yield finding("ONNX-CUSTOM-DOMAIN", f"domain {domain!r}", f"ops {', '.join(sorted(ops)[:20])}")
     ctx.facts.add_file(OnnxFacts, rec.path, {
         "ir_version": model.ir_version, "producer": f"{model.producer_name} {model.producer_version}".strip(),
         "opsets": {o.domain or "ai.onnx": o.version for o in model.opset_import},
         "metadata": {p.key: p.value[:4096] for p in model.metadata_props},
-        "nodes": count, "functions": len(model.functions), "custom_domains": sorted(custom_ops),
+        "nodes": walk.count, "functions": len(model.functions), "custom_domains": sorted(walk.custom_ops),
     })
+
+
+class _Walk:
+    """Every graph the model holds: the main graph, local functions, training_info graphs, and the
+    If/Loop/Scan subgraphs of any of them (a list, never the C stack)."""
+
+    def __init__(self, ctx: ScanContext, rec: Any, present: dict[str, Any], finding: Any,
+                 local_domains: set[str]) -> None:
+        self.ctx, self.rec, self.present, self.finding = ctx, rec, present, finding
+        self.local_domains = local_domains
+        self.standard = set(_spec()["standard_domains"])
+        self.custom_ops: dict[str, set[str]] = {}
+        self.count = 0
+        self.graphs: list[tuple[Any, str, int]] = []
+
+    def run(self, model: Any) -> Iterator[Finding]:
+        spec = _spec()
+        self.graphs = [(model.graph, "graph", 0)] + [(f, f"function {f.name}", 0) for f in model.functions]
+        for i, info in enumerate(model.training_info):      # run by training runtimes (onnxruntime-training)
+            self.graphs += [(info.initialization, f"training_info[{i}].initialization", 0),
+                            (info.algorithm, f"training_info[{i}].algorithm", 0)]
+        while self.graphs:
+            graph, where, depth = self.graphs.pop()
+            if depth > spec["max_graph_depth"]:
+                yield self.finding("ONNX-LIMIT", where, f"subgraphs nested deeper than {spec['max_graph_depth']}")
+                continue
+            for node in graph.node:
+                self.count += 1
+                if self.count > spec["max_nodes"]:
+                    yield self.finding("ONNX-LIMIT", where, f"more than {spec['max_nodes']} nodes")
+                    return
+                yield from self.node(node, where, depth)
+            yield from self.initializers(graph, where)
+
+    def node(self, node: Any, where: str, depth: int) -> Iterator[Finding]:
+        if node.domain not in self.standard and node.domain not in self.local_domains:
+            self.custom_ops.setdefault(node.domain, set()).add(f"{node.op_type} ({where})")
+        label = node.name or node.op_type
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                self.graphs.append((attr.g, f"{where}/{label}.{attr.name}", depth + 1))
+            for i, sub in enumerate(attr.graphs):
+                self.graphs.append((sub, f"{where}/{label}.{attr.name}[{i}]", depth + 1))
+            for tensor in ([attr.t] if attr.HasField("t") else []) + list(attr.tensors):
+                yield from _check_tensor(self.ctx, self.rec, tensor, f"{where} node {label!r} attribute {attr.name}",
+                                         self.present, self.finding)
+
+    def initializers(self, graph: Any, where: str) -> Iterator[Finding]:
+        for tensor in getattr(graph, "initializer", ()):
+            yield from _check_tensor(self.ctx, self.rec, tensor, f"{where} initializer {tensor.name!r}",
+                                     self.present, self.finding)
+        for sparse in getattr(graph, "sparse_initializer", ()):
+            for part, tensor in (("values", sparse.values), ("indices", sparse.indices)):
+                yield from _check_tensor(self.ctx, self.rec, tensor,
+                                         f"{where} sparse initializer {sparse.values.name!r} {part}",
+                                         self.present, self.finding)
 
 
 def _check_tensor(ctx: ScanContext, rec: Any, tensor: Any, where: str, present: dict[str, Any],
@@ -128,12 +151,9 @@ def _check_external(ctx: ScanContext, rec: Any, tensor: Any, where: str, expecte
     if not location:
         yield finding("ONNX-TENSOR-INVALID", where, "external data without a location")
         return
-    parts = re.split(r"[/\\]", location)
-    if any(ord(c) < 32 for c in location):
-        yield finding("ONNX-EXTERNAL-DATA-ESCAPE", where, f"location {location!r} holds control characters")
-        return
-    if _URL_OR_ABSOLUTE.match(location) or ".." in parts or "\\" in location:
-        yield finding("ONNX-EXTERNAL-DATA-ESCAPE", where, f"location {location!r} leaves the model folder")
+    lexical = _lexical_escape(location)
+    if lexical:
+        yield finding("ONNX-EXTERNAL-DATA-ESCAPE", where, f"location {location!r} {lexical}")
         return
     rel = posixpath.normpath(posixpath.join(posixpath.dirname(rec.path), location))
     escape = _link_escape(ctx, rel)
@@ -157,6 +177,15 @@ def _check_external(ctx: ScanContext, rec: Any, tensor: Any, where: str, expecte
                       f"bytes {offset}-{offset + span} of {location!r} requested, the file has {size}")
     elif length is not None and expected is not None and length != expected:
         yield finding("ONNX-TENSOR-INVALID", where, f"external length {length} != dims {list(tensor.dims)} = {expected} bytes")
+
+
+def _lexical_escape(location: str) -> str:
+    """Why an external-data location leaves the model folder by its spelling alone, or ""."""
+    if any(ord(c) < 32 for c in location):
+        return "holds control characters"
+    if _URL_OR_ABSOLUTE.match(location) or ".." in re.split(r"[/\\]", location) or "\\" in location:
+        return "leaves the model folder"
+    return ""
 
 
 def _link_escape(ctx: ScanContext, rel: str) -> str:

@@ -2,25 +2,19 @@
 the data exactly; publish __metadata__ as facts; cross-check with the safetensors library."""
 from __future__ import annotations
 
+import base64
 import functools
-import math
-import struct
+import mmap
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from auditor import rules
 from auditor.facts import SafetensorsFacts
 from auditor.model import Finding, Limits
-from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import (
-    DepthError,
-    FormatProblem,
-    clip,
-    metadata_findings,
-    strict_json,
-    unique_files,
-)
+from auditor.parsers import picklevm, safetensors_header, strictjson, yamlsafe
+from auditor.parsers.safetensors_header import Header, layout_problems, trailing_start
+from auditor.scanners import ScanContext, config_targets
+from auditor.scanners._formats_util import FormatProblem, clip, metadata_findings, unique_files
 
 NAME = "safetensors"
 
@@ -30,132 +24,19 @@ def _spec() -> dict[str, Any]:
     return rules.load("weight-formats.yaml")["safetensors"]
 
 
-@dataclass
-class Tensor:
-    name: str
-    dtype: str
-    shape: list[int]
-    begin: int
-    end: int
-
-
-@dataclass
-class Header:
-    header_len: int                 # bytes of JSON after the 8-byte length
-    data_len: int                   # bytes of the data section
-    metadata: dict[str, Any]
-    tensors: list[Tensor]
-    duplicates: list[str]
-    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (rule, location, evidence)
-
-    @property
-    def data_start(self) -> int:
-        return 8 + self.header_len
-
-
 def read_header(path: str, size: int, limits: Limits) -> Header:
-    """Parse and validate the header of one file. Raises FormatProblem when nothing can be verified."""
-    if size < 8:
-        raise FormatProblem("SAFETENSORS-UNPARSEABLE", "byte 0", f"file is {size} bytes; the 8-byte header length is missing")
-    with open(path, "rb") as fh:
-        (header_len,) = struct.unpack("<Q", fh.read(8))
-        if header_len > limits.max_header_bytes:
-            raise FormatProblem("SAFETENSORS-LIMIT", "byte 0",
-                                f"header length {header_len} > limit {limits.max_header_bytes}")
-        if 8 + header_len > size:
-            raise FormatProblem("SAFETENSORS-UNPARSEABLE", "byte 0",
-                                f"header length {header_len} runs past the end of the {size}-byte file")
-        raw = fh.read(header_len)
-    if not raw.startswith(b"{"):
-        raise FormatProblem("SAFETENSORS-UNPARSEABLE", "byte 8", f"header does not start with '{{': {raw[:40]!r}")
+    """The parsed header (auditor.parsers.safetensors_header); FormatProblem when nothing can be verified."""
     try:
-        text = raw.decode("utf-8")
-        value, duplicates = strict_json(text, limits.max_json_depth, what="header")
-    except DepthError as exc:
-        raise FormatProblem("SAFETENSORS-LIMIT", "byte 8", str(exc)) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise FormatProblem("SAFETENSORS-UNPARSEABLE", "byte 8", f"header is not valid UTF-8 JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise FormatProblem("SAFETENSORS-UNPARSEABLE", "byte 8", f"header is a JSON {type(value).__name__}, not an object")
-    if len(value) > _spec()["max_tensors"]:
-        raise FormatProblem("SAFETENSORS-LIMIT", "byte 8", f"{len(value)} header entries > {_spec()['max_tensors']}")
-    header = Header(header_len=header_len, data_len=size - 8 - header_len, metadata={}, tensors=[],
-                    duplicates=duplicates)
-    for name, entry in value.items():
-        if name == "__metadata__":
-            _read_metadata(header, entry)
-        else:
-            _read_tensor(header, name, entry)
-    return header
-
-
-def _read_metadata(header: Header, entry: Any) -> None:
-    if not isinstance(entry, dict):
-        header.problems.append(("SAFETENSORS-UNPARSEABLE", "header __metadata__",
-                                f"__metadata__ is a {type(entry).__name__}, the format requires string->string"))
-        return
-    for key, value in entry.items():
-        if not isinstance(value, str):
-            header.problems.append(("SAFETENSORS-UNPARSEABLE", f"header __metadata__ {key!r}",
-                                    f"value is a {type(value).__name__}, the format requires a string"))
-    header.metadata = entry
-
-
-def _read_tensor(header: Header, name: str, entry: Any) -> None:
-    where = f"header tensor {name!r}"
-    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
-        header.problems.append(("SAFETENSORS-UNPARSEABLE", where, f"entry lacks dtype/shape/data_offsets: {str(entry)[:200]}"))
-        return
-    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if not (isinstance(offsets, list) and len(offsets) == 2
-            and all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
-        header.problems.append(("SAFETENSORS-UNPARSEABLE", where, f"data_offsets {offsets!r} is not [begin, end]"))
-        return
-    tensor = Tensor(name, str(dtype), shape if isinstance(shape, list) else [], offsets[0], offsets[1])
-    header.tensors.append(tensor)
-    bits = _spec()["dtypes"].get(dtype) if isinstance(dtype, str) else None
-    if bits is None:
-        header.problems.append(("SAFETENSORS-BAD-DTYPE", where, f"dtype {dtype!r} is not a safetensors dtype"))
-        return
-    if not (isinstance(shape, list)
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-        header.problems.append(("SAFETENSORS-BAD-DTYPE", where, f"shape {shape!r} is not a list of non-negative integers"))
-        return
-    total_bits = math.prod(shape) * bits
-    expected = total_bits // 8
-    if total_bits % 8 or offsets[1] - offsets[0] != expected:
-        header.problems.append(("SAFETENSORS-SIZE-MISMATCH", where,
-                                f"{dtype} {shape} needs {total_bits / 8:g} bytes, data_offsets {offsets} "
-                                f"span {offsets[1] - offsets[0]}"))
-
-
-def layout_problems(header: Header) -> Iterator[tuple[str, str, str]]:
-    """Ranges in bounds, non-overlapping, and covering the data section with no gap or trailing bytes."""
-    start = header.data_start
-    cursor, previous = 0, ""
-    for t in sorted(header.tensors, key=lambda t: (t.begin, t.end)):
-        where = f"header tensor {t.name!r}"
-        if t.end < t.begin or t.end > header.data_len:
-            yield ("SAFETENSORS-OUT-OF-BOUNDS", where,
-                   f"data_offsets [{t.begin}, {t.end}] (file bytes {start + t.begin}-{start + t.end}) "
-                   f"outside the {header.data_len}-byte data section")
-            continue
-        if t.begin < cursor:
-            yield ("SAFETENSORS-OVERLAP", where,
-                   f"bytes {start + t.begin}-{start + min(cursor, t.end)} also belong to tensor {previous!r}")
-        elif t.begin > cursor:
-            yield ("SAFETENSORS-GAP", f"bytes {start + cursor}-{start + t.begin}",
-                   f"{t.begin - cursor} bytes before tensor {t.name!r} belong to no tensor")
-        if t.end >= cursor:
-            cursor, previous = t.end, t.name
-    if cursor < header.data_len:
-        yield ("SAFETENSORS-TRAILING-DATA", f"bytes {start + cursor}-{start + header.data_len}",
-               f"{header.data_len - cursor} bytes after the last tensor")
+        return safetensors_header.read_header(path, size, max_header_bytes=limits.max_header_bytes,
+                                              max_depth=limits.max_json_depth, dtypes=_spec()["dtypes"],
+                                              max_tensors=_spec()["max_tensors"])
+    except safetensors_header.HeaderError as exc:
+        raise FormatProblem(f"SAFETENSORS-{exc.kind}", exc.location, exc.evidence) from None
 
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
-    for rec in unique_files(ctx.files_of("safetensors"), ctx.files_named(".safetensors")):
-        yield from _scan_file(ctx, rec)
+    files = unique_files(ctx.files_of("safetensors"), ctx.files_named(".safetensors"))
+    yield from ctx.per_file(files, lambda rec: _scan_file(ctx, rec), NAME)
 
 
 def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
@@ -168,14 +49,17 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
     except OSError as exc:
         yield rules.finding("SAFETENSORS-UNPARSEABLE", file=rec.path, evidence=f"cannot read: {exc}", scanner=NAME)
         return
-    problems = list(header.problems)
+    problems = [(f"SAFETENSORS-{kind}", location, evidence) for kind, location, evidence in header.problems]
     if header.duplicates:
         problems.append(("SAFETENSORS-DUPLICATE-KEY", "header",
                          f"keys repeated: {', '.join(sorted(set(header.duplicates))[:20])}"))
-    problems.extend(layout_problems(header))
+    problems.extend((f"SAFETENSORS-{kind}", location, evidence) for kind, location, evidence in layout_problems(header))
     for rule, location, evidence in problems:
         yield rules.finding(rule, file=rec.path, location=location, evidence=evidence, scanner=NAME)
-    yield from metadata_findings("SAFETENSORS", rec.path, header.metadata, NAME)
+    yield from _appended_pickle(rec, path, header)
+    yield from metadata_findings("SAFETENSORS", rec.path,
+                                 {k: v for k, v in header.metadata.items() if isinstance(v, str)}, NAME)
+    yield from _metadata_payloads(rec, header.metadata)
     yield from _cross_check(rec, path, header, clean=not problems)
     ctx.facts.add_file(SafetensorsFacts, rec.path, {
         "metadata": {k: clip(v) for k, v in header.metadata.items()},
@@ -206,3 +90,86 @@ def _cross_check(rec: Any, path: str, header: Header, *, clean: bool) -> Iterato
         yield rules.finding("SAFETENSORS-LIBRARY-DISAGREES", file=rec.path, location="header",
                             evidence=f"library-only tensors {only_lib}, auditor-only tensors {only_ours}",
                             scanner=NAME)
+
+
+_BOUNDS = picklevm.Bounds(max_opcodes=1_000_000, max_memo=100_000, max_stack=100_000, max_container=1_000_000)
+PICKLE_SEARCH_BYTES = 4096      # a pickle may sit after a few bytes of padding
+
+
+def _appended_pickle(rec: Any, path: str, header: Header) -> Iterator[Finding]:
+    """Bytes after the last tensor that a pickle loader would run (a safetensors/pickle polyglot)."""
+    start = trailing_start(header)
+    if start is None:
+        return
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        analysis = _find_pickle(buf, start, min(len(buf), start + PICKLE_SEARCH_BYTES))
+        if analysis is None:
+            return
+        yield _pickle_finding(rec, "SAFETENSORS-APPENDED-PICKLE", f"byte {analysis.start}", analysis,
+                              f"a pickle after the tensor data ({len(buf) - analysis.start} bytes)")
+
+
+def _find_pickle(buf: Any, start: int, stop: int) -> picklevm.Analysis | None:
+    """The first offset in [start, stop) where a pickle that does something (imports or calls) begins."""
+    spent = 0
+    for offset in range(start, stop):
+        if not picklevm.looks_like_pickle(bytes(buf[offset:offset + 2])):
+            continue
+        analysis = picklevm.analyze(buf, offset, _BOUNDS)
+        if analysis.imports or analysis.calls:
+            return analysis
+        spent += analysis.opcodes
+        if spent > _BOUNDS.max_opcodes:      # hostile padding that starts a long stream at every offset
+            return None
+    return None
+
+
+def _pickle_finding(rec: Any, rule: str, location: str, analysis: picklevm.Analysis, what: str) -> Finding:
+    imports = sorted({ref.qualname for ref in analysis.imports})
+    dangerous = [name for name in imports if config_targets.dangerous(name)]
+    evidence = f"{what}: imports {', '.join(imports[:10]) or 'nothing'}; {len(analysis.calls)} calls"
+    return rules.finding(rule, file=rec.path, location=location, evidence=evidence, scanner=NAME,
+                         severity="critical" if dangerous else None)
+
+
+def _metadata_payloads(rec: Any, metadata: dict[str, Any]) -> Iterator[Finding]:
+    """__metadata__ values that tools read into configs or unpickle: `_target_` configs (as a JSON/YAML
+    object or a string holding one) and pickles (raw or base64)."""
+    for key, value in metadata.items():
+        where = f"header __metadata__ {key!r}"
+        config = _as_config(value)
+        if config is not None:
+            yield from config_targets.target_findings(rec.path, f"{where}: ", config)
+        if isinstance(value, str):
+            analysis = _metadata_pickle(value)
+            if analysis is not None:
+                yield _pickle_finding(rec, "SAFETENSORS-METADATA-PICKLE", where, analysis, "a pickle in the value")
+
+
+def _as_config(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return value
+    if not isinstance(value, str) or not any(k in value for k in config_targets.target_keys()):
+        return None
+    text = value.strip()
+    try:
+        if text[:1] in "{[":
+            return strictjson.loads(text, 64, max_bytes=1 << 20)[0]
+        return yamlsafe.load(text)
+    except Exception:  # noqa: BLE001 - metadata that is no config is just text (METADATA-CODE covers it)
+        return None
+
+
+def _metadata_pickle(value: str) -> picklevm.Analysis | None:
+    candidates = [value.encode("latin-1", "replace")]
+    if len(value) >= 16 and len(value) % 4 == 0:
+        try:
+            candidates.append(base64.b64decode(value, validate=True))
+        except ValueError:
+            pass
+    for raw in candidates:
+        if picklevm.looks_like_pickle(raw[:2]):
+            analysis = picklevm.analyze(raw, 0, _BOUNDS)
+            if analysis.imports or analysis.calls:
+                return analysis
+    return None

@@ -20,8 +20,7 @@ _UNSAFE_NAME = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/|\\)|(?:^|[/\\])\.\.(?
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
     present = {rec.path: rec for rec in ctx.files if not rec.error}
-    for rec in ctx.files_named(".index.json"):
-        yield from _scan_index(ctx, rec, present)
+    yield from ctx.per_file(ctx.files_named(".index.json"), lambda rec: _scan_index(ctx, rec, present), NAME)
 
 
 def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[Finding]:
