@@ -26,7 +26,7 @@ LIMIT_STATUSES = ("timeout", "idle-timeout", "output-limit")
 
 
 def sensitive_set(value: Any) -> set[str]:
-    from auditor.scanners.endpoints import classifier   # the one host -> country classifier
+    from auditor.scanners.endpoints import classifier  # the one host -> country classifier
     chosen = value or classifier().data.get("default_sensitive_origins", ["CN"])
     return {str(v).upper() for v in chosen}
 
