@@ -194,3 +194,10 @@ def test_importing_modelscan_spawns_no_uname():
                           cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "PATH": "/nonexistent"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[] ''"
+
+
+def test_child_that_closes_its_pipes_still_meets_the_wall_clock():
+    payload = "import os, time\ndef main(request, emit):\n    os.closerange(0, 256)\n    time.sleep(60)\n"
+    started = time.monotonic()
+    outcome = sandbox.run(payload, {}, limits=sandbox.SandboxLimits(wall_seconds=2, cpu_seconds=5))
+    assert outcome.status == "timeout" and time.monotonic() - started < 10

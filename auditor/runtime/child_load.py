@@ -8,6 +8,7 @@ Lines sent back: {"type": "event"|"outcome"|"truncated"} from the watch, {"type"
 import importlib.metadata
 import os
 import platform
+import resource
 import sys
 import traceback
 
@@ -36,7 +37,8 @@ def main(request, emit):
     sys.path.insert(0, model_root)   # as a user running the model's own scripts from its folder would
     for step in request["steps"]:
         run_step(watch, emit, step, request)
-    emit({"type": "done"})
+    usage = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    emit({"type": "done", "peak_rss_mb": round(usage / 1024, 1)})
 
 
 def expected_modules(request) -> set:

@@ -38,6 +38,7 @@ class _Parsed:
     started: list[str] = field(default_factory=list)
     shrunk: dict[str, Any] = field(default_factory=dict)
     done: bool = False
+    peak_rss_mb: float = 0.0
     truncated: bool = False
     malformed: int = 0
 
@@ -72,6 +73,8 @@ def _parse(lines: Iterable[Any]) -> _Parsed:
                              if isinstance(v, list)}
         elif kind == "done":
             parsed.done = True
+            rss = line.get("peak_rss_mb")
+            parsed.peak_rss_mb = float(rss) if isinstance(rss, (int, float)) and 0 <= rss < 1e7 else 0.0
         elif kind == "truncated":
             parsed.truncated = True
         else:
@@ -100,6 +103,7 @@ def interpret(outcome: Outcome, steps: list[dict[str, Any]], sensitive: set[str]
     loaded = all(s["status"] == "ok" for s in parsed.steps) and len(parsed.steps) == len(steps)
     fact = {"status": "completed" if parsed.done and not incomplete else "incomplete",
             "reason": incomplete, "sandbox": "bubblewrap", "seconds": round(outcome.seconds, 3),
+            "child_peak_rss_mb": parsed.peak_rss_mb,
             "steps": parsed.steps, "all_loaded": loaded and not incomplete,
             "forward": any("forward" in s["parts"] for s in parsed.steps), "attempts": attempts,
             "events": parsed.events[:MAX_FACT_EVENTS], "events_total": len(parsed.events),
