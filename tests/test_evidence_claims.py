@@ -31,9 +31,16 @@ def test_nothing_is_supported_when_no_check_ran():
     assert all("did not run" in c.reason for c in claims)
 
 
+RUNTIME_COMPLETED = {"runtime": {"status": "completed", "all_loaded": True, "forward": True,
+                                  "steps": [{"kind": "transformers", "path": "config.json", "status": "ok"}]}}
+
+
 def test_every_claim_supported_only_when_its_checks_ran_on_a_pinned_verified_fetch():
-    claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS))
+    claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS, RUNTIME_COMPLETED))
     assert all(c.status is ClaimStatus.SUPPORTED for c in claims.values()), claims
+    # the runtime claim needs the sandboxed load's own record, not just "the stage ran"
+    without = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS))["runtime"]
+    assert without.status is ClaimStatus.NOT_ASSESSED
     assert f"commit:{'c' * 40}" in claims["integrity"].evidence
     assert "host:mirror.example" in claims["route"].evidence
     assert "check:pickle" in claims["passive-weights"].evidence
