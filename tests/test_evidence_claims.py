@@ -46,6 +46,9 @@ def _route_facts(country: str = "US") -> Facts:
 def test_every_claim_supported_only_when_its_checks_ran_on_a_pinned_verified_fetch():
     claims = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS, _route_facts()))
     assert all(c.status is ClaimStatus.SUPPORTED for c in claims.values()), claims
+    # the runtime claim needs the sandboxed load's own record, not just "the stage ran"
+    without = _by_id(evidence.build(_hub(), _files(), [], ALL_SCANNERS))["runtime"]
+    assert without.status is ClaimStatus.NOT_ASSESSED
     assert f"commit:{'c' * 40}" in claims["integrity"].evidence
     assert "host:https://mirror.example" in claims["route"].evidence
     assert "check:pickle" in claims["passive-weights"].evidence

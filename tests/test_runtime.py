@@ -105,11 +105,11 @@ def host_listener():
 def test_connect_at_import_is_refuted_and_never_reaches_the_host(tmp_path, host_listener):
     port, accepted = host_listener
     folder = _remote_code_model(tmp_path / "m", at_import=(
-        "for _port in (9, %d):\n"
+        f"for _port in (9, {port}):\n"
         "    try:\n"
         "        socket.create_connection(('127.0.0.1', _port), timeout=2)\n"
         "    except OSError:\n"
-        "        pass\n") % port)
+        "        pass\n"))
     _result, claim, findings = _runtime(folder)
     assert claim.status == ClaimStatus.REFUTED
     network = [f for f in findings if f.rule == "RUNTIME-NETWORK"]

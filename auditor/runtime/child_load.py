@@ -8,6 +8,7 @@ Lines sent back: {"type": "event"|"outcome"|"truncated"} from the watch, {"type"
 import importlib.metadata
 import os
 import platform
+import resource
 import sys
 import traceback
 
@@ -36,7 +37,8 @@ def main(request, emit):
     sys.path.insert(0, model_root)   # as a user running the model's own scripts from its folder would
     for step in request["steps"]:
         run_step(watch, emit, step, request)
-    emit({"type": "done"})
+    usage = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    emit({"type": "done", "peak_rss_mb": round(usage / 1024, 1)})
 
 
 def expected_modules(request) -> set:
@@ -48,7 +50,7 @@ def expected_modules(request) -> set:
     for path in request["files"]:
         top = path.split("/", 1)[0]
         names.add(top[:-3] if top.endswith(".py") else top)
-    modules_of = {}
+    modules_of: dict = {}
     for module, dists in importlib.metadata.packages_distributions().items():
         for dist in dists:
             modules_of.setdefault(_normal(dist), set()).add(module)
@@ -131,7 +133,7 @@ def load_transformers(step, request, result, emit) -> None:
     if step.get("tokenizer"):
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, trust_remote_code=True)
         result["parts"].append("tokenizer")
-        text = "Hello"
+        text: object = "Hello"
         if getattr(tokenizer, "chat_template", None):
             text = tokenizer.apply_chat_template(MESSAGES, tokenize=False, add_generation_prompt=True)
             result["parts"].append("chat template")
@@ -164,26 +166,14 @@ def pick_auto_class(transformers, config):
 
 def shrink(config, prefix: str = "") -> dict:
     """Shrink a config in place so the model's own __init__ and forward run on a tiny random copy."""
-    changes = {}
-    layers = None
-    for key in LAYER_KEYS:
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 1:
-            layers = layers or value
-            changes[prefix + key] = [value, 1]
-            setattr(config, key, 1)
+    changes: dict = {}
+    layers = _shrink_layers(config, prefix, changes)
     for key, small in {**SIZE_KEYS, **CAP_KEYS}.items():
         value = getattr(config, key, None)
         if isinstance(value, int) and not isinstance(value, bool) and value > small:
             changes[prefix + key] = [value, small]
             setattr(config, key, small)
-    heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
-    if isinstance(kv, int) and isinstance(heads, int) and prefix + "num_attention_heads" in changes:
-        original_heads = changes[prefix + "num_attention_heads"][0]
-        new_kv = heads if kv >= original_heads else 1 if kv == 1 else max(1, heads // 2)   # MHA, MQA, GQA
-        if new_kv != kv:
-            changes[prefix + "num_key_value_heads"] = [kv, new_kv]
-            config.num_key_value_heads = new_kv
+    _shrink_kv_heads(config, prefix, changes)
     if layers:   # per-layer lists (layer_types, mlp_only_layers...) follow the layer count
         for key, value in list(vars(config).items()):
             if isinstance(value, list) and len(value) == layers:
@@ -193,6 +183,27 @@ def shrink(config, prefix: str = "") -> dict:
         if hasattr(value, "to_dict") and hasattr(value, "model_type") and value is not config:
             changes.update(shrink(value, f"{prefix}{key}."))
     return changes
+
+
+def _shrink_layers(config, prefix: str, changes: dict) -> int:
+    layers = 0
+    for key in LAYER_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 1:
+            layers = layers or value
+            changes[prefix + key] = [value, 1]
+            setattr(config, key, 1)
+    return layers
+
+
+def _shrink_kv_heads(config, prefix: str, changes: dict) -> None:
+    heads, kv = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
+    if isinstance(kv, int) and isinstance(heads, int) and prefix + "num_attention_heads" in changes:
+        original_heads = changes[prefix + "num_attention_heads"][0]
+        new_kv = heads if kv >= original_heads else 1 if kv == 1 else max(1, heads // 2)   # MHA, MQA, GQA
+        if new_kv != kv:
+            changes[prefix + "num_key_value_heads"] = [kv, new_kv]
+            config.num_key_value_heads = new_kv
 
 
 # --- pickles, joblib, keras, GGUF ------------------------------------------------------------

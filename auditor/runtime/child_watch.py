@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+from typing import Any
 
 MAX_EVENTS = 2000
 ALLOWED_WRITE_ROOTS = ("/tmp/", "/home/sandbox/", "/dev/shm/")
@@ -133,7 +134,7 @@ class Watch:
     def _site(self) -> dict:
         """The innermost frame in the model's files, else the innermost outside this probe; via_pickle
         when an unpickler's find_class is on the stack (a pickle naming what to import)."""
-        frame = sys._getframe(3)
+        frame: Any = sys._getframe(3)
         fallback = None
         via_pickle = False
         depth = 0

@@ -38,6 +38,7 @@ class _Parsed:
     started: list[str] = field(default_factory=list)
     shrunk: dict[str, Any] = field(default_factory=dict)
     done: bool = False
+    peak_rss_mb: float = 0.0
     truncated: bool = False
     malformed: int = 0
 
@@ -51,13 +52,7 @@ def _parse(lines: Iterable[Any]) -> _Parsed:
     for line in lines:
         kind = line.get("type") if isinstance(line, dict) else None
         if kind == "event":
-            site = line.get("site") if isinstance(line.get("site"), dict) else {}
-            parsed.events.append({"event": _s(line.get("event")), "step": _s(line.get("step")),
-                                  "file": _s(site.get("file")), "line": _int(site.get("line")),
-                                  "in_model": site.get("in_model") is True,
-                                  "target": _s(next((line[k] for k in ("host", "address", "command", "path",
-                                                                       "module", "library") if k in line), "")),
-                                  "port": _s(line.get("port"))})
+            parsed.events.append(_event(line))
         elif kind == "outcome" and 0 <= _int(line.get("index")) < len(parsed.events):
             parsed.events[_int(line.get("index"))]["outcome"] = _s(line.get("outcome"))
         elif kind == "step":
@@ -72,11 +67,21 @@ def _parse(lines: Iterable[Any]) -> _Parsed:
                              if isinstance(v, list)}
         elif kind == "done":
             parsed.done = True
-        elif kind == "truncated":
-            parsed.truncated = True
+            rss = line.get("peak_rss_mb")
+            parsed.peak_rss_mb = float(rss) if isinstance(rss, (int, float)) and 0 <= rss < 1e7 else 0.0
         else:
-            parsed.malformed += 1
+            parsed.truncated = parsed.truncated or kind == "truncated"
+            parsed.malformed += kind != "truncated"
     return parsed
+
+
+def _event(line: dict[str, Any]) -> dict[str, Any]:
+    raw_site = line.get("site")
+    site: dict[str, Any] = raw_site if isinstance(raw_site, dict) else {}
+    target = next((line[k] for k in ("host", "address", "command", "path", "module", "library") if k in line), "")
+    return {"event": _s(line.get("event")), "step": _s(line.get("step")), "file": _s(site.get("file")),
+            "line": _int(site.get("line")), "in_model": site.get("in_model") is True, "target": _s(target),
+            "port": _s(line.get("port"))}
 
 
 def _int(value: Any) -> int:
@@ -100,6 +105,7 @@ def interpret(outcome: Outcome, steps: list[dict[str, Any]], sensitive: set[str]
     loaded = all(s["status"] == "ok" for s in parsed.steps) and len(parsed.steps) == len(steps)
     fact = {"status": "completed" if parsed.done and not incomplete else "incomplete",
             "reason": incomplete, "sandbox": "bubblewrap", "seconds": round(outcome.seconds, 3),
+            "child_peak_rss_mb": parsed.peak_rss_mb,
             "steps": parsed.steps, "all_loaded": loaded and not incomplete,
             "forward": any("forward" in s["parts"] for s in parsed.steps), "attempts": attempts,
             "events": parsed.events[:MAX_FACT_EVENTS], "events_total": len(parsed.events),

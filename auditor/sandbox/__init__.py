@@ -187,6 +187,11 @@ def _supervise(argv: list[str], stdin: bytes, limits: SandboxLimits) -> Outcome:
                             start_new_session=True, close_fds=True)
     reader, stderr = _Reader(limits), bytearray()
     status = _pump(proc, stdin, reader, stderr, limits, started)
+    if not status:   # both pipes closed; a child that closed them and lives on still has the wall clock
+        try:
+            proc.wait(timeout=max(0.1, limits.wall_seconds - (time.monotonic() - started)))
+        except subprocess.TimeoutExpired:
+            status = f"timeout:stopped after the wall-clock limit of {limits.wall_seconds:g} s"
     if status:
         _kill(proc)
     returncode = proc.wait()
