@@ -33,12 +33,19 @@ def _ray() -> str:
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    ports = ["--node-manager-port", str(_free_port()), "--object-manager-port", str(_free_port()),
-             "--metrics-export-port", str(_free_port()), "--dashboard-agent-listen-port", str(_free_port()),
-             "--dashboard-agent-grpc-port", str(_free_port()), "--runtime-env-agent-port", str(_free_port())]
+    # explicit ports: no fixed default shared by two clusters, and no port files the raylet times out on
+    ports = ["--dashboard-agent-listen-port", str(_free_port()), "--dashboard-agent-grpc-port", str(_free_port()),
+             "--metrics-export-port", str(_free_port()), "--runtime-env-agent-port", str(_free_port())]
     with open(log, "ab") as fh:
         return subprocess.Popen([_ray(), "start", *args, *ports, "--block", "--disable-usage-stats"],
-                                env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+                                env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_priority)
+
+
+def _priority() -> None:
+    """Ray's raylet waits only 30 s for its agent to start: on a busy machine give the cluster the CPU first."""
+    if os.geteuid() == 0:
+        os.nice(-10)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -57,35 +64,55 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def _wait_for_nodes(address: str, count: int, env: dict[str, str], timeout: float = 90) -> None:
+def _wait_for_nodes(address: str, count: int, env: dict[str, str], procs: list[subprocess.Popen[bytes]],
+                    timeout: float = 120) -> None:
     code = ("import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
             "print(sum(1 for n in ray.nodes() if n['Alive']))")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = subprocess.run([sys.executable, "-c", code, address], env=env, capture_output=True, text=True)
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"`ray start` exited with {dead[0].returncode} (see its log in the cluster temp dir)")
+        try:
+            run = subprocess.run([sys.executable, "-c", code, address], env=env, capture_output=True, text=True,
+                                 timeout=30)
+        except subprocess.TimeoutExpired:
+            continue
         if run.returncode == 0 and run.stdout.strip().isdigit() and int(run.stdout.strip()) >= count:
             return
         time.sleep(1)
     raise RuntimeError(f"the Ray cluster at {address} did not come up with {count} node(s)")
 
 
+def start_cluster(temp: Path, env: dict[str, str], cpus: int = 1) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A head and one worker node; retried (a loaded machine can miss Ray's 30 s agent start-up window)."""
+    last: Exception | None = None
+    for _attempt in range(3):
+        port = _free_port()
+        address = f"127.0.0.1:{port}"
+        procs = [_start(["--head", "--port", str(port), "--num-cpus", str(cpus), "--include-dashboard=false",
+                         "--temp-dir", str(temp)], env, temp / "head.log")]
+        try:
+            _wait_for_nodes(address, 1, env, procs)
+            procs.append(_start(["--address", address, "--num-cpus", str(cpus)], env, temp / "worker.log"))
+            _wait_for_nodes(address, 2, env, procs)
+            return address, procs
+        except RuntimeError as exc:
+            last = exc
+            for proc in reversed(procs):
+                _stop(proc)
+    raise RuntimeError(f"no Ray cluster after 3 attempts: {last}")
+
+
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[str]:
     """The address (127.0.0.1:PORT) of a two-node Ray cluster: a head and one worker node, 1 CPU each."""
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))     # short: Ray's socket paths have a length limit
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_register_timeout_seconds": "180",
            "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    head = _start(["--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-                   "--include-dashboard=false", "--ray-client-server-port", str(_free_port()),
-                   "--temp-dir", str(temp), "--min-worker-port", "0", "--max-worker-port", "0"], env, temp / "head.log")
-    procs = [head]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_for_nodes(address, 1, env)
-        procs.append(_start(["--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-                             "--min-worker-port", "0", "--max-worker-port", "0"], env, temp / "worker.log"))
-        _wait_for_nodes(address, 2, env)
+        address, procs = start_cluster(temp, env)
         yield address
     finally:
         for proc in reversed(procs):

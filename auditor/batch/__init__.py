@@ -70,13 +70,14 @@ def run(jobs: list[Job], out: str | Path, *, workers: int = 0, ray_address: str 
         if tick:
             tick(outcome, False)
 
-    extra = {"task": task} if task is not None else {}
+    from auditor.batch import task as batch_task
+    work = task or batch_task.run
     if todo and ray_address:
         from auditor.batch import ray_runner
-        ray_runner.run(todo, on_outcome, address=ray_address, **extra)
+        ray_runner.run(todo, on_outcome, address=ray_address, task=work)
     elif todo:
         from auditor.batch import local
-        local.run(todo, on_outcome, workers=workers, memory=memory, **extra)
+        local.run(todo, on_outcome, workers=workers, memory=memory, task=work)
     result = summary.build([entries[j.name] for j in jobs if j.name in entries],
                            runner=f"ray:{ray_address}" if ray_address else "local", seconds=time.perf_counter() - started)
     atomic.write(out / "summary.json", summary.to_json(result))

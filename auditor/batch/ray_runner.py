@@ -22,13 +22,15 @@ MAX_RETRIES = 3
 def run(jobs: list[Job], on_outcome: Callable[[Outcome], None], *, address: str,
         task: Callable[[Job], Outcome] = batch_task.run, max_retries: int = MAX_RETRIES) -> None:
     try:
+        import logging
+
         import ray
     except ModuleNotFoundError:
         raise AuditorError("--ray needs Ray: pip install 'auditor[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
         try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise AuditorError(f"--ray {address}: cannot connect to the Ray cluster ({exc})") from None
     try:
