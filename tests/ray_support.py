@@ -108,7 +108,9 @@ def start_cluster(temp: Path, env: dict[str, str], cpus: int = 1) -> tuple[str, 
 def ray_cluster() -> Iterator[str]:
     """The address (127.0.0.1:PORT) of a two-node Ray cluster: a head and one worker node, 1 CPU each."""
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))     # short: Ray's socket paths have a length limit
+    # Under load (CI runs two test workers on two cores) the raylet gives up on its agents after 30 s.
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_register_timeout_seconds": "180",
+           "RAY_agent_register_timeout_ms": "180000",
            "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS), os.environ.get("PYTHONPATH", "")])}
     procs: list[subprocess.Popen[bytes]] = []
     try:
