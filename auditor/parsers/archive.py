@@ -17,7 +17,7 @@ wrappers gzip, bz2, xz, zstd (zstandard), zlib. lz4 needs the optional `lz4` pac
 from __future__ import annotations
 
 import bz2
-import gzip
+import functools
 import io
 import lzma
 import mmap
@@ -29,11 +29,14 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.model import Limits
 
 DEFAULT_LIMITS = Limits()
 MIN_BOMB_BYTES = 16 * 1024 * 1024   # a high ratio on a small member is not worth a finding
+EMPTY_MEMBER_FACTOR = 10             # empty zip members allowed per counted member (they cost one header each)
+CHUNK = 1 << 20                      # compressed bytes fed to a decompressor at a time
 _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
 _EOCD = b"PK\x05\x06"
@@ -67,6 +70,7 @@ class Member:
     crc: int | None = None         # declared CRC-32 (None: the format has none)
     container: str = ""
     alt_names: tuple[str, ...] = ()   # other names the same bytes go by (local header vs directory)
+    problems: list[Anomaly] = field(default_factory=list)   # found while reading (truncated, trailing, bomb)
     _reader: Callable[[int], tuple[bytes, bool]] | None = field(default=None, repr=False)
     _head: Callable[[int], bytes] | None = field(default=None, repr=False)
 
@@ -176,18 +180,22 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
     seen: dict[int, Member] = {}
     # 1. every local header in a row, from byte 0, like a streaming reader
     pos = 0
+    empty = 0      # empty members carry nothing: they count against a larger cap, so padding cannot hide data
     while pos + 30 <= len(buf) and buf[pos:pos + 4] == _LOCAL:
-        if len(seen) >= limits.max_archive_members:
-            anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members", pos))
+        if len(seen) - empty >= limits.max_archive_members or empty >= EMPTY_MEMBER_FACTOR * limits.max_archive_members:
+            anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members "
+                                     f"({empty} of them empty); the rest was not read", pos))
             break
         try:
-            member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start)
+            member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start,
+                                              limits.max_compression_ratio)
         except (struct.error, ValueError, IndexError, OverflowError) as exc:
             anomalies.append(Anomaly("truncated", "", f"unreadable local header: {exc}", pos))
             break
         if member is None:
             break
         seen[pos] = member
+        empty += member.compressed_size == 0
         if pos not in by_offset and central:
             anomalies.append(Anomaly("hidden-member", member.name,
                                      "local header not listed in the central directory", pos))
@@ -198,14 +206,15 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
     for entry in central:
         if entry.local_offset in seen:
             continue
-        if len(seen) >= limits.max_archive_members:
+        if len(seen) - empty >= limits.max_archive_members:
             break
         if buf[entry.local_offset:entry.local_offset + 4] != _LOCAL:
             anomalies.append(Anomaly("truncated", entry.name, "the central directory points at no local header",
                                      entry.local_offset))
             continue
         try:
-            member, _ = _local_member(buf, entry.local_offset, entry, anomalies, central_start)
+            member, _ = _local_member(buf, entry.local_offset, entry, anomalies, central_start,
+                                         limits.max_compression_ratio)
         except (struct.error, ValueError, IndexError, OverflowError) as exc:
             anomalies.append(Anomaly("truncated", entry.name, f"unreadable local header: {exc}", entry.local_offset))
             continue
@@ -238,7 +247,7 @@ def _read_central(buf: bytes | mmap.mmap, anomalies: list[Anomaly], limits: Limi
     pos = cd_offset
     end = cd_offset + cd_size
     while pos + 46 <= end and buf[pos:pos + 4] == _CENTRAL:
-        if len(entries) >= limits.max_archive_members:
+        if len(entries) >= EMPTY_MEMBER_FACTOR * limits.max_archive_members:
             anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} directory entries", pos))
             break
         (flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen) = struct.unpack(
@@ -278,7 +287,7 @@ def _decode_name(raw: bytes, flags: int) -> str:
 
 
 def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anomalies: list[Anomaly],
-                  central_start: int) -> tuple[Member | None, int]:
+                  central_start: int, ratio: int = DEFAULT_LIMITS.max_compression_ratio) -> tuple[Member | None, int]:
     (flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack("<HHHHIIIHH", buf[pos + 6:pos + 30])
     name = _decode_name(bytes(buf[pos + 30:pos + 30 + nlen]), flags)
     extra = bytes(buf[pos + 30 + nlen:pos + 30 + nlen + xlen])
@@ -328,7 +337,7 @@ def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anom
         csize = max(0, len(buf) - data_start)
     member = Member(name=name, size=usize, compressed_size=csize, offset=data_start, method=method, flags=flags,
                     crc=crc, container="zip", alt_names=alt)
-    member._reader = _zip_reader(buf, data_start, csize, method)
+    member._reader = _zip_reader(buf, data_start, csize, method, ratio, member.problems)
     member._head = _zip_head(buf, data_start, csize, method)
     next_pos = data_start + csize
     if flags & FLAG_DESCRIPTOR:
@@ -341,20 +350,26 @@ def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anom
     return member, next_pos
 
 
-def _zip_reader(buf: bytes | mmap.mmap, start: int, csize: int, method: int) -> Callable[[int], tuple[bytes, bool]]:
+def _zip_reader(buf: bytes | mmap.mmap, start: int, csize: int, method: int,
+                ratio: int = DEFAULT_LIMITS.max_compression_ratio,
+                problems: list[Anomaly] | None = None) -> Callable[[int], tuple[bytes, bool]]:
     def read(limit: int) -> tuple[bytes, bool]:
         raw = buf[start:start + csize]
         if method == 0:
             return bytes(raw[:limit]), csize > limit
+        make: Callable[[], Any]
         if method == 8:
-            return _bounded(zlib.decompressobj(-15), raw, limit)
-        if method == 12:
-            return _bounded(bz2.BZ2Decompressor(), raw, limit)
-        if method == 14 and len(raw) > 4:
+            make = functools.partial(zlib.decompressobj, -15)
+        elif method == 12:
+            make = bz2.BZ2Decompressor
+        elif method == 14 and len(raw) > 4:
             props_len = struct.unpack("<H", raw[2:4])[0]
             filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, raw[4:4 + props_len])]  # type: ignore[attr-defined]
-            return _bounded(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters), raw[4 + props_len:], limit)
-        raise ValueError(f"unsupported zip compression method {method}")
+            raw = raw[4 + props_len:]
+            make = functools.partial(lzma.LZMADecompressor, lzma.FORMAT_RAW, filters=filters)
+        else:
+            raise ValueError(f"unsupported zip compression method {method}")
+        return _capped(make, bytes(raw), limit, ratio, b"", problems)
     return read
 
 
@@ -369,10 +384,59 @@ def _zip_head(buf: bytes | mmap.mmap, start: int, csize: int, method: int) -> Ca
     return head
 
 
-def _bounded(decompressor: object, raw: bytes, limit: int) -> tuple[bytes, bool]:
-    """Decompress at most `limit` bytes; report whether more would have come out."""
-    out = decompressor.decompress(raw, limit + 1)  # type: ignore[attr-defined]
-    return out[:limit], len(out) > limit
+class StreamProblem(ValueError):
+    """A compressed stream that is truncated or followed by other bytes, when no problem list is kept."""
+
+
+def ratio_cap(compressed: int, ratio: int) -> int:
+    """The most bytes `compressed` bytes may expand to before they count as a decompression bomb."""
+    return max(MIN_BOMB_BYTES, compressed * ratio)
+
+
+def _capped(make: Callable[[], Any], raw: bytes, limit: int, ratio: int, magic: bytes,
+            problems: list[Anomaly] | None) -> tuple[bytes, bool]:
+    """Decompress at most min(limit, ratio cap) bytes, streaming; a stream that ends early or is followed
+    by other bytes, and a cut by the ratio cap, go to `problems` (or raise when there is no list)."""
+    cap = min(limit, ratio_cap(len(raw), ratio))
+    out, cut, issue = drain(make, raw, cap, magic)
+    if cut and cap < limit:
+        issue = issue or (f"bomb: {len(raw)} compressed bytes expand past {cap} (ratio over {ratio}); "
+                          "only the first part was read")
+    if issue:
+        if problems is None:
+            if issue.startswith("bomb"):
+                return out, True
+            raise StreamProblem(issue)
+        problems.append(Anomaly(issue.split(":", 1)[0], "", issue))
+    return out, cut
+
+
+def drain(make: Callable[[], Any], raw: bytes, cap: int, magic: bytes = b"") -> tuple[bytes, bool, str]:
+    """(output up to `cap` bytes, whether more would come, the problem: "" or "truncated: ..." or
+    "trailing-data: ..."). Concatenated streams that begin with `magic` are read on (gzip, bz2, xz allow it)."""
+    out: list[bytes] = []
+    room = cap + 1
+    dec = make()
+    data = raw
+    while True:
+        before = len(data)
+        piece = dec.decompress(data, room)
+        data = getattr(dec, "unconsumed_tail", b"")
+        out.append(piece)
+        room -= len(piece)
+        if room <= 0:
+            return b"".join(out)[:cap], True, ""
+        if dec.eof:
+            rest = dec.unused_data
+            if magic and rest.startswith(magic):
+                dec, data = make(), rest
+                continue
+            if rest.strip(b"\0"):
+                return b"".join(out), False, f"trailing-data: {len(rest)} bytes follow the end of the stream"
+            return b"".join(out), False, ""
+        stuck = not piece and (getattr(dec, "needs_input", False) or (not data) or len(data) == before)
+        if stuck:
+            return b"".join(out), False, "truncated: the compressed stream ends before its end marker"
 
 
 def _check_members(archive: Archive, limits: Limits) -> None:
@@ -504,11 +568,37 @@ def _tar_member(fileobj: io.BufferedIOBase | io.BytesIO, info: tarfile.TarInfo) 
 
 # --- single-stream wrappers --------------------------------------------------------------------
 
-def _zstd(limit_source: bytes, limit: int) -> tuple[bytes, bool]:
-    import zstandard
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(limit_source))
-    out = reader.read(limit + 1)
-    return out[:limit], len(out) > limit
+class _ZstdObj:
+    """zstandard's decompressobj behind the zlib-like interface `drain` uses (input fed in small pieces,
+    since its decompress() has no output bound)."""
+    PIECE = 4096
+
+    def __init__(self) -> None:
+        import zstandard
+        self._obj = zstandard.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self.unconsumed_tail = b""
+
+    @property
+    def eof(self) -> bool:
+        return bool(self._obj.eof)
+
+    @property
+    def unused_data(self) -> bytes:
+        return bytes(self._obj.unused_data)
+
+    def decompress(self, data: bytes, room: int) -> bytes:
+        out = [self._pending]
+        size = len(self._pending)
+        while data and size < room and not self._obj.eof:
+            piece = self._obj.decompress(data[:self.PIECE])
+            data = data[self.PIECE:]
+            out.append(piece)
+            size += len(piece)
+        joined = b"".join(out)
+        self._pending = joined[room:]
+        self.unconsumed_tail = data
+        return joined[:room]
 
 
 def _lz4(raw: bytes, limit: int) -> tuple[bytes, bool]:
@@ -518,24 +608,22 @@ def _lz4(raw: bytes, limit: int) -> tuple[bytes, bool]:
     return out[:limit], len(out) > limit
 
 
-def _stream_reader(kind: str) -> Callable[[bytes, int], tuple[bytes, bool]]:
-    if kind == "gzip":
-        def read_gzip(raw: bytes, limit: int) -> tuple[bytes, bool]:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
-                out = fh.read(limit + 1)
-            return out[:limit], len(out) > limit
-        return read_gzip
-    if kind == "bz2":
-        return lambda raw, limit: _bounded(bz2.BZ2Decompressor(), raw, limit)
-    if kind == "xz":
-        return lambda raw, limit: _bounded(lzma.LZMADecompressor(), raw, limit)
-    if kind == "zlib":
-        return lambda raw, limit: _bounded(zlib.decompressobj(), raw, limit)
-    if kind == "zstd":
-        return _zstd
+_STREAM_MAKERS: dict[str, tuple[Callable[[], Any], bytes]] = {
+    "gzip": (functools.partial(zlib.decompressobj, 31), b"\x1f\x8b"),
+    "bz2": (bz2.BZ2Decompressor, b"BZh"),
+    "xz": (lzma.LZMADecompressor, b"\xfd7zXZ\x00"),
+    "zlib": (zlib.decompressobj, b""),
+    "zstd": (_ZstdObj, b"\x28\xb5\x2f\xfd"),
+}
+
+
+def _stream_reader(kind: str, ratio: int, problems: list[Anomaly]) -> Callable[[bytes, int], tuple[bytes, bool]]:
     if kind == "lz4":
         return _lz4
-    raise ValueError(kind)
+    if kind not in _STREAM_MAKERS:
+        raise ValueError(kind)
+    make, magic = _STREAM_MAKERS[kind]
+    return lambda raw, limit: _capped(make, raw, limit, ratio, magic, problems)
 
 
 _STREAMS = ("gzip", "bz2", "xz", "zstd", "zlib", "lz4")
@@ -552,11 +640,12 @@ def read_stream(source: str | Path | bytes, kind: str, limits: Limits = DEFAULT_
         suffix = STREAM_SUFFIX[kind]
         name = name[: -len(suffix)] if name.lower().endswith(suffix) else name
     archive = Archive(kind)
-    decode = _stream_reader(kind)
+    member = Member(name=name, size=-1, compressed_size=len(raw), container=kind)
+    decode = _stream_reader(kind, limits.max_compression_ratio, member.problems)
 
     def read(limit: int) -> tuple[bytes, bool]:
+        del member.problems[:]
         return decode(raw, limit)
-    member = Member(name=name, size=-1, compressed_size=len(raw), container=kind)
     member._reader = read
     archive.members.append(member)
     return archive
