@@ -32,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from auditor.model import Limits
+from auditor.parsers.decompress import MIN_BOMB_BYTES, ZstdObj, capped, ratio_cap
 
 DEFAULT_LIMITS = Limits()
-MIN_BOMB_BYTES = 16 * 1024 * 1024   # a high ratio on a small member is not worth a finding
 EMPTY_MEMBER_FACTOR = 10             # empty zip members allowed per counted member (they cost one header each)
-CHUNK = 1 << 20                      # compressed bytes fed to a decompressor at a time
 _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
 _EOCD = b"PK\x05\x06"
@@ -369,7 +368,7 @@ def _zip_reader(buf: bytes | mmap.mmap, start: int, csize: int, method: int,
             make = functools.partial(lzma.LZMADecompressor, lzma.FORMAT_RAW, filters=filters)
         else:
             raise ValueError(f"unsupported zip compression method {method}")
-        return _capped(make, bytes(raw), limit, ratio, b"", problems)
+        return capped(make, bytes(raw), limit, ratio, b"", problems)
     return read
 
 
@@ -382,61 +381,6 @@ def _zip_head(buf: bytes | mmap.mmap, start: int, csize: int, method: int) -> Ca
         except (zlib.error, OSError, ValueError, EOFError, lzma.LZMAError):
             return b""
     return head
-
-
-class StreamProblem(ValueError):
-    """A compressed stream that is truncated or followed by other bytes, when no problem list is kept."""
-
-
-def ratio_cap(compressed: int, ratio: int) -> int:
-    """The most bytes `compressed` bytes may expand to before they count as a decompression bomb."""
-    return max(MIN_BOMB_BYTES, compressed * ratio)
-
-
-def _capped(make: Callable[[], Any], raw: bytes, limit: int, ratio: int, magic: bytes,
-            problems: list[Anomaly] | None) -> tuple[bytes, bool]:
-    """Decompress at most min(limit, ratio cap) bytes, streaming; a stream that ends early or is followed
-    by other bytes, and a cut by the ratio cap, go to `problems` (or raise when there is no list)."""
-    cap = min(limit, ratio_cap(len(raw), ratio))
-    out, cut, issue = drain(make, raw, cap, magic)
-    if cut and cap < limit:
-        issue = issue or (f"bomb: {len(raw)} compressed bytes expand past {cap} (ratio over {ratio}); "
-                          "only the first part was read")
-    if issue:
-        if problems is None:
-            if issue.startswith("bomb"):
-                return out, True
-            raise StreamProblem(issue)
-        problems.append(Anomaly(issue.split(":", 1)[0], "", issue))
-    return out, cut
-
-
-def drain(make: Callable[[], Any], raw: bytes, cap: int, magic: bytes = b"") -> tuple[bytes, bool, str]:
-    """(output up to `cap` bytes, whether more would come, the problem: "" or "truncated: ..." or
-    "trailing-data: ..."). Concatenated streams that begin with `magic` are read on (gzip, bz2, xz allow it)."""
-    out: list[bytes] = []
-    room = cap + 1
-    dec = make()
-    data = raw
-    while True:
-        before = len(data)
-        piece = dec.decompress(data, room)
-        data = getattr(dec, "unconsumed_tail", b"")
-        out.append(piece)
-        room -= len(piece)
-        if room <= 0:
-            return b"".join(out)[:cap], True, ""
-        if dec.eof:
-            rest = dec.unused_data
-            if magic and rest.startswith(magic):
-                dec, data = make(), rest
-                continue
-            if rest.strip(b"\0"):
-                return b"".join(out), False, f"trailing-data: {len(rest)} bytes follow the end of the stream"
-            return b"".join(out), False, ""
-        stuck = not piece and (getattr(dec, "needs_input", False) or (not data) or len(data) == before)
-        if stuck:
-            return b"".join(out), False, "truncated: the compressed stream ends before its end marker"
 
 
 def _check_members(archive: Archive, limits: Limits) -> None:
@@ -470,37 +414,67 @@ def _check_members(archive: Archive, limits: Limits) -> None:
 
 # --- 7z ----------------------------------------------------------------------------------------
 
+class SevenZipCap(Exception):
+    """Raised from inside py7zr's extraction when the output passes the cap (it stops decompressing)."""
+
+
+def _capped_7z_factory(cap: int) -> Any:
+    from py7zr.io import Py7zBytesIO, WriterFactory
+
+    class _Product(Py7zBytesIO):
+        def __init__(self, filename: str, factory: _Factory) -> None:
+            super().__init__(filename, cap)
+            self.factory = factory
+
+        def write(self, s: bytes | bytearray) -> int:
+            self.factory.total += len(s)
+            if self.factory.total > cap:
+                raise SevenZipCap(f"members expand past {cap} bytes")
+            return int(self._buffer.write(s))
+
+    class _Factory(WriterFactory):
+        def __init__(self) -> None:
+            self.total = 0
+            self.products: dict[str, _Product] = {}
+
+        def create(self, filename: str) -> _Product:
+            product = _Product(filename, self)
+            self.products[filename] = product
+            return product
+
+    return _Factory()
+
+
 def read_7z(source: str | Path | bytes, limits: Limits = DEFAULT_LIMITS) -> Archive:
+    """A 7z archive, extracted in memory with one cap on its total output: the smaller of the limit and
+    the ratio cap of the archive's size (py7zr is stopped as soon as the output passes it)."""
     archive = Archive("7z")
     try:
         import py7zr
-        from py7zr.io import BytesIOFactory
     except ImportError:
         archive.anomalies.append(Anomaly("unreadable", "", "py7zr is not installed"))
         return archive
-    fileobj = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    raw = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    cap = min(limits.max_decompressed_bytes, ratio_cap(len(raw), limits.max_compression_ratio))
+    factory = _capped_7z_factory(cap)
     try:
-        with py7zr.SevenZipFile(fileobj, mode="r") as z:   # type: ignore[arg-type]
+        with py7zr.SevenZipFile(io.BytesIO(raw), mode="r") as z:
             infos = [i for i in z.list() if not i.is_directory]
             total = sum(i.uncompressed or 0 for i in infos)
             if len(infos) > limits.max_archive_members:
                 archive.anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members"))
                 infos = infos[:limits.max_archive_members]
-            if total > limits.max_decompressed_bytes:
-                archive.anomalies.append(Anomaly("bomb", "", f"members declare {total} bytes in all"))
-                return archive
-            per_member = max(1, limits.max_decompressed_bytes)
-            factory = BytesIOFactory(per_member)
+            if total > cap:
+                archive.anomalies.append(Anomaly("bomb", "", f"members declare {total} bytes in all, more than "
+                                                 f"{cap} for a {len(raw)}-byte archive"))
             z.extract(targets=[i.filename for i in infos], factory=factory)
-        for info in infos:
-            product = factory.products.get(info.filename)
-            data = b""
-            if product is not None:
-                product.seek(0)
-                data = product.read()
-            archive.members.append(_memory_member(info.filename, data, "7z", declared=info.uncompressed or -1))
+    except SevenZipCap as exc:
+        archive.anomalies.append(Anomaly("bomb", "", f"{exc}; only what came out before was analysed"))
     except Exception as exc:  # noqa: BLE001 - py7zr raises many types on hostile input
         archive.anomalies.append(Anomaly("unreadable", "", f"{type(exc).__name__}: {exc}"))
+    for name, product in factory.products.items():
+        product.seek(0)
+        archive.members.append(_memory_member(name, product.read(), "7z"))
     for member in archive.members:
         why = unsafe_name(member.name)
         if why:
@@ -568,39 +542,6 @@ def _tar_member(fileobj: io.BufferedIOBase | io.BytesIO, info: tarfile.TarInfo) 
 
 # --- single-stream wrappers --------------------------------------------------------------------
 
-class _ZstdObj:
-    """zstandard's decompressobj behind the zlib-like interface `drain` uses (input fed in small pieces,
-    since its decompress() has no output bound)."""
-    PIECE = 4096
-
-    def __init__(self) -> None:
-        import zstandard
-        self._obj = zstandard.ZstdDecompressor().decompressobj()
-        self._pending = b""
-        self.unconsumed_tail = b""
-
-    @property
-    def eof(self) -> bool:
-        return bool(self._obj.eof)
-
-    @property
-    def unused_data(self) -> bytes:
-        return bytes(self._obj.unused_data)
-
-    def decompress(self, data: bytes, room: int) -> bytes:
-        out = [self._pending]
-        size = len(self._pending)
-        while data and size < room and not self._obj.eof:
-            piece = self._obj.decompress(data[:self.PIECE])
-            data = data[self.PIECE:]
-            out.append(piece)
-            size += len(piece)
-        joined = b"".join(out)
-        self._pending = joined[room:]
-        self.unconsumed_tail = data
-        return joined[:room]
-
-
 def _lz4(raw: bytes, limit: int) -> tuple[bytes, bool]:
     import lz4.frame  # type: ignore[import-not-found]
     with lz4.frame.LZ4FrameFile(io.BytesIO(raw)) as fh:
@@ -613,7 +554,7 @@ _STREAM_MAKERS: dict[str, tuple[Callable[[], Any], bytes]] = {
     "bz2": (bz2.BZ2Decompressor, b"BZh"),
     "xz": (lzma.LZMADecompressor, b"\xfd7zXZ\x00"),
     "zlib": (zlib.decompressobj, b""),
-    "zstd": (_ZstdObj, b"\x28\xb5\x2f\xfd"),
+    "zstd": (ZstdObj, b"\x28\xb5\x2f\xfd"),
 }
 
 
@@ -623,7 +564,7 @@ def _stream_reader(kind: str, ratio: int, problems: list[Anomaly]) -> Callable[[
     if kind not in _STREAM_MAKERS:
         raise ValueError(kind)
     make, magic = _STREAM_MAKERS[kind]
-    return lambda raw, limit: _capped(make, raw, limit, ratio, magic, problems)
+    return lambda raw, limit: capped(make, raw, limit, ratio, magic, problems)
 
 
 _STREAMS = ("gzip", "bz2", "xz", "zstd", "zlib", "lz4")
