@@ -184,10 +184,13 @@ def _scan_member(member: arc.Member, where: str, state: FileState, depth: int, s
     except Exception as exc:  # noqa: BLE001 - decompressors raise many types on hostile input
         state.add("ARCHIVE-UNPARSEABLE", loc, f"{type(exc).__name__}: {exc}")
         return
-    fmt = detect(head, max(member.size if member.size >= 0 else len(head), len(head))) if head else "empty"
+    if not head:
+        report_anomalies(member.problems, member.container, loc, state)   # e.g. a stream cut before its first block
+        return
+    fmt = detect(head, max(member.size if member.size >= 0 else len(head), len(head)))
     name = member.name.lower()
     pickle_named = name.endswith(globals_policy().extensions) or name.endswith((".pkl", ".debug_pkl"))
-    if fmt == "empty" or (storage and fmt != "pickle" and not looks_like_pickle(head[:10])):
+    if storage and fmt != "pickle" and not looks_like_pickle(head[:10]):
         return      # an unreferenced data/<n> member that is not a pickle: raw bytes
     if not pickle_named and fmt not in PICKLE_FORMATS:
         if looks_like_pickle(head[:10]):
@@ -233,8 +236,10 @@ def _read_member(member: arc.Member, loc: str, state: FileState) -> bytes | None
     report_anomalies(member.problems, member.container, loc, state)
     if truncated and not member.problems:
         note = state.budget_note() or f"member larger than {limit} bytes"
-        state.add("ARCHIVE-LIMIT", loc, f"{note}: only the first {len(data)} bytes were analysed")
-        state.unbounded.append("limit")
+        bomb = state.own.exhausted("decompressed") and not state.audit.exhausted("decompressed")
+        state.add("ARCHIVE-BOMB" if bomb else "ARCHIVE-LIMIT", loc,
+                  f"{note}: only the first {len(data)} bytes were analysed")
+        state.unbounded.append("bomb" if bomb else "limit")
     if member.crc is not None and member.container == "zip" and not truncated and zlib.crc32(data) != member.crc:
         state.add("ARCHIVE-CRC-MISMATCH", loc, f"zip: data CRC {zlib.crc32(data):08x}, declared "
                   f"{member.crc:08x}; PyTorch does not check it")

@@ -243,6 +243,8 @@ def judge(analysis: Analysis, where: str, state: FileState, depth: int) -> None:
         verdict = policy.classify(qualname)
         if verdict.status == "safe":
             continue
+        if verdict.status == "unknown" and state.kind == "torchscript" and qualname.startswith("__torch__."):
+            continue    # a class of the archive's own TorchScript code (analysed as code), not a Python import
         if verdict.status == "unknown":
             unknown.setdefault(qualname, []).append(ref)
             continue
