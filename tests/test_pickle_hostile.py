@@ -8,7 +8,6 @@ import gzip
 import importlib.util
 import io
 import lzma
-import os
 import pickle
 import pickletools
 import struct
@@ -295,12 +294,13 @@ def test_sklearn_download_and_exec_helpers_are_critical(tmp_path: Path) -> None:
 
 
 def test_real_training_and_config_objects_are_clean(tmp_path: Path) -> None:
+    from typing import Any
+
     import scipy.sparse as sp
     import torch
     from omegaconf import OmegaConf
     from peft import LoraConfig
     from transformers import TrainingArguments
-    from typing import Any
     objects = {
         "training_args.bin": TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[]),
         "adapter.bin": LoraConfig(r=8, target_modules=["q_proj"]),
