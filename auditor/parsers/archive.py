@@ -177,30 +177,7 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
         central, central_start = [], len(buf)
     by_offset = {c.local_offset: c for c in central}
     seen: dict[int, Member] = {}
-    # 1. every local header in a row, from byte 0, like a streaming reader
-    pos = 0
-    empty = 0      # empty members carry nothing: they count against a larger cap, so padding cannot hide data
-    while pos + 30 <= len(buf) and buf[pos:pos + 4] == _LOCAL:
-        if len(seen) - empty >= limits.max_archive_members or empty >= EMPTY_MEMBER_FACTOR * limits.max_archive_members:
-            anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members "
-                                     f"({empty} of them empty); the rest was not read", pos))
-            break
-        try:
-            member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start,
-                                              limits.max_compression_ratio)
-        except (struct.error, ValueError, IndexError, OverflowError) as exc:
-            anomalies.append(Anomaly("truncated", "", f"unreadable local header: {exc}", pos))
-            break
-        if member is None:
-            break
-        seen[pos] = member
-        empty += member.compressed_size == 0
-        if pos not in by_offset and central:
-            anomalies.append(Anomaly("hidden-member", member.name,
-                                     "local header not listed in the central directory", pos))
-        if next_pos <= pos:
-            break
-        pos = next_pos
+    empty = _walk_local_headers(buf, by_offset, bool(central), central_start, seen, anomalies, limits)
     # 2. every central entry whose local header the walk did not reach
     for entry in central:
         if entry.local_offset in seen:
@@ -223,6 +200,35 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
         anomalies.append(Anomaly("truncated", "", "no zip member could be read", 0))
     archive.members = [seen[k] for k in sorted(seen)]
     _check_members(archive, limits)
+
+
+def _walk_local_headers(buf: bytes | mmap.mmap, by_offset: dict[int, _Central], has_central: bool,
+                        central_start: int, seen: dict[int, Member], anomalies: list[Anomaly], limits: Limits) -> int:
+    """Every local header in a row from byte 0, like a streaming reader; returns how many were empty."""
+    pos = 0
+    empty = 0      # empty members carry nothing: they count against a larger cap, so padding cannot hide data
+    while pos + 30 <= len(buf) and buf[pos:pos + 4] == _LOCAL:
+        if len(seen) - empty >= limits.max_archive_members or empty >= EMPTY_MEMBER_FACTOR * limits.max_archive_members:
+            anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members "
+                                     f"({empty} of them empty); the rest was not read", pos))
+            break
+        try:
+            member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start,
+                                              limits.max_compression_ratio)
+        except (struct.error, ValueError, IndexError, OverflowError) as exc:
+            anomalies.append(Anomaly("truncated", "", f"unreadable local header: {exc}", pos))
+            break
+        if member is None:
+            break
+        seen[pos] = member
+        empty += member.compressed_size == 0
+        if pos not in by_offset and has_central:
+            anomalies.append(Anomaly("hidden-member", member.name,
+                                     "local header not listed in the central directory", pos))
+        if next_pos <= pos:
+            break
+        pos = next_pos
+    return empty
 
 
 def _read_central(buf: bytes | mmap.mmap, anomalies: list[Anomaly], limits: Limits) -> tuple[list[_Central], int]:
@@ -285,6 +291,31 @@ def _decode_name(raw: bytes, flags: int) -> str:
     return raw.decode("utf-8", "replace") if flags & 0x800 else raw.decode("cp437")
 
 
+def _cross_check(entry: _Central, name: str, flags: int, method: int, csize: int, usize: int, crc: int,
+                 anomalies: list[Anomaly], pos: int) -> tuple[tuple[str, ...], int, int, int]:
+    """Local header against its central directory entry: each disagreement is an anomaly. Returns the
+    other name, and the sizes and CRC a loader uses."""
+    alt: tuple[str, ...] = ()
+    if entry.name != name:
+        anomalies.append(Anomaly("name-mismatch", name, f"local header says {name!r}, central directory "
+                                 f"says {entry.name!r}", pos))
+        alt = (entry.name,)
+    if entry.flags != flags:
+        anomalies.append(Anomaly("flag-bits", name, f"local flags 0x{flags:04x}, central 0x{entry.flags:04x}",
+                                 pos))
+    if entry.method != method:
+        anomalies.append(Anomaly("size-mismatch", name, f"local method {method}, central {entry.method}", pos))
+    if flags & FLAG_DESCRIPTOR or csize == 0 or csize == 0xFFFFFFFF:
+        csize, usize = entry.csize, entry.usize
+    elif (csize, usize) != (entry.csize, entry.usize):
+        anomalies.append(Anomaly("size-mismatch", name, f"local sizes {csize}/{usize}, central "
+                                 f"{entry.csize}/{entry.usize}", pos))
+    crc = entry.crc if flags & FLAG_DESCRIPTOR else crc
+    if not flags & FLAG_DESCRIPTOR and entry.crc != crc:
+        anomalies.append(Anomaly("crc-mismatch", name, f"local CRC {crc:08x}, central {entry.crc:08x}", pos))
+    return alt, csize, usize, crc
+
+
 def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anomalies: list[Anomaly],
                   central_start: int, ratio: int = DEFAULT_LIMITS.max_compression_ratio) -> tuple[Member | None, int]:
     (flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack("<HHHHIIIHH", buf[pos + 6:pos + 30])
@@ -294,23 +325,7 @@ def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anom
     data_start = pos + 30 + nlen + xlen
     alt: tuple[str, ...] = ()
     if entry is not None:
-        if entry.name != name:
-            anomalies.append(Anomaly("name-mismatch", name, f"local header says {name!r}, central directory "
-                                     f"says {entry.name!r}", pos))
-            alt = (entry.name,)
-        if entry.flags != flags:
-            anomalies.append(Anomaly("flag-bits", name, f"local flags 0x{flags:04x}, central 0x{entry.flags:04x}",
-                                     pos))
-        if entry.method != method:
-            anomalies.append(Anomaly("size-mismatch", name, f"local method {method}, central {entry.method}", pos))
-        if flags & FLAG_DESCRIPTOR or csize == 0 or csize == 0xFFFFFFFF:
-            csize, usize = entry.csize, entry.usize
-        elif (csize, usize) != (entry.csize, entry.usize):
-            anomalies.append(Anomaly("size-mismatch", name, f"local sizes {csize}/{usize}, central "
-                                     f"{entry.csize}/{entry.usize}", pos))
-        crc = entry.crc if flags & FLAG_DESCRIPTOR else crc
-        if not flags & FLAG_DESCRIPTOR and entry.crc != crc:
-            anomalies.append(Anomaly("crc-mismatch", name, f"local CRC {crc:08x}, central {entry.crc:08x}", pos))
+        alt, csize, usize, crc = _cross_check(entry, name, flags, method, csize, usize, crc, anomalies, pos)
     elif flags & FLAG_DESCRIPTOR and csize == 0:
         # No directory entry to ask: the member ends where the next header begins.
         nxt = [i for i in (buf.find(_DESCRIPTOR, data_start), buf.find(_LOCAL, data_start),

@@ -96,11 +96,7 @@ def _program_kind(names: list[str], where: str, state: FileState) -> set[str]:
     """The Python sources of a TorchScript program or a torch.package archive (analysed as code), and
     the finding that says which of the two the zip is."""
     sources = {n for n in names if n.endswith(".py")}
-    # TorchScript: a code/ folder next to the pickles torch.jit.load reads (a bare code/ folder is not one)
-    roots = {n.rsplit("/", 1)[0] if "/" in n else "" for n in names if n.endswith(("constants.pkl", "data.pkl"))}
-    prefixes = tuple(f"{r}/code/" if r else "code/" for r in roots)
-    torchscript = [n for n in names if n.startswith(prefixes)] if prefixes else []
-    package = any(n == ".data/version" or n.endswith("/.data/version") for n in names)
+    torchscript, package = _is_torchscript(names), _is_torch_package(names)
     shown = sorted(sources)
     listing = f"{len(shown)} Python file(s) ({', '.join(shown[:5])}{'...' if len(shown) > 5 else ''})"
     if torchscript:
@@ -114,6 +110,17 @@ def _program_kind(names: list[str], where: str, state: FileState) -> set[str]:
     elif any(n == "data.pkl" or n.endswith("/data.pkl") for n in names) and state.kind == "zip":
         state.kind = "pytorch-zip"
     return sources
+
+
+def _is_torchscript(names: list[str]) -> bool:
+    """A code/ folder next to the pickles torch.jit.load reads (a bare code/ folder is not one)."""
+    roots = {n.rsplit("/", 1)[0] if "/" in n else "" for n in names if n.endswith(("constants.pkl", "data.pkl"))}
+    prefixes = tuple(f"{r}/code/" if r else "code/" for r in roots)
+    return bool(prefixes) and any(n.startswith(prefixes) for n in names)
+
+
+def _is_torch_package(names: list[str]) -> bool:
+    return any(n == ".data/version" or n.endswith("/.data/version") for n in names)
 
 
 _OPS_CALL = re.compile(r"\bops\.([A-Za-z_]\w*)\.([A-Za-z_]\w*)")

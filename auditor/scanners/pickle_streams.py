@@ -228,23 +228,31 @@ def _storage_keys(analysis: Analysis) -> set[str]:
 
 def judge(analysis: Analysis, where: str, state: FileState, depth: int) -> None:
     """Findings for one analysed pickle: its imports, calls, BUILDs, nested pickles, break or limit."""
-    policy = globals_policy()
     state.pickles += 1
     state.opcodes += analysis.opcodes
     first_call: dict[int, Call] = {}
     for call in analysis.calls:
         if isinstance(call.callee, Ref):
             first_call.setdefault(id(call.callee), call)
+    _judge_imports(analysis, where, state, first_call)
+    _judge_calls_and_builds(analysis, where, state)
+    for nested in analysis.nested_streams:
+        judge(nested, f"{where}, joblib object array" if where else "joblib object array", state, depth)
+    _judge_break(analysis, where, state)
+    _nested_pickles(analysis, where, state, depth)
+
+
+def _judge_imports(analysis: Analysis, where: str, state: FileState, first_call: dict[int, Call]) -> None:
+    policy = globals_policy()
     reported: dict[str, int] = {}
     unknown: dict[str, list[Ref]] = {}
     for ref in analysis.imports:
         qualname = ref.qualname
         state.globals_seen.add(qualname)
         verdict = policy.classify(qualname)
-        if verdict.status == "safe":
-            continue
-        if verdict.status == "unknown" and state.kind == "torchscript" and qualname.startswith("__torch__."):
-            continue    # a class of the archive's own TorchScript code (analysed as code), not a Python import
+        if verdict.status == "safe" or (verdict.status == "unknown" and state.kind == "torchscript"
+                                        and qualname.startswith("__torch__.")):
+            continue    # __torch__.*: a class of the archive's own TorchScript code (analysed as code)
         if verdict.status == "unknown":
             unknown.setdefault(qualname, []).append(ref)
             continue
@@ -264,6 +272,9 @@ def judge(analysis: Analysis, where: str, state: FileState, depth: int) -> None:
         if len(refs) > 1:
             evidence += f"; imported {len(refs)} times"
         state.add("PICKLE-GLOBAL-UNKNOWN", loc(where, refs[0].op, refs[0].pos), evidence)
+
+
+def _judge_calls_and_builds(analysis: Analysis, where: str, state: FileState) -> None:
     for call in analysis.calls:
         if call.kind in CALL_KINDS and isinstance(call.callee, Obj):
             state.add("PICKLE-COMPUTED-CALL", loc(where, call.op, call.pos),
@@ -278,20 +289,19 @@ def judge(analysis: Analysis, where: str, state: FileState, depth: int) -> None:
     for code, op, pos in analysis.ext_codes[:MAX_FINDINGS_PER_GLOBAL]:
         state.add("PICKLE-EXTENSION-CODE", loc(where, op, pos), f"EXT code {code}: resolved from the "
                   "loading process's copyreg registry, so the global it names is unknown here")
-    for nested in analysis.nested_streams:
-        judge(nested, f"{where}, joblib object array" if where else "joblib object array", state, depth)
+
+
+def _judge_break(analysis: Analysis, where: str, state: FileState) -> None:
     if analysis.limit:
         state.add("PICKLE-LIMIT", loc(where, analysis.error_op, analysis.error_pos), analysis.limit)
     elif analysis.error:
         after_call = any(c.kind in CALL_KINDS for c in analysis.calls)
-        severity = Severity.HIGH if after_call else None
         evidence = analysis.error
         if after_call:
             evidence += (f" (after {len(analysis.calls)} call(s): a loader runs them before it fails, "
                          "the nullifAI technique)")
         state.add("PICKLE-UNPARSEABLE", loc(where, analysis.error_op, analysis.error_pos), evidence,
-                  severity=severity)
-    _nested_pickles(analysis, where, state, depth)
+                  severity=Severity.HIGH if after_call else None)
 
 
 def _computed_evidence(call: Call) -> str:
