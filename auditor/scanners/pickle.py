@@ -58,8 +58,11 @@ def wants(rec: FileRecord, policy: GlobalsPolicy | None = None, root: Path | Non
     if rec.extension_format in ("pickle", "pytorch") or name.endswith(policy.extensions):
         return True
     if root is not None and rec.format in _BINARY_FORMATS:
-        with open(root / rec.path, "rb") as fh:
-            head = fh.read(10)
+        try:
+            with open(root / rec.path, "rb") as fh:
+                head = fh.read(10)
+        except OSError:
+            return False     # unreadable here: the inventory reports it
         return head[:1] in (bytes([FRAME]), bytes([PROTO])) and looks_like_pickle(head)
     return False
 
