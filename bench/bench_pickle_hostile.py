@@ -76,7 +76,8 @@ def main() -> None:
         if out.returncode:
             print(f"| {name} | {path.stat().st_size:,} | exit {out.returncode} | | | | {out.stderr[-200:]!r} |")
             continue
-        dt, rss, count, top, found = out.stdout.split()
+        dt, rss, count, top, *rest = out.stdout.split()
+        found = rest[0] if rest else "-"
         print(f"| {name} | {path.stat().st_size:,} | {float(dt):.2f} | {float(rss):.0f} | {count} | {top} | {found} |")
 
 
