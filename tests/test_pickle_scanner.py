@@ -132,8 +132,9 @@ def test_torchscript_archive_is_flagged(corpus_dir: Path) -> None:
 
 def test_legacy_benign_checkpoint_reads_only_its_five_pickles(corpus_dir: Path) -> None:
     path = corpus_dir / "ok_state_dict_legacy.pt"
-    state = pickle_scanner._FileState(pickle_scanner.FileRecord(path.name, path.stat().st_size, "", "pickle"),
-                                      pickle_scanner.DEFAULT_LIMITS)
+    from auditor.model import FileRecord
+    from auditor.scanners.pickle_streams import FileState
+    state = FileState(FileRecord(path.name, path.stat().st_size, "", "pickle"), pickle_scanner.DEFAULT_LIMITS)
     pickle_scanner.scan_file(path, "pickle", state)
     assert state.kind == "pytorch-legacy" and state.pickles == 5 and not state.findings
 

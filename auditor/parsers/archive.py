@@ -17,7 +17,7 @@ wrappers gzip, bz2, xz, zstd (zstandard), zlib. lz4 needs the optional `lz4` pac
 from __future__ import annotations
 
 import bz2
-import gzip
+import functools
 import io
 import lzma
 import mmap
@@ -29,11 +29,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.model import Limits
+from auditor.parsers.decompress import MIN_BOMB_BYTES, ZstdObj, capped, ratio_cap
 
 DEFAULT_LIMITS = Limits()
-MIN_BOMB_BYTES = 16 * 1024 * 1024   # a high ratio on a small member is not worth a finding
+EMPTY_MEMBER_FACTOR = 10             # empty zip members allowed per counted member (they cost one header each)
 _LOCAL = b"PK\x03\x04"
 _CENTRAL = b"PK\x01\x02"
 _EOCD = b"PK\x05\x06"
@@ -67,6 +69,7 @@ class Member:
     crc: int | None = None         # declared CRC-32 (None: the format has none)
     container: str = ""
     alt_names: tuple[str, ...] = ()   # other names the same bytes go by (local header vs directory)
+    problems: list[Anomaly] = field(default_factory=list)   # found while reading (truncated, trailing, bomb)
     _reader: Callable[[int], tuple[bytes, bool]] | None = field(default=None, repr=False)
     _head: Callable[[int], bytes] | None = field(default=None, repr=False)
 
@@ -174,38 +177,20 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
         central, central_start = [], len(buf)
     by_offset = {c.local_offset: c for c in central}
     seen: dict[int, Member] = {}
-    # 1. every local header in a row, from byte 0, like a streaming reader
-    pos = 0
-    while pos + 30 <= len(buf) and buf[pos:pos + 4] == _LOCAL:
-        if len(seen) >= limits.max_archive_members:
-            anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members", pos))
-            break
-        try:
-            member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start)
-        except (struct.error, ValueError, IndexError, OverflowError) as exc:
-            anomalies.append(Anomaly("truncated", "", f"unreadable local header: {exc}", pos))
-            break
-        if member is None:
-            break
-        seen[pos] = member
-        if pos not in by_offset and central:
-            anomalies.append(Anomaly("hidden-member", member.name,
-                                     "local header not listed in the central directory", pos))
-        if next_pos <= pos:
-            break
-        pos = next_pos
+    empty = _walk_local_headers(buf, by_offset, bool(central), central_start, seen, anomalies, limits)
     # 2. every central entry whose local header the walk did not reach
     for entry in central:
         if entry.local_offset in seen:
             continue
-        if len(seen) >= limits.max_archive_members:
+        if len(seen) - empty >= limits.max_archive_members:
             break
         if buf[entry.local_offset:entry.local_offset + 4] != _LOCAL:
             anomalies.append(Anomaly("truncated", entry.name, "the central directory points at no local header",
                                      entry.local_offset))
             continue
         try:
-            member, _ = _local_member(buf, entry.local_offset, entry, anomalies, central_start)
+            member, _ = _local_member(buf, entry.local_offset, entry, anomalies, central_start,
+                                         limits.max_compression_ratio)
         except (struct.error, ValueError, IndexError, OverflowError) as exc:
             anomalies.append(Anomaly("truncated", entry.name, f"unreadable local header: {exc}", entry.local_offset))
             continue
@@ -215,6 +200,35 @@ def _walk_zip(buf: bytes | mmap.mmap, archive: Archive, limits: Limits) -> None:
         anomalies.append(Anomaly("truncated", "", "no zip member could be read", 0))
     archive.members = [seen[k] for k in sorted(seen)]
     _check_members(archive, limits)
+
+
+def _walk_local_headers(buf: bytes | mmap.mmap, by_offset: dict[int, _Central], has_central: bool,
+                        central_start: int, seen: dict[int, Member], anomalies: list[Anomaly], limits: Limits) -> int:
+    """Every local header in a row from byte 0, like a streaming reader; returns how many were empty."""
+    pos = 0
+    empty = 0      # empty members carry nothing: they count against a larger cap, so padding cannot hide data
+    while pos + 30 <= len(buf) and buf[pos:pos + 4] == _LOCAL:
+        if len(seen) - empty >= limits.max_archive_members or empty >= EMPTY_MEMBER_FACTOR * limits.max_archive_members:
+            anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members "
+                                     f"({empty} of them empty); the rest was not read", pos))
+            break
+        try:
+            member, next_pos = _local_member(buf, pos, by_offset.get(pos), anomalies, central_start,
+                                              limits.max_compression_ratio)
+        except (struct.error, ValueError, IndexError, OverflowError) as exc:
+            anomalies.append(Anomaly("truncated", "", f"unreadable local header: {exc}", pos))
+            break
+        if member is None:
+            break
+        seen[pos] = member
+        empty += member.compressed_size == 0
+        if pos not in by_offset and has_central:
+            anomalies.append(Anomaly("hidden-member", member.name,
+                                     "local header not listed in the central directory", pos))
+        if next_pos <= pos:
+            break
+        pos = next_pos
+    return empty
 
 
 def _read_central(buf: bytes | mmap.mmap, anomalies: list[Anomaly], limits: Limits) -> tuple[list[_Central], int]:
@@ -238,7 +252,7 @@ def _read_central(buf: bytes | mmap.mmap, anomalies: list[Anomaly], limits: Limi
     pos = cd_offset
     end = cd_offset + cd_size
     while pos + 46 <= end and buf[pos:pos + 4] == _CENTRAL:
-        if len(entries) >= limits.max_archive_members:
+        if len(entries) >= EMPTY_MEMBER_FACTOR * limits.max_archive_members:
             anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} directory entries", pos))
             break
         (flags, method, _t, _d, crc, csize, usize, nlen, xlen, clen) = struct.unpack(
@@ -277,8 +291,33 @@ def _decode_name(raw: bytes, flags: int) -> str:
     return raw.decode("utf-8", "replace") if flags & 0x800 else raw.decode("cp437")
 
 
+def _cross_check(entry: _Central, name: str, flags: int, method: int, csize: int, usize: int, crc: int,
+                 anomalies: list[Anomaly], pos: int) -> tuple[tuple[str, ...], int, int, int]:
+    """Local header against its central directory entry: each disagreement is an anomaly. Returns the
+    other name, and the sizes and CRC a loader uses."""
+    alt: tuple[str, ...] = ()
+    if entry.name != name:
+        anomalies.append(Anomaly("name-mismatch", name, f"local header says {name!r}, central directory "
+                                 f"says {entry.name!r}", pos))
+        alt = (entry.name,)
+    if entry.flags != flags:
+        anomalies.append(Anomaly("flag-bits", name, f"local flags 0x{flags:04x}, central 0x{entry.flags:04x}",
+                                 pos))
+    if entry.method != method:
+        anomalies.append(Anomaly("size-mismatch", name, f"local method {method}, central {entry.method}", pos))
+    if flags & FLAG_DESCRIPTOR or csize == 0 or csize == 0xFFFFFFFF:
+        csize, usize = entry.csize, entry.usize
+    elif (csize, usize) != (entry.csize, entry.usize):
+        anomalies.append(Anomaly("size-mismatch", name, f"local sizes {csize}/{usize}, central "
+                                 f"{entry.csize}/{entry.usize}", pos))
+    crc = entry.crc if flags & FLAG_DESCRIPTOR else crc
+    if not flags & FLAG_DESCRIPTOR and entry.crc != crc:
+        anomalies.append(Anomaly("crc-mismatch", name, f"local CRC {crc:08x}, central {entry.crc:08x}", pos))
+    return alt, csize, usize, crc
+
+
 def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anomalies: list[Anomaly],
-                  central_start: int) -> tuple[Member | None, int]:
+                  central_start: int, ratio: int = DEFAULT_LIMITS.max_compression_ratio) -> tuple[Member | None, int]:
     (flags, method, _t, _d, crc, csize, usize, nlen, xlen) = struct.unpack("<HHHHIIIHH", buf[pos + 6:pos + 30])
     name = _decode_name(bytes(buf[pos + 30:pos + 30 + nlen]), flags)
     extra = bytes(buf[pos + 30 + nlen:pos + 30 + nlen + xlen])
@@ -286,23 +325,7 @@ def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anom
     data_start = pos + 30 + nlen + xlen
     alt: tuple[str, ...] = ()
     if entry is not None:
-        if entry.name != name:
-            anomalies.append(Anomaly("name-mismatch", name, f"local header says {name!r}, central directory "
-                                     f"says {entry.name!r}", pos))
-            alt = (entry.name,)
-        if entry.flags != flags:
-            anomalies.append(Anomaly("flag-bits", name, f"local flags 0x{flags:04x}, central 0x{entry.flags:04x}",
-                                     pos))
-        if entry.method != method:
-            anomalies.append(Anomaly("size-mismatch", name, f"local method {method}, central {entry.method}", pos))
-        if flags & FLAG_DESCRIPTOR or csize == 0 or csize == 0xFFFFFFFF:
-            csize, usize = entry.csize, entry.usize
-        elif (csize, usize) != (entry.csize, entry.usize):
-            anomalies.append(Anomaly("size-mismatch", name, f"local sizes {csize}/{usize}, central "
-                                     f"{entry.csize}/{entry.usize}", pos))
-        crc = entry.crc if flags & FLAG_DESCRIPTOR else crc
-        if not flags & FLAG_DESCRIPTOR and entry.crc != crc:
-            anomalies.append(Anomaly("crc-mismatch", name, f"local CRC {crc:08x}, central {entry.crc:08x}", pos))
+        alt, csize, usize, crc = _cross_check(entry, name, flags, method, csize, usize, crc, anomalies, pos)
     elif flags & FLAG_DESCRIPTOR and csize == 0:
         # No directory entry to ask: the member ends where the next header begins.
         nxt = [i for i in (buf.find(_DESCRIPTOR, data_start), buf.find(_LOCAL, data_start),
@@ -328,7 +351,7 @@ def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anom
         csize = max(0, len(buf) - data_start)
     member = Member(name=name, size=usize, compressed_size=csize, offset=data_start, method=method, flags=flags,
                     crc=crc, container="zip", alt_names=alt)
-    member._reader = _zip_reader(buf, data_start, csize, method)
+    member._reader = _zip_reader(buf, data_start, csize, method, ratio, member.problems)
     member._head = _zip_head(buf, data_start, csize, method)
     next_pos = data_start + csize
     if flags & FLAG_DESCRIPTOR:
@@ -341,20 +364,26 @@ def _local_member(buf: bytes | mmap.mmap, pos: int, entry: _Central | None, anom
     return member, next_pos
 
 
-def _zip_reader(buf: bytes | mmap.mmap, start: int, csize: int, method: int) -> Callable[[int], tuple[bytes, bool]]:
+def _zip_reader(buf: bytes | mmap.mmap, start: int, csize: int, method: int,
+                ratio: int = DEFAULT_LIMITS.max_compression_ratio,
+                problems: list[Anomaly] | None = None) -> Callable[[int], tuple[bytes, bool]]:
     def read(limit: int) -> tuple[bytes, bool]:
         raw = buf[start:start + csize]
         if method == 0:
             return bytes(raw[:limit]), csize > limit
+        make: Callable[[], Any]
         if method == 8:
-            return _bounded(zlib.decompressobj(-15), raw, limit)
-        if method == 12:
-            return _bounded(bz2.BZ2Decompressor(), raw, limit)
-        if method == 14 and len(raw) > 4:
+            make = functools.partial(zlib.decompressobj, -15)
+        elif method == 12:
+            make = bz2.BZ2Decompressor
+        elif method == 14 and len(raw) > 4:
             props_len = struct.unpack("<H", raw[2:4])[0]
             filters = [lzma._decode_filter_properties(lzma.FILTER_LZMA1, raw[4:4 + props_len])]  # type: ignore[attr-defined]
-            return _bounded(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters), raw[4 + props_len:], limit)
-        raise ValueError(f"unsupported zip compression method {method}")
+            raw = raw[4 + props_len:]
+            make = functools.partial(lzma.LZMADecompressor, lzma.FORMAT_RAW, filters=filters)
+        else:
+            raise ValueError(f"unsupported zip compression method {method}")
+        return capped(make, bytes(raw), limit, ratio, b"", problems)
     return read
 
 
@@ -367,12 +396,6 @@ def _zip_head(buf: bytes | mmap.mmap, start: int, csize: int, method: int) -> Ca
         except (zlib.error, OSError, ValueError, EOFError, lzma.LZMAError):
             return b""
     return head
-
-
-def _bounded(decompressor: object, raw: bytes, limit: int) -> tuple[bytes, bool]:
-    """Decompress at most `limit` bytes; report whether more would have come out."""
-    out = decompressor.decompress(raw, limit + 1)  # type: ignore[attr-defined]
-    return out[:limit], len(out) > limit
 
 
 def _check_members(archive: Archive, limits: Limits) -> None:
@@ -406,37 +429,67 @@ def _check_members(archive: Archive, limits: Limits) -> None:
 
 # --- 7z ----------------------------------------------------------------------------------------
 
+class SevenZipCap(Exception):
+    """Raised from inside py7zr's extraction when the output passes the cap (it stops decompressing)."""
+
+
+def _capped_7z_factory(cap: int) -> Any:
+    from py7zr.io import Py7zBytesIO, WriterFactory
+
+    class _Product(Py7zBytesIO):
+        def __init__(self, filename: str, factory: _Factory) -> None:
+            super().__init__(filename, cap)
+            self.factory = factory
+
+        def write(self, s: bytes | bytearray) -> int:
+            self.factory.total += len(s)
+            if self.factory.total > cap:
+                raise SevenZipCap(f"members expand past {cap} bytes")
+            return int(self._buffer.write(s))
+
+    class _Factory(WriterFactory):
+        def __init__(self) -> None:
+            self.total = 0
+            self.products: dict[str, _Product] = {}
+
+        def create(self, filename: str) -> _Product:
+            product = _Product(filename, self)
+            self.products[filename] = product
+            return product
+
+    return _Factory()
+
+
 def read_7z(source: str | Path | bytes, limits: Limits = DEFAULT_LIMITS) -> Archive:
+    """A 7z archive, extracted in memory with one cap on its total output: the smaller of the limit and
+    the ratio cap of the archive's size (py7zr is stopped as soon as the output passes it)."""
     archive = Archive("7z")
     try:
         import py7zr
-        from py7zr.io import BytesIOFactory
     except ImportError:
         archive.anomalies.append(Anomaly("unreadable", "", "py7zr is not installed"))
         return archive
-    fileobj = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    raw = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    cap = min(limits.max_decompressed_bytes, ratio_cap(len(raw), limits.max_compression_ratio))
+    factory = _capped_7z_factory(cap)
     try:
-        with py7zr.SevenZipFile(fileobj, mode="r") as z:   # type: ignore[arg-type]
+        with py7zr.SevenZipFile(io.BytesIO(raw), mode="r") as z:
             infos = [i for i in z.list() if not i.is_directory]
             total = sum(i.uncompressed or 0 for i in infos)
             if len(infos) > limits.max_archive_members:
                 archive.anomalies.append(Anomaly("limit", "", f"more than {limits.max_archive_members} members"))
                 infos = infos[:limits.max_archive_members]
-            if total > limits.max_decompressed_bytes:
-                archive.anomalies.append(Anomaly("bomb", "", f"members declare {total} bytes in all"))
-                return archive
-            per_member = max(1, limits.max_decompressed_bytes)
-            factory = BytesIOFactory(per_member)
+            if total > cap:
+                archive.anomalies.append(Anomaly("bomb", "", f"members declare {total} bytes in all, more than "
+                                                 f"{cap} for a {len(raw)}-byte archive"))
             z.extract(targets=[i.filename for i in infos], factory=factory)
-        for info in infos:
-            product = factory.products.get(info.filename)
-            data = b""
-            if product is not None:
-                product.seek(0)
-                data = product.read()
-            archive.members.append(_memory_member(info.filename, data, "7z", declared=info.uncompressed or -1))
+    except SevenZipCap as exc:
+        archive.anomalies.append(Anomaly("bomb", "", f"{exc}; only what came out before was analysed"))
     except Exception as exc:  # noqa: BLE001 - py7zr raises many types on hostile input
         archive.anomalies.append(Anomaly("unreadable", "", f"{type(exc).__name__}: {exc}"))
+    for name, product in factory.products.items():
+        product.seek(0)
+        archive.members.append(_memory_member(name, product.read(), "7z"))
     for member in archive.members:
         why = unsafe_name(member.name)
         if why:
@@ -504,13 +557,6 @@ def _tar_member(fileobj: io.BufferedIOBase | io.BytesIO, info: tarfile.TarInfo) 
 
 # --- single-stream wrappers --------------------------------------------------------------------
 
-def _zstd(limit_source: bytes, limit: int) -> tuple[bytes, bool]:
-    import zstandard
-    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(limit_source))
-    out = reader.read(limit + 1)
-    return out[:limit], len(out) > limit
-
-
 def _lz4(raw: bytes, limit: int) -> tuple[bytes, bool]:
     import lz4.frame  # type: ignore[import-not-found]
     with lz4.frame.LZ4FrameFile(io.BytesIO(raw)) as fh:
@@ -518,24 +564,22 @@ def _lz4(raw: bytes, limit: int) -> tuple[bytes, bool]:
     return out[:limit], len(out) > limit
 
 
-def _stream_reader(kind: str) -> Callable[[bytes, int], tuple[bytes, bool]]:
-    if kind == "gzip":
-        def read_gzip(raw: bytes, limit: int) -> tuple[bytes, bool]:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
-                out = fh.read(limit + 1)
-            return out[:limit], len(out) > limit
-        return read_gzip
-    if kind == "bz2":
-        return lambda raw, limit: _bounded(bz2.BZ2Decompressor(), raw, limit)
-    if kind == "xz":
-        return lambda raw, limit: _bounded(lzma.LZMADecompressor(), raw, limit)
-    if kind == "zlib":
-        return lambda raw, limit: _bounded(zlib.decompressobj(), raw, limit)
-    if kind == "zstd":
-        return _zstd
+_STREAM_MAKERS: dict[str, tuple[Callable[[], Any], bytes]] = {
+    "gzip": (functools.partial(zlib.decompressobj, 31), b"\x1f\x8b"),
+    "bz2": (bz2.BZ2Decompressor, b"BZh"),
+    "xz": (lzma.LZMADecompressor, b"\xfd7zXZ\x00"),
+    "zlib": (zlib.decompressobj, b""),
+    "zstd": (ZstdObj, b"\x28\xb5\x2f\xfd"),
+}
+
+
+def _stream_reader(kind: str, ratio: int, problems: list[Anomaly]) -> Callable[[bytes, int], tuple[bytes, bool]]:
     if kind == "lz4":
         return _lz4
-    raise ValueError(kind)
+    if kind not in _STREAM_MAKERS:
+        raise ValueError(kind)
+    make, magic = _STREAM_MAKERS[kind]
+    return lambda raw, limit: capped(make, raw, limit, ratio, magic, problems)
 
 
 _STREAMS = ("gzip", "bz2", "xz", "zstd", "zlib", "lz4")
@@ -552,11 +596,12 @@ def read_stream(source: str | Path | bytes, kind: str, limits: Limits = DEFAULT_
         suffix = STREAM_SUFFIX[kind]
         name = name[: -len(suffix)] if name.lower().endswith(suffix) else name
     archive = Archive(kind)
-    decode = _stream_reader(kind)
+    member = Member(name=name, size=-1, compressed_size=len(raw), container=kind)
+    decode = _stream_reader(kind, limits.max_compression_ratio, member.problems)
 
     def read(limit: int) -> tuple[bytes, bool]:
+        del member.problems[:]
         return decode(raw, limit)
-    member = Member(name=name, size=-1, compressed_size=len(raw), container=kind)
     member._reader = read
     archive.members.append(member)
     return archive

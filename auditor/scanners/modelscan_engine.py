@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
-from auditor.facts import ModelscanFacts
+from auditor.facts import ModelscanFacts, PickleFacts
 from auditor.model import Finding, Severity
 
 NAME = "modelscan"
@@ -51,8 +51,17 @@ def scan(ctx: Any) -> Iterator[Finding]:
     logging.getLogger("modelscan").setLevel(logging.CRITICAL)
     probe = ModelScan(settings=DEFAULT_SETTINGS)
     summary: dict[str, Any] = {"version": _version(), "scanned": [], "skipped": [], "errors": 0, "issues": 0}
+    pickle_facts = ctx.facts.get(PickleFacts)
+    unbounded = {path: info.get("unbounded") for path, info in (pickle_facts.files if pickle_facts else {}).items()
+                 if info.get("unbounded")}
     for rec in candidates:
         if not probe.is_compatible(rec.path):
+            continue
+        if rec.path in unbounded:
+            # modelscan's zip reader has no caps: feed it only files the bounded reader found safe to read
+            summary["skipped"].append(rec.path)
+            yield rules.finding("MODELSCAN-SKIPPED", file=rec.path, scanner=NAME, engine=ENGINE,
+                                evidence="; ".join(unbounded[rec.path][:3]))
             continue
         try:
             report = ModelScan(settings=DEFAULT_SETTINGS).scan(ctx.path(rec))
