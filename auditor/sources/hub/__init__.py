@@ -248,14 +248,14 @@ def _remote_gguf_headers(repo_id: str, commit: str, endpoint: str, token: str | 
     """general.* of each GGUF that was not downloaded, from a ranged read of its header."""
     from huggingface_hub import hf_hub_url
 
-    from auditor.scanners import gguf as gguf_scanner
+    from auditor.parsers import gguf
     limit = int(config()["gguf_header_bytes"])
     headers: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in entries if p.lower().endswith(".gguf") and p not in wanted)[:4]:
         url = hf_hub_url(repo_id, path, revision=commit, endpoint=endpoint)
         data = ranged_head(url, token, limit, timeout)
         try:
-            metadata = gguf_scanner.read(data, len(data)).metadata
+            metadata = gguf.read(data, len(data)).metadata
         except Exception:  # noqa: BLE001 - a header cut at the limit or broken: nothing read from it
             notes.append(f"{path}: the first {limit} bytes do not hold a readable GGUF header; its lineage is unknown")
             continue
