@@ -17,7 +17,7 @@ import pytest
 from reports_sample import HOSTILE, RTL, hostile_result
 
 from auditor import reports
-from auditor.model import ClaimStatus, FileRecord
+from auditor.model import ClaimStatus, FileRecord, Severity
 from auditor.pipeline import audit
 from auditor.reports import cyclonedx, html, json_report, markdown, pdf, sarif, view
 from auditor.workflows import demo
@@ -140,20 +140,23 @@ def test_sarif_rules_locations_fingerprints(results):
     doc = sarif.to_dict(result)
     run = doc["runs"][0]
     rules_by_id = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
-    assert set(rules_by_id) == {f.rule for f in result.findings}
+    assert set(rules_by_id) == {f.rule for f in result.findings if f.severity > Severity.INFO}
     known = rules_by_id["FORMAT-DISGUISED-EXECUTABLE"]      # the finding is critical, whatever the default
     assert known["properties"]["security-severity"] == "9.5" and known["help"]["text"]
     assert known["defaultConfiguration"]["level"] == "error"
-    assert "security-severity" not in rules_by_id["INVENTORY-EMPTY-FILE"]["properties"]    # info
     assert rules_by_id["CODE-NETWORK-CALL"]["properties"]["security-severity"] == "8.0"      # high
     assert "Remediation" in known["help"]["text"]
     by_rule = {r["ruleId"]: r for r in run["results"]}
     code = by_rule["CODE-NETWORK-CALL"]["locations"][0]["physicalLocation"]
     assert code["region"]["startLine"] == 12
     binary = by_rule["FORMAT-DISGUISED-EXECUTABLE"]["locations"][0]["physicalLocation"]
-    assert binary["region"]["startLine"] == 1
+    assert "region" not in binary                             # upload-sarif must not read (hash) the file
     assert binary["artifactLocation"]["uri"] == "weird%20%3Cname%3E%20%26%20co.bin"
-    repo_wide = by_rule["INVENTORY-EMPTY-FILE"]
+    assert "INVENTORY-EMPTY-FILE" not in by_rule              # info facts are not alerts ...
+    below = run["properties"]["belowThreshold"]
+    assert below["count"] == 1 and below["findings"][0]["rule"] == "INVENTORY-EMPTY-FILE"   # ... they are listed
+    everything = sarif.to_dict(result, threshold=Severity.INFO)["runs"][0]
+    repo_wide = next(r for r in everything["results"] if r["ruleId"] == "INVENTORY-EMPTY-FILE")
     assert repo_wide["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "README.md"
     assert repo_wide["suppressions"][0]["kind"] == "external"
     for r in run["results"]:

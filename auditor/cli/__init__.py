@@ -24,6 +24,7 @@ def _register() -> None:
     for module in (scan, rules_cmd, demo, ci, waivers, report, evidence, fetch, lock):
         cli.add_command(module.command)
     cli.add_command(lock.verify_command)
+    cli.add_command(ci.comment_command)
 
 
 _register()

@@ -14,7 +14,11 @@ from auditor.inventory import Progress
 from auditor.model import AuditResult
 
 
-def render(result: AuditResult, fmt: str) -> str | bytes:
+def render(result: AuditResult, fmt: str, *, sarif_root: str | None = None, sarif_threshold: str = "low") -> str | bytes:
+    if fmt == "sarif":
+        from auditor.model import Severity
+        from auditor.reports import sarif
+        return sarif.render(result, root=sarif_root or None, threshold=Severity.parse(sarif_threshold))
     return reports.get(fmt).render(result)
 
 

@@ -27,9 +27,14 @@ from auditor.model import Options
               help="Your PEM private key (Ed25519/ECDSA/RSA): also write the BOM as signed in-toto/DSSE evidence.")
 @click.option("--evidence-out", default="", type=click.Path(dir_okay=False),
               help="Where the signed evidence goes (default: OUTPUT.dsse.json, or auditor-evidence.dsse.json).")
+@click.option("--sarif-root", default=None, type=click.Path(file_okay=False),
+              help="SARIF: make URIs relative to this folder [default: the git work tree holding the model].")
+@click.option("--sarif-threshold", default="low", show_default=True, type=click.Choice(["info", "low", "medium", "high", "critical"]),
+              help="SARIF: lowest severity that becomes a result (the rest go to the run's properties).")
 def command(target: str, fmt: str, output: str, policy: str, waivers: str, revision: str, endpoint: str,
             metadata_only: bool, verify_key: str, deployment: tuple[str, ...], no_modelscan: bool, quiet: bool,
-            verbose: bool, sign_key: str = "", evidence_out: str = "") -> int:
+            verbose: bool, sign_key: str = "", evidence_out: str = "", sarif_root: str | None = None,
+            sarif_threshold: str = "low") -> int:
     """Audit TARGET: a folder, a file, or hf://org/name[@revision]."""
     from auditor.cli import output as out
     from auditor.pipeline import audit
@@ -47,7 +52,7 @@ def command(target: str, fmt: str, output: str, policy: str, waivers: str, revis
             click.echo(f"  [{f.severity.label}] {f.rule} {f.file} {f.location}".rstrip(), err=True)
     with out.hashing_progress(quiet) as progress:
         result = audit(target, options, progress=progress, on_finding=on_finding)
-    out.emit(out.render(result, fmt), output)
+    out.emit(out.render(result, fmt, sarif_root=sarif_root, sarif_threshold=sarif_threshold), output)
     if signing_key is not None:
         evidence_path = evidence_out or (f"{output}.dsse.json" if output not in ("", "-") else "auditor-evidence.dsse.json")
         out.emit(evidence_signing.sign(result, signing_key), evidence_path)
