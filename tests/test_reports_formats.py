@@ -63,8 +63,9 @@ def test_cyclonedx_validates_against_the_schema(results, spec):
 def test_cyclonedx_carries_model_files_lineage_findings_and_declarations(results):
     result = results["hostile"]
     doc = cyclonedx.to_dict(result)
-    model = doc["components"][0]
-    assert model["type"] == "machine-learning-model"
+    model = doc["metadata"]["component"]                  # what the BOM describes
+    assert model["type"] == "machine-learning-model" and model["bom-ref"] == "model"
+    assert model["version"] == "0123456789abcdef0123456789abcdef01234567"
     assert model["purl"].startswith("pkg:huggingface/evil-org/evil-model@0123456789abcdef")
     assert "repository_url=" in model["purl"]
     refs = {r["type"]: r["url"] for r in model["externalReferences"]}
@@ -72,13 +73,27 @@ def test_cyclonedx_carries_model_files_lineage_findings_and_declarations(results
     assert refs["model-card"].endswith("/blob/0123456789abcdef0123456789abcdef01234567/README.md")
     assert model["manufacturer"]["address"]["country"] == "XX"
     assert model["licenses"][0]["license"]["name"].startswith("Evil Community License")
-    file_hashes = {c["name"]: c["hashes"][0]["content"] for c in model["components"]}
+    file_hashes = {c["name"]: c["hashes"][0]["content"] for c in doc["components"] if c["type"] == "file"}
     assert file_hashes == {cyclonedx._c(f.path): f.sha256 for f in result.files}
     ancestor = model["pedigree"]["ancestors"][0]
     assert ancestor["manufacturer"]["address"]["country"] == "US"
     assert ancestor["licenses"][0]["license"]["id"] == "Apache-2.0"      # HF id mapped to the SPDX spelling
-    assert model["modelCard"]["modelParameters"]["task"] == "text-generation"
-    assert {v["id"] for v in doc["vulnerabilities"]} == {f.rule for f in result.findings}
+    params = model["modelCard"]["modelParameters"]
+    assert params["task"] == "text-generation" and params["modelArchitecture"] == "EvilForCausalLM"
+    assert params["architectureFamily"] == "evil" and params["datasets"] == [{"type": "dataset", "name": "evil-org/evil-data"}]
+    limitations = model["modelCard"]["considerations"]["technicalLimitations"]
+    assert len(limitations) == 1 and limitations[0].startswith("Hallucinates on long inputs")   # the model's own only
+    vulns = doc["vulnerabilities"]
+    ids = [v["id"] for v in vulns]
+    assert len(set(ids)) == len(ids) and not set(ids) & {f.rule for f in result.findings}
+    assert sorted(v["references"][0]["id"] for v in vulns) == sorted(f.rule for f in result.findings
+                                                                      if f.severity > Severity.INFO)
+    assert any(p["name"] == "auditor:fact" and p["value"].startswith("INVENTORY-EMPTY-FILE") for p in model["properties"])
+    assert all("analysis" not in v for v in vulns)            # the only waived finding is an info fact
+    waived = dataclasses.replace(result, findings=tuple(dataclasses.replace(f, waived=True, waiver="SEC-1 ok")
+                                                        if f.rule == "CODE-NETWORK-CALL" else f for f in result.findings))
+    (vex,) = [v for v in cyclonedx.to_dict(waived)["vulnerabilities"] if "analysis" in v]
+    assert vex["analysis"] == {"state": "exploitable", "response": ["will_not_fix"], "detail": "waived: SEC-1 ok"}
     decl = doc["declarations"]
     assert len(decl["claims"]) == len(result.claims)
     by_req = {m["requirement"]: m for m in decl["attestations"][0]["map"]}
@@ -105,7 +120,7 @@ def test_cyclonedx_validator_rejects_a_broken_bom(results):
 
 def test_cyclonedx_unknown_license_is_not_invented(results):
     unassessed = dataclasses.replace(results["hostile"], facts={})      # as if no license scanner ran
-    model = cyclonedx.to_dict(unassessed)["components"][0]
+    model = cyclonedx.to_dict(unassessed)["metadata"]["component"]
     assert "licenses" not in model
     assert {"name": "auditor:license", "value": "not assessed"} in model["properties"]
     assert cyclonedx.validate(cyclonedx.render(unassessed)) == []
@@ -115,8 +130,20 @@ def test_cyclonedx_spdx_license_of_the_clean_demo(results):
     spdx = view.model_license(results["clean"]).get("spdx")
     if not spdx:
         pytest.skip("the license scanner is not registered in this checkout")
-    model = cyclonedx.to_dict(results["clean"])["components"][0]
+    model = cyclonedx.to_dict(results["clean"])["metadata"]["component"]
     assert model["licenses"] == [{"license": {"id": "Apache-2.0", "acknowledgement": "declared"}}]
+
+
+def test_cyclonedx_local_folder_identity_and_parameters_from_its_config(results):
+    result = results["clean"]
+    doc = cyclonedx.to_dict(result)
+    model = doc["metadata"]["component"]
+    digest = cyclonedx.manifest_digest(result)
+    assert model["version"] == f"sha256:{digest}" and model["purl"] == f"pkg:generic/{model['name']}@sha256:{digest}"
+    assert model["modelCard"]["modelParameters"]["modelArchitecture"] == "TinyForCausalLM"
+    assert "considerations" not in model["modelCard"]        # the demo card states no limitations
+    assert {c["name"] for c in doc["components"]} == {f.path for f in result.files}
+    assert cyclonedx.validate(cyclonedx.render(result)) == []
 
 
 # -- SARIF -----------------------------------------------------------------------------------------

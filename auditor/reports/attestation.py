@@ -223,9 +223,10 @@ def _check_subjects(stmt: dict[str, Any]) -> None:
         raise EvidenceError("statement has no usable subject list")
     predicate = stmt.get("predicate")
     bom: dict[str, Any] = predicate if isinstance(predicate, dict) else {}
-    components = bom.get("components") or [{}]
+    components = [c for c in bom.get("components") or [] if isinstance(c, dict)]
+    nested = [c for top in components[:1] for c in top.get("components") or [] if isinstance(c, dict)]
     recorded = {}
-    for comp in (components[0].get("components") or []):
+    for comp in (c for c in [*components, *nested] if c.get("type") == "file"):
         for h in comp.get("hashes") or []:
             if h.get("alg") == "SHA-256":
                 recorded[comp.get("name")] = h.get("content")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from auditor.model import Ancestor, AuditResult, Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
@@ -17,13 +19,35 @@ EXTENSION = ".json"
 T = TypeVar("T")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LOCAL_KINDS = ("local-folder", "local-file", "hf-cache")
+
+
+def _snapshot(result: AuditResult) -> dict[str, Any]:
+    """The snapshot as shared: local paths with the user's home shown as `~`."""
+    from auditor.reports.view import shareable_path
+    snap = result.snapshot.to_dict()
+    snap["root"] = shareable_path(snap["root"])
+    if snap.get("kind") in _LOCAL_KINDS:
+        snap["target"] = shareable_path(snap["target"])
+    facts = snap.get("facts")
+    if isinstance(facts, dict) and isinstance(facts.get("link_root"), str):
+        snap["facts"] = {**facts, "link_root": shareable_path(facts["link_root"])}
+    return snap
+
+
+def _target(result: AuditResult) -> str:
+    from auditor.reports.view import shareable_path
+    return shareable_path(result.target) if result.snapshot.kind in _LOCAL_KINDS else result.target
+
+
 def to_dict(result: AuditResult) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "tool": {"name": "auditor", "version": result.tool_version},
-        "target": result.target,
+        "target": _target(result),
         "started_at": result.started_at,
-        "snapshot": result.snapshot.to_dict(),
+        "snapshot": _snapshot(result),
         "files": [f.to_dict() for f in result.files],
         "findings": [f.to_dict() for f in result.findings],
         "verdict": result.verdict.to_dict(),
@@ -33,8 +57,41 @@ def to_dict(result: AuditResult) -> dict[str, Any]:
     }
 
 
+def _escape_surrogates(text: str) -> str:
+    """A file name that is not UTF-8 reaches us with surrogate escapes; JSON keeps it as \\udcXX, which
+    round-trips losslessly through json.loads, and the text stays valid UTF-8."""
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _dump(value: Any, indent: str) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return _escape_surrogates(text.replace("\n", "\n" + indent) if indent else text)
+
+
+def iter_render(result: AuditResult) -> Iterator[str]:
+    """The report in pieces, one file or finding at a time: memory stays flat whatever the repo size."""
+    head: dict[str, Any] = {"schema": SCHEMA, "tool": {"name": "auditor", "version": result.tool_version},
+            "target": _target(result), "started_at": result.started_at, "snapshot": _snapshot(result)}
+    yield "{\n"
+    for key, value in head.items():
+        yield f'  "{key}": {_dump(value, "  ")},\n'
+    for key, rows in (("files", (f.to_dict() for f in result.files)),
+                      ("findings", (f.to_dict() for f in result.findings))):
+        yield f'  "{key}": ['
+        first = True
+        for row in rows:
+            yield ("\n    " if first else ",\n    ") + _dump(row, "    ")
+            first = False
+        yield ("]" if first else "\n  ]") + ",\n"
+    tail: dict[str, Any] = {"verdict": result.verdict.to_dict(), "claims": [c.to_dict() for c in result.claims],
+            "facts": result.facts, "timings": result.timings}
+    for i, (key, value) in enumerate(tail.items()):
+        yield f'  "{key}": {_dump(value, "  ")}' + (",\n" if i < len(tail) - 1 else "\n")
+    yield "}\n"
+
+
 def render(result: AuditResult) -> str:
-    return json.dumps(to_dict(result), indent=2, ensure_ascii=False, default=str) + "\n"
+    return "".join(iter_render(result))
 
 
 def _known(cls: type[T], data: dict[str, Any], **override: Any) -> T:
