@@ -312,7 +312,7 @@ def test_pdf_renders_every_page(pdfs, tmp_path):
         subprocess.run(["pdftoppm", "-r", "40", "-png", str(src), str(tmp_path / name)], check=True,
                        capture_output=True, timeout=60)
         pngs = sorted(tmp_path.glob(f"{name}-*.png"))
-        assert len(pngs) == len(_pdf_text(data)) >= 4
+        assert len(pngs) == len(_pdf_text(data)) >= 2          # page one, then the sections flow
         assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000 for p in pngs)
 
 
@@ -358,7 +358,7 @@ def test_hostile_text_reaches_each_format_only_escaped(results):
         assert RTL not in reports.get(fmt).render(results["hostile"]), fmt
 
 
-def test_pdf_inventory_pages_many_files_and_keeps_both_ends_of_long_paths():
+def test_pdf_inventory_pages_many_files_and_wraps_long_paths_whole():
     many = tuple(FileRecord(path=f"dir-{i:03d}/" + ("deep/" * 40 if i == 7 else "") + f"part-{i}.safetensors",
                             size=i, sha256=f"{i:064x}", format="safetensors") for i in range(160))
     result = dataclasses.replace(hostile_result(), files=many)
@@ -368,7 +368,14 @@ def test_pdf_inventory_pages_many_files_and_keeps_both_ends_of_long_paths():
     compact = inventory.replace(" ", "").replace("\n", "")
     for record in many:
         assert record.sha256 in compact
-    assert "dir-007/deep/" in inventory and "part-7.safetensors" in inventory and "…" in inventory
+    long_path = "dir-007/" + "deep/" * 40 + "part-7.safetensors"
+    pieces = [long_path[i:i + 40] for i in range(0, len(long_path), 40)]
+    position = 0
+    for piece in pieces:                                   # wrapped onto lines in order, never cut
+        found = compact.find(piece[:10], position)
+        assert found >= 0, piece
+        position = found
+    assert "…" not in inventory
 
 
 def test_markdown_fits_a_pr_comment_whatever_the_result_size():
