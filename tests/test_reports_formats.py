@@ -222,11 +222,16 @@ def test_markdown_summary_is_inert(results):
     assert "Nowhereland" in text and "base-org/base-model" in text
 
 
-def test_markdown_for_the_demo_has_every_section(results):
+def test_markdown_for_the_demo_has_every_section_collapsed_once(results):
     text = markdown.render(results["risky"])
-    for heading in ("### Top findings", "### No direct connection", "### License", "### Lineage and origin"):
-        assert heading in text
+    assert "### Findings" in text
+    for summary in ("<summary>No direct connection: ", "<summary>License: ", "<summary>Lineage and origin: "):
+        assert text.count(summary) == 1, summary
+    assert text.count("<details>") == text.count("</details>") == 3
     assert "not assessed" in text
+    rows = [line for line in text.splitlines() if line.startswith("| critical |")]
+    assert sum("TEMPLATE-SANDBOX-ESCAPE" in r for r in rows) == 1            # repeats are one issue
+    assert sum("Chat template reaches Python internals" in line for line in text.splitlines()) == 1
 
 
 # -- HTML ------------------------------------------------------------------------------------------

@@ -80,7 +80,9 @@ def iter_render(result: AuditResult) -> Iterator[str]:
         yield f'  "{key}": ['
         first = True
         for row in rows:
-            yield ("\n    " if first else ",\n    ") + _dump(row, "    ")
+            # one line per file or finding: the C encoder, and a diff shows which one changed
+            yield ("\n    " if first else ",\n    ") + _escape_surrogates(
+                json.dumps(row, ensure_ascii=False, default=str, separators=(", ", ": ")))
             first = False
         yield ("]" if first else "\n  ]") + ",\n"
     tail: dict[str, Any] = {"verdict": result.verdict.to_dict(), "claims": [c.to_dict() for c in result.claims],

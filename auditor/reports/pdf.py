@@ -315,6 +315,9 @@ class _Report:
             pdf.ln()
             pdf.set_fill_color(255, 255, 255)
             pdf.set_font("DejaVuMono", "", size)
+        plain = all(f.path.isascii() for f in files)
+        if plain and cjk_font():
+            pdf.set_fallback_fonts([])        # per-glyph fallback lookups cost more than the rows themselves
         header()
         for f in files:
             path = _t(f.path, keep_newlines=False)
@@ -331,6 +334,8 @@ class _Report:
                 pdf.cell(widths[0], height, more, border="B" if i == len(lines) else 0)
                 pdf.cell(sum(widths[1:]), height, "", border="B" if i == len(lines) else 0)
                 pdf.ln()
+        if plain and cjk_font():
+            pdf.set_fallback_fonts(["CJK"], exact_match=False)
         pdf.ln(2)
 
     def attach(self) -> None:
