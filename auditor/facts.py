@@ -170,6 +170,13 @@ class LicenseFacts(RecordFacts):
 
 
 @dataclass
+class ModelCardFacts(RecordFacts):
+    """{config: what config.json says the model is, card: the card's front matter fields, limitations:
+    the card's own limitations section}: the model_card scanner, read by the CycloneDX modelCard."""
+    NAME: ClassVar[str] = "model_card"
+
+
+@dataclass
 class ProvenanceFacts(Fact):
     NAME: ClassVar[str] = "provenance"
     publisher: dict[str, Any] = field(default_factory=dict)

@@ -160,6 +160,17 @@ class AuditResult:
     tool_version: str
     started_at: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (schema auditor.report/v1, README "The JSON report")."""
+        from auditor.reports import json_report
+        return json_report.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
+        """A result back from its JSON report (keys a newer version added are ignored)."""
+        from auditor.reports import json_report
+        return json_report.from_dict(data)
+
 
 @dataclass(frozen=True)
 class Limits:

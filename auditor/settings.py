@@ -25,6 +25,10 @@ class Settings:
     debug: bool = False              # AUDITOR_DEBUG: tracebacks instead of one-line errors
     github_base_ref: str = ""        # GITHUB_BASE_REF: the PR's base branch in GitHub Actions
     github_step_summary: str = ""    # GITHUB_STEP_SUMMARY: where a job summary goes in GitHub Actions
+    github_actions: bool = False     # GITHUB_ACTIONS=true: print ::error/::warning workflow commands
+    github_api_url: str = ""         # GITHUB_API_URL: the REST API the PR comment goes to
+    github_repository: str = ""      # GITHUB_REPOSITORY: owner/name of the pull request's repository
+    github_token: str = ""           # GH_TOKEN, else GITHUB_TOKEN: the token the PR comment is posted with
 
 
 def current(environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,4 +46,8 @@ def current(environ: Mapping[str, str] | None = None) -> Settings:
         debug=bool(env.get("AUDITOR_DEBUG")),
         github_base_ref=env.get("GITHUB_BASE_REF", ""),
         github_step_summary=env.get("GITHUB_STEP_SUMMARY", ""),
+        github_actions=env.get("GITHUB_ACTIONS", "") == "true",
+        github_api_url=env.get("GITHUB_API_URL", "") or "https://api.github.com",
+        github_repository=env.get("GITHUB_REPOSITORY", ""),
+        github_token=env.get("GH_TOKEN", "") or env.get("GITHUB_TOKEN", ""),
     )

@@ -1,89 +1,60 @@
-"""Report rendering at scale: `auditor report BIG.json --format F` for every format, whole process
-(parse the saved result, render, write), best of 3, peak RSS.
+"""Each report format's time and peak RSS against the JSON report, at 1k, 10k and 100k files.
 
-References in the same run: re-rendering the canonical JSON (`--format json`: the floor every format pays
-to load a result) and a plain CycloneDX BOM of the same files built by cyclonedx-python-lib alone (what
-our BOM costs beyond the library: modelCard, declarations, vulnerabilities, escaping).
-
-    python bench/bench_reports.py [--files 10000] [--findings 2000]
+A synthetic AuditResult (files with hashes, one finding per 20 files) is rendered by each format in its own
+child process (so peak RSS is the format's own); ratios are against the JSON report measured in the same run.
+Usage: python bench/bench_reports.py [1000 10000 100000]  (writes a Markdown table on stdout)
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
+import subprocess
 import sys
-from pathlib import Path
+import time
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import AUDITOR, best, workdir  # noqa: E402
+FORMATS = ("json", "cyclonedx", "sarif", "markdown", "html", "pdf")
 
-LIB_ONLY = """
-import json, sys
-from cyclonedx.model import HashAlgorithm, HashType
-from cyclonedx.model.bom import Bom
-from cyclonedx.model.component import Component, ComponentType
-from cyclonedx.output import make_outputter
-from cyclonedx.schema import OutputFormat, SchemaVersion
-data = json.load(open(sys.argv[1]))
-files = [Component(type=ComponentType.FILE, name=f["path"], bom_ref=f"file-{i}",
-                   hashes=[HashType(alg=HashAlgorithm.SHA_256, content=f["sha256"])])
-         for i, f in enumerate(data["files"])]
-model = Component(type=ComponentType.MACHINE_LEARNING_MODEL, name="model", bom_ref="model", components=files)
-text = make_outputter(Bom(components=[model]), OutputFormat.JSON, SchemaVersion.V1_6).output_as_string()
-open(sys.argv[2], "w").write(text)
+CHILD = r"""
+import resource, sys, time
+sys.path.insert(0, ".")
+from auditor.model import AuditResult, FileRecord, Finding, Severity, Snapshot, Verdict, Claim, ClaimStatus
+from auditor import reports
+n, fmt = int(sys.argv[1]), sys.argv[2]
+files = tuple(FileRecord(path=f"shard-{i // 1000:03d}/part-{i:06d}.safetensors", size=i, sha256=f"{i:064x}",
+                         format="safetensors") for i in range(n))
+findings = tuple(Finding(rule="FORMAT-EXTENSION-MISMATCH", severity=Severity.MEDIUM, title="Extension does not match",
+                         file=files[i].path, location=f"byte {i}", evidence="content is text") for i in range(0, n, 20))
+result = AuditResult(target="bench", snapshot=Snapshot(root="/tmp/bench", kind="local-folder", target="bench"),
+                     files=files, findings=findings, verdict=Verdict("warn", "default", (), {"medium": len(findings)}),
+                     claims=(Claim("integrity", "Files are pinned", ClaimStatus.NOT_ASSESSED, "local"),),
+                     facts={}, timings={}, tool_version="bench", started_at="2026-01-01T00:00:00+00:00")
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+out = reports.get(fmt).render(result)
+elapsed = time.perf_counter() - t
+print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, len(out))
 """
 
 
-def big_result(n_files: int, n_findings: int) -> dict:
-    from auditor import rules
-    from auditor.pipeline import audit
-    from auditor.reports import json_report
-    from auditor.workflows.demo import build_risky
-
-    out = workdir("reports")
-    base = json_report.to_dict(audit(str(build_risky(out / "risky"))))
-    ids = sorted(rules.catalog())
-    base["files"] = [{"path": f"shard-{i:05d}/weights-{i}.safetensors", "size": 1_000_000 + i,
-                      "sha256": hashlib.sha256(str(i).encode()).hexdigest(), "format": "safetensors",
-                      "extension_format": "safetensors", "publisher_sha256": "", "publisher_git_sha1": "",
-                      "error": ""} for i in range(n_files)]
-    base["findings"] = [{"rule": ids[i % len(ids)], "severity": ["info", "low", "medium", "high", "critical"][i % 5],
-                         "title": f"synthetic finding {i}", "file": base["files"][i % n_files]["path"],
-                         "location": f"line {i % 400 + 1}", "evidence": "x" * 200 + " <b>&amp;</b> \u202e",
-                         "scanner": "bench", "references": [], "engine": "auditor", "waived": False, "waiver": ""}
-                        for i in range(n_findings)]
-    return base
+def measure(n: int, fmt: str) -> tuple[float, float, int]:
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(n), fmt], capture_output=True, text=True, check=True)
+    elapsed, rss_kib, size = proc.stdout.split()
+    return float(elapsed), int(rss_kib) / 1024, int(size)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--findings", type=int, default=2_000)
-    args = parser.parse_args()
-    out = workdir("reports")
-    src = out / "big.json"
-    src.write_text(json.dumps(big_result(args.files, args.findings)))
-    from auditor import reports
-
+def main(sizes: list[int]) -> None:
     rows = []
-    floor_t, floor_m = best([*AUDITOR, "report", str(src), "--format", "json", "-o", str(out / "big.out.json")])
-    lib_t, lib_m = best([sys.executable, "-c", LIB_ONLY, str(src), str(out / "lib-only.cdx.json")])
-    rows.append(("json (reference: load + re-render)", floor_t, floor_m, "1.00x json"))
-    rows.append(("cyclonedx-python-lib alone, files only (reference)", lib_t, lib_m, ""))
-    for fmt in reports.FORMATS:
-        if fmt == "json":
-            continue
-        target = out / f"big{reports.get(fmt).EXTENSION}"
-        t, m = best([*AUDITOR, "report", str(src), "--format", fmt, "-o", str(target)])
-        ratio = f"{t / floor_t:.2f}x json" + (f", {t / lib_t:.2f}x lib-only BOM" if fmt.startswith("cyclonedx") else "")
-        rows.append((fmt, t, m, ratio + f"; {target.stat().st_size / 1e6:.1f} MB"))
-    print(f"result: {args.files} files, {args.findings} findings ({src.stat().st_size / 1e6:.1f} MB JSON)")
-    print("| format | seconds | peak RSS MB | ratio; output size |")
-    print("|---|---|---|---|")
-    for name, t, m, ratio in rows:
-        print(f"| {name} | {t:.2f} | {m:.0f} | {ratio} |")
+    for n in sizes:
+        results = {fmt: measure(n, fmt) for fmt in FORMATS}
+        json_time = results["json"][0]
+        for fmt, (elapsed, rss, size) in results.items():
+            rows.append((n, fmt, elapsed, elapsed / json_time, rss, size))
+    print("| files | format | seconds | x JSON | peak RSS MiB | output bytes |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for n, fmt, elapsed, ratio, rss, size in rows:
+        print(f"| {n:,} | {fmt} | {elapsed:.2f} | {ratio:.2f} | {rss:.0f} | {size:,} |")
+    print("\n" + json.dumps({"python": sys.version.split()[0], "time": time.strftime("%Y-%m-%d")}))
+
 
 
 if __name__ == "__main__":
-    main()
+    main([int(a) for a in sys.argv[1:]] or [1000, 10000, 100000])

@@ -58,8 +58,9 @@ def hostile_result() -> AuditResult:
             "lineage": [{"repo_id": "base-org/base-model", "license_id": "apache-2.0", "name": "Apache 2.0"}],
             "summary": ["registration: Register before use " + HOSTILE],
         },
-        "card": {"pipeline_tag": "text-generation"},
-        "config": {"architectures": ["EvilForCausalLM"]},
+        "model_card": {"card": {"pipeline_tag": "text-generation", "datasets": ["evil-org/evil-data"]},
+                       "config": {"architectures": ["EvilForCausalLM"], "model_type": "evil", "hidden_size": 16},
+                       "limitations": "Hallucinates on long inputs " + HOSTILE},
     }
     claims = (
         Claim("integrity", "Files are pinned to a commit and match the publisher's hashes", ClaimStatus.SUPPORTED,

@@ -80,7 +80,7 @@ def test_ci_audits_exactly_what_changed_and_writes_valid_reports(repo: Path, tmp
     assert "Traceback" not in proc.stderr
     audited = re.findall(r"^(PASS|WARN|FAIL|ERROR) +(\S+) \(([^)]*)\)", proc.stderr, re.M)
     assert sorted((target, why) for _, target, why in audited) == [
-        ("extra/head.safetensors", "model file"),
+        ("extra", "files changed: extra/head.safetensors"),
         ("models/a", "files changed: models/a/adapter.safetensors"),
         ("models/b", "changed"),
         ("models/c", "added"),
@@ -93,7 +93,7 @@ def test_ci_audits_exactly_what_changed_and_writes_valid_reports(repo: Path, tmp
     assert errors == [], errors[:3]
     (run,) = sarif["runs"]
     assert sorted(m["target"] for m in run["properties"]["models"]) == [
-        "extra/head.safetensors", "models/a", "models/b", "models/c"]
+        "extra", "models/a", "models/b", "models/c"]
     uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"] for loc in r["locations"]}
     assert "models/c/preview.png" in uris
     assert all((repo / uri).is_file() for uri in uris), uris        # every location is a file of the repo
@@ -104,9 +104,10 @@ def test_ci_audits_exactly_what_changed_and_writes_valid_reports(repo: Path, tmp
     tokens = _markdown_tokens(markdown)
     inline = [c for t in tokens for c in (t.children or [])]
     html = {t.content.strip() for t in [*tokens, *inline] if t.type in ("html_block", "html_inline")}
-    assert html <= {"<sub>", "</sub>"}, html                 # the renderer's footer tags, nothing from a model
+    ours = re.compile(r"^(</?sub>|</?details>|<summary>[^<>]*</summary>|<details>\s*<summary>[^<>]*</summary>)$")
+    assert all(ours.match(h) for h in html), html           # the renderer's own tags, nothing from a model
     assert tokens[0].type == "heading_open" and tokens[1].content == "auditor ci: ❌ FAIL"
-    first_table = markdown.split("\n\n")[2].splitlines()
+    first_table = markdown.split("\n\n")[2].splitlines()  # the overview table
     assert len(first_table) == 2 + 4 and "models/d" not in markdown and "model-d" not in markdown
     assert sum(t.type == "table_open" for t in tokens) >= 5      # the overview plus each model's findings
     comment = (out / "c.md").read_text()
@@ -130,15 +131,16 @@ def test_ci_defaults_nothing_changed_and_all(repo: Path) -> None:
     assert [(i.entry.label, i.why) for i in everything.items] == [
         ("models/a", "--all"), ("models/b", "--all"), ("model-d", "--all"), ("models/c", "--all")]
     first = ci.plan(repo, repo / "models.yaml", _git(repo, "rev-parse", "HEAD~1"), audit_all=False)
-    assert [i.entry.target for i in first.items] == ["models/a", "models/b", "models/c", "extra/head.safetensors"]
+    assert [i.entry.target for i in first.items] == ["models/a", "models/b", "models/c", "extra"]
     assert [i.entry.line for i in first.items[:3]] == [2, 3, 7]
 
 
-def test_precommit_mode_audits_the_given_files_only(repo: Path, tmp_path: Path) -> None:
-    proc = run_cli("ci", "extra/head.safetensors", "models/d/model.safetensors", cwd=repo, env=_env())
+def test_precommit_mode_audits_the_model_folders_of_the_given_files(repo: Path, tmp_path: Path) -> None:
+    proc = run_cli("ci", "--warn-exit-code", "0", "extra/head.safetensors", "models/d/model.safetensors",
+                   "models/d/config.json", "README.md", cwd=repo, env=_env())
     assert proc.returncode == 0, proc.stderr
-    assert re.findall(r"^\w+ +(\S+) \(given\)", proc.stderr, re.M) == [
-        "extra/head.safetensors", "models/d/model.safetensors"]
+    assert re.findall(r"^\w+ +(\S+) \(given: ([^)]*)\)", proc.stderr, re.M) == [
+        ("extra", "extra/head.safetensors"), ("models/d", "models/d/model.safetensors, models/d/config.json")]
     assert "wrote" not in proc.stderr and not (repo / "auditor.sarif").exists()
 
 
@@ -187,7 +189,7 @@ def test_action_and_precommit_hook_files() -> None:
     pattern = re.compile(hook["files"])
     for suffix in rules.load("ci.yaml")["model_extensions"]:
         assert pattern.search(f"models/x/weights{suffix}"), suffix
-    assert not pattern.search("README.md") and not pattern.search("src/train.py")
+    assert not pattern.search("src/main.go")
 
 
 def test_an_entry_that_cannot_be_audited_fails_and_is_reported(repo: Path, tmp_path: Path) -> None:
@@ -205,8 +207,8 @@ def test_an_entry_that_cannot_be_audited_fails_and_is_reported(repo: Path, tmp_p
     assert list(jsonschema.Draft202012Validator(json.loads(SARIF_SCHEMA.read_text())).iter_errors(sarif)) == []
     (result,) = sarif["runs"][0]["results"]
     assert result["ruleId"] == "POLICY-NOT-AUDITED" and result["level"] == "error"
-    assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "models.yaml"},
-                                                          "region": {"startLine": 2}}
+    assert result["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "models.yaml", "uriBaseId": "%SRCROOT%"}, "region": {"startLine": 2}}
     assert "❌ error" in ci.markdown(run)
     # Text from a manifest or an error message never becomes Markdown structure or HTML.
     item.error = "<img src=x onerror=alert(1)> | @admins #12 [x](https://evil.example)"
@@ -230,6 +232,7 @@ def test_action_scripts_run_the_check_and_carry_its_exit_code(repo: Path, tmp_pa
     outputs = tmp_path / "github-output"
     env = _env(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", GITHUB_OUTPUT=str(outputs),
                AUDITOR_POLICY="default", AUDITOR_MANIFEST="models.yaml", AUDITOR_BASE="HEAD~1", AUDITOR_ALL="false",
+               AUDITOR_FAIL_ON="fail",
                AUDITOR_ENDPOINT="", AUDITOR_WAIVERS="")
     proc = subprocess.run(["bash", "-c", check["run"]], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=300)
@@ -240,8 +243,8 @@ def test_action_scripts_run_the_check_and_carry_its_exit_code(repo: Path, tmp_pa
         (repo / name).unlink()
     verdict = _action_step("Verdict")["run"]
     codes = {code: subprocess.run(["bash", "-c", verdict], env={**os.environ, "CODE": code}, capture_output=True,
-                                  text=True).returncode for code in ("0", "1", "2")}
-    assert codes == {"0": 0, "1": 1, "2": 2}
+                                  text=True).returncode for code in ("0", "1", "2", "3")}
+    assert codes == {"0": 0, "1": 1, "2": 2, "3": 0}
 
 
 def test_comment_and_summary_fit_githubs_limits(repo: Path) -> None:

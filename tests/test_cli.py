@@ -151,3 +151,163 @@ def test_a_missing_relative_path_that_looks_like_a_repo_id_says_both(tmp_path: P
     env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "AUDITOR_HUB_TIMEOUT": "5"}
     line = _one_line_error(run_cli("scan", "models/missing", cwd=tmp_path, env=env))
     assert "no local file or folder is named models/missing" in line
+
+
+# -- terminal-first output ------------------------------------------------------------------------
+
+def _model(folder: Path) -> Path:
+    from auditor.workflows import demo
+    return demo.build_clean(folder)
+
+
+def _run_on_a_tty(*args: str, cwd: Path | None = None) -> tuple[int, bytes]:
+    """The real CLI with its stdout on a pseudo-terminal, as a user at a shell sees it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "auditor", *args], stdout=follower, stderr=subprocess.PIPE,
+                            cwd=cwd)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=120)
+    os.close(leader)
+    return proc.returncode, b"".join(chunks)
+
+
+def test_a_terminal_gets_a_summary_a_pipe_gets_json_and_binary_never_reaches_a_terminal(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    code, shown = _run_on_a_tty("scan", str(model))
+    assert code == 0 and b"PASS" in shown and b"claim integrity" in shown and not shown.lstrip().startswith(b"{")
+    piped = run_cli("scan", str(model))
+    assert json.loads(piped.stdout)["schema"] == "auditor.report/v1"
+    code, shown = _run_on_a_tty("scan", str(model), "--format", "pdf")
+    assert code == 2 and b"%PDF" not in shown
+
+
+def test_the_format_follows_the_output_extension(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    for name, check in (("r.pdf", lambda b: b.startswith(b"%PDF-")),
+                        ("r.cdx.json", lambda b: json.loads(b)["bomFormat"] == "CycloneDX"),
+                        ("r.sarif", lambda b: json.loads(b)["version"] == "2.1.0"),
+                        ("r.html", lambda b: b.lstrip().lower().startswith(b"<!doctype html")),
+                        ("r.md", lambda b: b.startswith(b"## auditor")),
+                        ("r.json", lambda b: json.loads(b)["schema"] == "auditor.report/v1")):
+        proc = run_cli("scan", str(model), "-q", "-o", str(tmp_path / name))
+        assert proc.returncode == 0, proc.stderr
+        assert check((tmp_path / name).read_bytes()), name
+
+
+def test_several_targets_in_one_scan(tmp_path: Path) -> None:
+    a, b = _model(tmp_path / "a"), _model(tmp_path / "b")
+    (b / "preview.png").write_text("text, not a picture\n")
+    piped = run_cli("scan", str(a), str(b), "--policy", "strict")
+    assert piped.returncode == 1, piped.stderr                   # b fails under strict
+    reports = json.loads(piped.stdout)
+    assert [r["verdict"]["decision"] for r in reports] == ["pass", "fail"]
+    out = tmp_path / "reports"
+    assert run_cli("scan", str(a), str(b), "-q", "-o", str(out), "--format", "sarif").returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.sarif", "b.sarif"]
+
+
+def test_help_is_whole_with_presets_examples_and_exit_codes() -> None:
+    top = run_cli("--help").stdout
+    assert "Build small sample model repos with the real libraries, audit them, write the reports to DIRECTORY." in top
+    assert "..." not in top.split("Commands:")[1].split("Examples:")[0]
+    scan = run_cli("scan", "--help").stdout
+    assert "Preset (default, no-direct-connection, strict) or a policy YAML file." in scan
+    assert "Exit codes:" in scan and "Examples:" in scan and "auditor scan ./a ./b ./c -o reports/" in scan
+    assert "Exit codes:" in run_cli("ci", "--help").stdout
+
+
+# -- the Python API -------------------------------------------------------------------------------
+
+def test_the_python_api_is_stable_typed_and_round_trips(tmp_path: Path) -> None:
+    import importlib.resources
+
+    import auditor
+    from auditor.reports import json_report
+    model = _model(tmp_path / "m")
+    first = auditor.audit(str(model))
+    second = auditor.audit(str(model), auditor.Options(policy="strict"))     # the function, not a module
+    assert first.verdict.decision == "pass" and second.verdict.policy == "strict"
+    assert isinstance(first, auditor.AuditResult) and all(isinstance(f, auditor.Finding) for f in first.findings)
+    assert {"audit", "Options", "AuditResult", "AuditorError", "Finding", "Severity"} <= set(auditor.__all__)
+    data = first.to_dict()
+    assert data["schema"] == "auditor.report/v1" and data == json_report.to_dict(first)
+    again = auditor.AuditResult.from_dict(json.loads(json.dumps(data)))
+    assert json.loads(json.dumps(again.to_dict())) == json.loads(json.dumps(data))
+    try:
+        auditor.audit(str(tmp_path / "missing"))
+    except auditor.AuditorError as exc:
+        assert "no such file or folder" in str(exc)
+    else:
+        raise AssertionError("a missing target must raise AuditorError")
+    assert importlib.resources.files("auditor").joinpath("py.typed").is_file()
+
+
+# -- output that survives its environment ---------------------------------------------------------
+
+def test_a_cp1252_console_and_file_names_of_any_bytes(tmp_path: Path) -> None:
+    import os
+
+    model = _model(tmp_path / "m")
+    (model / "模型说明.md").write_text("中文说明：本模型仅供研究使用。\n", encoding="utf-8")
+    raw_name = b"w\xff\xfe-\xe4\xb8\xad.bin"                       # not UTF-8
+    (model / os.fsdecode(raw_name)).write_bytes(b"\x00" * 16)
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252"}
+    for fmt in ("summary", "json", "markdown", "html", "sarif", "cyclonedx"):
+        proc = run_cli("scan", str(model), "--format", fmt, env=env)
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (fmt, proc.stderr)
+    raw = __import__("subprocess").run([__import__("sys").executable, "-m", "auditor", "scan", str(model), "-q"],
+                                       capture_output=True, env=env).stdout
+    report = json.loads(raw.decode("utf-8"))                       # valid UTF-8 whatever the console
+    paths = {os.fsencode(f["path"]) for f in report["files"]}
+    assert raw_name in paths and "模型说明.md".encode() in paths     # lossless
+
+
+def test_reports_honour_the_umask_and_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    model = _model(tmp_path / "m")
+    stale = tmp_path / ".r.json.999999999.abcd.tmp"                 # left by a writer that was killed
+    stale.write_text("half")
+    for mask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        proc = subprocess.run([sys.executable, "-m", "auditor", "scan", str(model), "-q", "-o", str(tmp_path / "r.json")],
+                              capture_output=True, text=True, preexec_fn=lambda m=mask: os.umask(m))  # noqa: PLW1509
+        assert proc.returncode == 0, proc.stderr
+        assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == mode, oct(mask)
+    assert not stale.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_fifo_nobody_reads_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    import os
+    model = _model(tmp_path / "m")
+    fifo = tmp_path / "nobody.fifo"
+    os.mkfifo(fifo)
+    proc = run_cli("scan", str(model), "-q", "-o", str(fifo), timeout=60)
+    assert proc.returncode == 2 and "no process reads the FIFO" in proc.stderr, proc.stderr
+
+
+def test_shared_reports_do_not_carry_the_home_folder(tmp_path: Path) -> None:
+    import os
+    home = tmp_path / "home" / "alice"
+    model = _model(home / "models" / "m")
+    proc = run_cli("scan", str(model), env={**os.environ, "HOME": str(home)})
+    report = json.loads(proc.stdout)
+    assert report["snapshot"]["root"] == "~/models/m" and report["target"] == "~/models/m"
+    assert str(home) not in proc.stdout

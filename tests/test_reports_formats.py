@@ -17,7 +17,7 @@ import pytest
 from reports_sample import HOSTILE, RTL, hostile_result
 
 from auditor import reports
-from auditor.model import ClaimStatus, FileRecord
+from auditor.model import ClaimStatus, FileRecord, Severity
 from auditor.pipeline import audit
 from auditor.reports import cyclonedx, html, json_report, markdown, pdf, sarif, view
 from auditor.workflows import demo
@@ -63,8 +63,9 @@ def test_cyclonedx_validates_against_the_schema(results, spec):
 def test_cyclonedx_carries_model_files_lineage_findings_and_declarations(results):
     result = results["hostile"]
     doc = cyclonedx.to_dict(result)
-    model = doc["components"][0]
-    assert model["type"] == "machine-learning-model"
+    model = doc["metadata"]["component"]                  # what the BOM describes
+    assert model["type"] == "machine-learning-model" and model["bom-ref"] == "model"
+    assert model["version"] == "0123456789abcdef0123456789abcdef01234567"
     assert model["purl"].startswith("pkg:huggingface/evil-org/evil-model@0123456789abcdef")
     assert "repository_url=" in model["purl"]
     refs = {r["type"]: r["url"] for r in model["externalReferences"]}
@@ -72,13 +73,27 @@ def test_cyclonedx_carries_model_files_lineage_findings_and_declarations(results
     assert refs["model-card"].endswith("/blob/0123456789abcdef0123456789abcdef01234567/README.md")
     assert model["manufacturer"]["address"]["country"] == "XX"
     assert model["licenses"][0]["license"]["name"].startswith("Evil Community License")
-    file_hashes = {c["name"]: c["hashes"][0]["content"] for c in model["components"]}
+    file_hashes = {c["name"]: c["hashes"][0]["content"] for c in doc["components"] if c["type"] == "file"}
     assert file_hashes == {cyclonedx._c(f.path): f.sha256 for f in result.files}
     ancestor = model["pedigree"]["ancestors"][0]
     assert ancestor["manufacturer"]["address"]["country"] == "US"
     assert ancestor["licenses"][0]["license"]["id"] == "Apache-2.0"      # HF id mapped to the SPDX spelling
-    assert model["modelCard"]["modelParameters"]["task"] == "text-generation"
-    assert {v["id"] for v in doc["vulnerabilities"]} == {f.rule for f in result.findings}
+    params = model["modelCard"]["modelParameters"]
+    assert params["task"] == "text-generation" and params["modelArchitecture"] == "EvilForCausalLM"
+    assert params["architectureFamily"] == "evil" and params["datasets"] == [{"type": "dataset", "name": "evil-org/evil-data"}]
+    limitations = model["modelCard"]["considerations"]["technicalLimitations"]
+    assert len(limitations) == 1 and limitations[0].startswith("Hallucinates on long inputs")   # the model's own only
+    vulns = doc["vulnerabilities"]
+    ids = [v["id"] for v in vulns]
+    assert len(set(ids)) == len(ids) and not set(ids) & {f.rule for f in result.findings}
+    assert sorted(v["references"][0]["id"] for v in vulns) == sorted(f.rule for f in result.findings
+                                                                      if f.severity > Severity.INFO)
+    assert any(p["name"] == "auditor:fact" and p["value"].startswith("INVENTORY-EMPTY-FILE") for p in model["properties"])
+    assert all("analysis" not in v for v in vulns)            # the only waived finding is an info fact
+    waived = dataclasses.replace(result, findings=tuple(dataclasses.replace(f, waived=True, waiver="SEC-1 ok")
+                                                        if f.rule == "CODE-NETWORK-CALL" else f for f in result.findings))
+    (vex,) = [v for v in cyclonedx.to_dict(waived)["vulnerabilities"] if "analysis" in v]
+    assert vex["analysis"] == {"state": "exploitable", "response": ["will_not_fix"], "detail": "waived: SEC-1 ok"}
     decl = doc["declarations"]
     assert len(decl["claims"]) == len(result.claims)
     by_req = {m["requirement"]: m for m in decl["attestations"][0]["map"]}
@@ -105,7 +120,7 @@ def test_cyclonedx_validator_rejects_a_broken_bom(results):
 
 def test_cyclonedx_unknown_license_is_not_invented(results):
     unassessed = dataclasses.replace(results["hostile"], facts={})      # as if no license scanner ran
-    model = cyclonedx.to_dict(unassessed)["components"][0]
+    model = cyclonedx.to_dict(unassessed)["metadata"]["component"]
     assert "licenses" not in model
     assert {"name": "auditor:license", "value": "not assessed"} in model["properties"]
     assert cyclonedx.validate(cyclonedx.render(unassessed)) == []
@@ -115,8 +130,20 @@ def test_cyclonedx_spdx_license_of_the_clean_demo(results):
     spdx = view.model_license(results["clean"]).get("spdx")
     if not spdx:
         pytest.skip("the license scanner is not registered in this checkout")
-    model = cyclonedx.to_dict(results["clean"])["components"][0]
+    model = cyclonedx.to_dict(results["clean"])["metadata"]["component"]
     assert model["licenses"] == [{"license": {"id": "Apache-2.0", "acknowledgement": "declared"}}]
+
+
+def test_cyclonedx_local_folder_identity_and_parameters_from_its_config(results):
+    result = results["clean"]
+    doc = cyclonedx.to_dict(result)
+    model = doc["metadata"]["component"]
+    digest = cyclonedx.manifest_digest(result)
+    assert model["version"] == f"sha256:{digest}" and model["purl"] == f"pkg:generic/{model['name']}@sha256:{digest}"
+    assert model["modelCard"]["modelParameters"]["modelArchitecture"] == "TinyForCausalLM"
+    assert "considerations" not in model["modelCard"]        # the demo card states no limitations
+    assert {c["name"] for c in doc["components"]} == {f.path for f in result.files}
+    assert cyclonedx.validate(cyclonedx.render(result)) == []
 
 
 # -- SARIF -----------------------------------------------------------------------------------------
@@ -140,20 +167,23 @@ def test_sarif_rules_locations_fingerprints(results):
     doc = sarif.to_dict(result)
     run = doc["runs"][0]
     rules_by_id = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
-    assert set(rules_by_id) == {f.rule for f in result.findings}
+    assert set(rules_by_id) == {f.rule for f in result.findings if f.severity > Severity.INFO}
     known = rules_by_id["FORMAT-DISGUISED-EXECUTABLE"]      # the finding is critical, whatever the default
     assert known["properties"]["security-severity"] == "9.5" and known["help"]["text"]
     assert known["defaultConfiguration"]["level"] == "error"
-    assert "security-severity" not in rules_by_id["INVENTORY-EMPTY-FILE"]["properties"]    # info
     assert rules_by_id["CODE-NETWORK-CALL"]["properties"]["security-severity"] == "8.0"      # high
     assert "Remediation" in known["help"]["text"]
     by_rule = {r["ruleId"]: r for r in run["results"]}
     code = by_rule["CODE-NETWORK-CALL"]["locations"][0]["physicalLocation"]
     assert code["region"]["startLine"] == 12
     binary = by_rule["FORMAT-DISGUISED-EXECUTABLE"]["locations"][0]["physicalLocation"]
-    assert binary["region"]["startLine"] == 1
+    assert "region" not in binary                             # upload-sarif must not read (hash) the file
     assert binary["artifactLocation"]["uri"] == "weird%20%3Cname%3E%20%26%20co.bin"
-    repo_wide = by_rule["INVENTORY-EMPTY-FILE"]
+    assert "INVENTORY-EMPTY-FILE" not in by_rule              # info facts are not alerts ...
+    below = run["properties"]["belowThreshold"]
+    assert below["count"] == 1 and below["findings"][0]["rule"] == "INVENTORY-EMPTY-FILE"   # ... they are listed
+    everything = sarif.to_dict(result, threshold=Severity.INFO)["runs"][0]
+    repo_wide = next(r for r in everything["results"] if r["ruleId"] == "INVENTORY-EMPTY-FILE")
     assert repo_wide["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "README.md"
     assert repo_wide["suppressions"][0]["kind"] == "external"
     for r in run["results"]:
@@ -192,11 +222,16 @@ def test_markdown_summary_is_inert(results):
     assert "Nowhereland" in text and "base-org/base-model" in text
 
 
-def test_markdown_for_the_demo_has_every_section(results):
+def test_markdown_for_the_demo_has_every_section_collapsed_once(results):
     text = markdown.render(results["risky"])
-    for heading in ("### Top findings", "### No direct connection", "### License", "### Lineage and origin"):
-        assert heading in text
+    assert "### Findings" in text
+    for summary in ("<summary>No direct connection: ", "<summary>License: ", "<summary>Lineage and origin: "):
+        assert text.count(summary) == 1, summary
+    assert text.count("<details>") == text.count("</details>") == 3
     assert "not assessed" in text
+    rows = [line for line in text.splitlines() if line.startswith("| critical |")]
+    assert sum("TEMPLATE-SANDBOX-ESCAPE" in r for r in rows) == 1            # repeats are one issue
+    assert sum("Chat template reaches Python internals" in line for line in text.splitlines()) == 1
 
 
 # -- HTML ------------------------------------------------------------------------------------------
@@ -282,7 +317,7 @@ def test_pdf_renders_every_page(pdfs, tmp_path):
         subprocess.run(["pdftoppm", "-r", "40", "-png", str(src), str(tmp_path / name)], check=True,
                        capture_output=True, timeout=60)
         pngs = sorted(tmp_path.glob(f"{name}-*.png"))
-        assert len(pngs) == len(_pdf_text(data)) >= 4
+        assert len(pngs) == len(_pdf_text(data)) >= 2          # page one, then the sections flow
         assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000 for p in pngs)
 
 
@@ -328,7 +363,7 @@ def test_hostile_text_reaches_each_format_only_escaped(results):
         assert RTL not in reports.get(fmt).render(results["hostile"]), fmt
 
 
-def test_pdf_inventory_pages_many_files_and_keeps_both_ends_of_long_paths():
+def test_pdf_inventory_pages_many_files_and_wraps_long_paths_whole():
     many = tuple(FileRecord(path=f"dir-{i:03d}/" + ("deep/" * 40 if i == 7 else "") + f"part-{i}.safetensors",
                             size=i, sha256=f"{i:064x}", format="safetensors") for i in range(160))
     result = dataclasses.replace(hostile_result(), files=many)
@@ -338,7 +373,14 @@ def test_pdf_inventory_pages_many_files_and_keeps_both_ends_of_long_paths():
     compact = inventory.replace(" ", "").replace("\n", "")
     for record in many:
         assert record.sha256 in compact
-    assert "dir-007/deep/" in inventory and "part-7.safetensors" in inventory and "…" in inventory
+    long_path = "dir-007/" + "deep/" * 40 + "part-7.safetensors"
+    pieces = [long_path[i:i + 40] for i in range(0, len(long_path), 40)]
+    position = 0
+    for piece in pieces:                                   # wrapped onto lines in order, never cut
+        found = compact.find(piece[:10], position)
+        assert found >= 0, piece
+        position = found
+    assert "…" not in inventory
 
 
 def test_markdown_fits_a_pr_comment_whatever_the_result_size():

@@ -5,15 +5,43 @@ Exit codes: 0 pass (or warn), 1 policy fail, 2 error. Errors are one line on std
 """
 from __future__ import annotations
 
+import signal
 import sys
+from typing import Any
 
 import click
 
 from auditor import __version__, settings
 from auditor.errors import AuditorError
 
+HELP_WIDTH = 120
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Group(click.Group):
+    """Lists every command with its whole first help line (click would cut it at the terminal's width)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.short_help or (cmd.help or "").strip().split("\n")[0]))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows, col_max=20)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH,
+                                           "terminal_width": HELP_WIDTH},
+             epilog="""\b
+Examples:
+  auditor scan ./my-model                  # a summary on the terminal, JSON when piped
+  auditor scan ./my-model -o report.pdf    # the format follows the extension
+  auditor ci                               # the pull-request check (see `auditor ci --help`)
+
+\b
+Exit codes: 0 pass (or warn), 1 the policy failed, 2 an error (one line on stderr);
+`auditor ci` also 3 for a warning.""")
 @click.version_option(__version__, prog_name="auditor")
 def cli() -> None:
     """Audit open-weight models before they reach production."""
@@ -39,12 +67,33 @@ def _register() -> None:
                    batch):
         cli.add_command(module.command)
     cli.add_command(lock.verify_command)
+    cli.add_command(ci.comment_command)
 
 
 _register()
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)        # unwinds, so temp files are removed on the way out
+
+
+def _robust_streams() -> None:
+    """A console that cannot show a character (cp1252 on Windows) gets an escape, never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+
+
 def main(argv: list[str] | None = None) -> None:
+    _robust_streams()
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:      # not the main thread (embedded use)
+        pass
     try:
         code = cli.main(args=argv, prog_name="auditor", standalone_mode=False)
     except AuditorError as exc:

@@ -7,7 +7,6 @@ partial or unverified download. The report goes to `<DIR>.audit.json`.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import click
@@ -51,7 +50,7 @@ def command(target: str, dest: str, hub: dict, policy: str, verify_key: str, qui
         first = blocking[0]
         raise AuditorError(f"not placed in {dest}: {first.rule} {first.file} ({len(blocking)} blocking finding(s)); "
                            f"see {report_path}")
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    staging = atomic.make_temp_dir(folder.parent, f".{folder.name}.partial-")
     try:
         # only what the publisher lists (and so was verified): a stray file in the cache is not placed
         listed = [f.path for f in result.files if f.path in result.snapshot.publisher_hashes]

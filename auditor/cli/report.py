@@ -11,11 +11,20 @@ from auditor import reports
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 
 
-@click.command("report")
+@click.command("report", epilog="""\b
+Examples:
+  auditor report result.json -o result.pdf          # the format follows the extension
+  auditor report result.json --format sarif --sarif-root . -o result.sarif
+
+\b
+Exit codes: 0 written, 2 an error (one line on stderr).""")
 @click.argument("result_file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", required=True, type=click.Choice(sorted(reports.FORMATS)), help="Report format.")
+@click.option("--format", "fmt", default=None, type=click.Choice([*sorted(reports.FORMATS), "summary"]),
+              help="Report format [default: from -o's extension; else summary on a terminal, json when piped].")
 @click.option("--output", "-o", default="-", show_default=True, help="Report file, or - for stdout.")
-def command(result_file: str, fmt: str, output: str) -> int:
+@click.option("--sarif-root", default=None, type=click.Path(file_okay=False),
+              help="SARIF: make URIs relative to this folder (a saved result no longer knows its work tree).")
+def command(result_file: str, fmt: str | None, output: str, sarif_root: str | None) -> int:
     """Render RESULT_FILE (a saved `auditor scan --format json` result) in another format."""
     from auditor.cli import output as out
     from auditor.errors import AuditorError
@@ -34,5 +43,6 @@ def command(result_file: str, fmt: str, output: str) -> int:
         result = json_report.from_dict(data)
     except (ValueError, KeyError, TypeError) as exc:
         raise AuditorError(f"{result_file} is not an auditor JSON result: {type(exc).__name__}: {exc}") from None
-    out.emit(out.render(result, fmt), output)
+    chosen = out.choose_format(fmt, output)
+    out.emit(out.render(result, chosen, sarif_root=sarif_root), output)
     return 0

@@ -220,6 +220,18 @@ def verify(data: bytes, public_key: Any) -> Verified:
     return Verified(keyid=matched, statement=stmt)
 
 
+def _recorded_hashes(bom: dict[str, Any]) -> dict[Any, Any]:
+    """File name -> SHA-256 from the BOM's file components (top level, or nested in the first component)."""
+    components = [c for c in bom.get("components") or [] if isinstance(c, dict)]
+    nested = [c for top in components[:1] for c in top.get("components") or [] if isinstance(c, dict)]
+    recorded = {}
+    for comp in (c for c in [*components, *nested] if c.get("type") == "file"):
+        for h in comp.get("hashes") or []:
+            if isinstance(h, dict) and h.get("alg") == "SHA-256":
+                recorded[comp.get("name")] = h.get("content")
+    return recorded
+
+
 def _check_subjects(stmt: dict[str, Any]) -> None:
     """Signed, but does the statement agree with itself? Every file subject must carry the hash the BOM records."""
     subjects = stmt.get("subject")
@@ -227,12 +239,7 @@ def _check_subjects(stmt: dict[str, Any]) -> None:
         raise EvidenceError("statement has no usable subject list")
     predicate = stmt.get("predicate")
     bom: dict[str, Any] = predicate if isinstance(predicate, dict) else {}
-    components = bom.get("components") or [{}]
-    recorded = {}
-    for comp in (components[0].get("components") or []):
-        for h in comp.get("hashes") or []:
-            if h.get("alg") == "SHA-256":
-                recorded[comp.get("name")] = h.get("content")
+    recorded = _recorded_hashes(bom)
     for s in subjects[1:]:
         name = s.get("name") if isinstance(s, dict) else None
         digest = (s.get("digest") or {}).get("sha256") if isinstance(s, dict) else None

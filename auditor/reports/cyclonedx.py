@@ -1,18 +1,25 @@
 """CycloneDX ML-BOM (spec 1.6 by default; `cyclonedx-1.7` for 1.7) with the "no direct connection"
 declarations (shared/reference/standards.md §1-2).
 
-The core (metadata, the model as a `machine-learning-model` component with hashes, licenses,
-supplier/manufacturer, pedigree, the files as nested `file` components, findings as vulnerabilities)
-is built with cyclonedx-python-lib. What the library cannot express (`modelCard`, `definitions.standards`
-as our policy, `declarations`) is added to the serialised JSON as plain dicts. Our own output is never
-re-loaded through the library: it silently drops those parts.
+The document is built directly as JSON (linear in files and findings; cyclonedx-python-lib's model
+sorts and re-validates its sets on every insert, which is quadratic at 100k files) and validated with
+the library's strict JSON validator in the tests (`validate`). What the BOM says:
+- `metadata.component` is the model (`machine-learning-model`): purl and version (a Hub commit; a local
+  folder gets its manifest digest as version and a `pkg:generic` purl), the manifest SHA-256, licenses,
+  manufacturer/supplier with country, `pedigree.ancestors` for the lineage, and a `modelCard` whose
+  `modelParameters` come from config.json and the card and whose `considerations` hold only the model's own
+  limitations (from its card);
+- `components` are the model's files (`file`, SHA-256);
+- `vulnerabilities` are the findings at low severity and above, each with its own id (AUDITOR-<digest of
+  what the finding is>), its rule as a reference, and a waiver as the standard VEX `analysis`
+  (exploitable, will_not_fix, the waiver's reason); info findings are facts, listed as properties;
+- properties use the `auditor:` namespace (documented in README, "CycloneDX properties").
 """
 from __future__ import annotations
 
 import json
 import re
 import uuid
-import warnings
 from typing import Any
 from urllib.parse import urlparse
 
@@ -26,7 +33,9 @@ DEFAULT_SPEC = "1.6"
 SPECS = ("1.6", "1.7")
 PROPERTY_NS = "auditor"
 PUBLIC_HUB = "huggingface.co"
+INFORMATION_URI = "https://github.com/auditor-project/auditor"
 _MAX_EVIDENCE_ITEMS = 200
+_MAX_FACTS = 1000
 
 
 def render(result: AuditResult, spec: str = DEFAULT_SPEC) -> str:
@@ -42,9 +51,8 @@ def _c(value: Any, limit: int = 0) -> str:
     return view.clean(value, limit)
 
 
-def _prop(name: str, value: Any):  # type: ignore[no-untyped-def]
-    from cyclonedx.model import Property
-    return Property(name=f"{PROPERTY_NS}:{name}", value=_c(value, 4000))
+def _prop(name: str, value: Any) -> dict[str, str]:
+    return {"name": f"{PROPERTY_NS}:{name}", "value": _c(value, 4000)}
 
 
 def _split_repo(repo_id: str) -> tuple[str | None, str]:
@@ -54,7 +62,7 @@ def _split_repo(repo_id: str) -> tuple[str | None, str]:
     return None, _c(repo_id) or "model"
 
 
-def _purl(repo_id: str, rev: str, endpoint: str):  # type: ignore[no-untyped-def]
+def _purl(repo_id: str, rev: str, endpoint: str) -> str | None:
     from packageurl import PackageURL
     if not repo_id or "/" not in repo_id:
         return None
@@ -64,101 +72,99 @@ def _purl(repo_id: str, rev: str, endpoint: str):  # type: ignore[no-untyped-def
     if host and host not in (PUBLIC_HUB, "hf.co"):
         qualifiers["repository_url"] = endpoint.rstrip("/")
     try:
-        return PackageURL(type="huggingface", namespace=namespace, name=name,
-                          version=rev.lower() if rev else None, qualifiers=qualifiers or None)
+        return str(PackageURL(type="huggingface", namespace=namespace, name=name,
+                              version=rev.lower() if rev else None, qualifiers=qualifiers or None).to_string())
     except ValueError:
         return None
 
 
-def _entity(org: dict[str, Any]):  # type: ignore[no-untyped-def]
-    from cyclonedx.model.contact import OrganizationalEntity, PostalAddress
+def _local_purl(name: str, version: str) -> str | None:
+    from packageurl import PackageURL
+    try:
+        return str(PackageURL(type="generic", name=name or "model", version=version).to_string())
+    except ValueError:
+        return None
+
+
+def _entity(org: dict[str, Any]) -> dict[str, Any] | None:
     name = org.get("org") or org.get("entity")
     if not name:
         return None
+    out: dict[str, Any] = {"name": _c(name, 200)}
     country = str(org.get("country") or "")
-    return OrganizationalEntity(name=_c(name, 200),
-                                address=PostalAddress(country=_c(country, 60)) if country else None)
+    if country:
+        out["address"] = {"country": _c(country, 60)}
+    return out
 
 
-def _licenses(spdx: str, name: str, url: str = "") -> list[Any]:
+def _licenses(spdx: str, name: str, url: str = "") -> list[dict[str, Any]]:
     """An SPDX id when it is one (case fixed), otherwise a named license; nothing when unknown."""
-    from cyclonedx.model import XsUri
-    from cyclonedx.model.license import DisjunctiveLicense, LicenseAcknowledgement
     from cyclonedx.spdx import fixup_id
     for candidate in (spdx, name):
         fixed = fixup_id(str(candidate)) if candidate else None
         if fixed:
-            return [DisjunctiveLicense(id=fixed, acknowledgement=LicenseAcknowledgement.DECLARED)]
+            return [{"license": {"id": fixed, "acknowledgement": "declared"}}]
     label = name or spdx
     if not label or label.lower() in ("other", "unknown"):
         return []
-    link = XsUri(url) if url.startswith(("https://", "http://")) and " " not in url else None
-    return [DisjunctiveLicense(name=_c(label, 200), url=link, acknowledgement=LicenseAcknowledgement.DECLARED)]
+    entry: dict[str, Any] = {"name": _c(label, 200), "acknowledgement": "declared"}
+    if url.startswith(("https://", "http://")) and " " not in url:
+        entry["url"] = url
+    return [{"license": entry}]
 
 
 _SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$")
 
 
-def _external_references(repo_id: str, rev: str, endpoint: str) -> list[Any]:
+def _external_references(repo_id: str, rev: str, endpoint: str) -> list[dict[str, Any]]:
     """Where the files were taken from (the endpoint actually used) and their model card there."""
-    from cyclonedx.model import ExternalReference, ExternalReferenceType, XsUri
     base = endpoint.rstrip("/")
     if not (repo_id and repoid.is_repo_id(repo_id) and _SAFE_URL.match(base)):
         return []
     at = rev if re.fullmatch(r"[0-9a-f]{40}", rev or "") else "main"
-    return [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(f"{base}/{repo_id}"),
-                              comment="the endpoint the audited files were fetched from"),
-            ExternalReference(type=ExternalReferenceType.MODEL_CARD,
-                              url=XsUri(f"{base}/{repo_id}/blob/{at}/README.md"))]
+    return [{"type": "distribution", "url": f"{base}/{repo_id}",
+             "comment": "the endpoint the audited files were fetched from"},
+            {"type": "model-card", "url": f"{base}/{repo_id}/blob/{at}/README.md"}]
 
 
-def _severity(sev: Severity):  # type: ignore[no-untyped-def]
-    from cyclonedx.model.vulnerability import VulnerabilitySeverity
-    return {Severity.CRITICAL: VulnerabilitySeverity.CRITICAL, Severity.HIGH: VulnerabilitySeverity.HIGH,
-            Severity.MEDIUM: VulnerabilitySeverity.MEDIUM, Severity.LOW: VulnerabilitySeverity.LOW,
-            Severity.INFO: VulnerabilitySeverity.INFO}[sev]
-
-
-def _vulnerability(index: int, f: Finding, affects: str):  # type: ignore[no-untyped-def]
-    from cyclonedx.model.vulnerability import (
-        BomTarget,
-        Vulnerability,
-        VulnerabilityRating,
-        VulnerabilityScoreSource,
-        VulnerabilitySource,
-    )
+def _vulnerability(f: Finding, vid: str, ref: str, affects: str) -> dict[str, Any]:
     info = rules.catalog().get(f.rule)
-    props = [_prop("rule", f.rule), _prop("scanner", f.scanner), _prop("engine", f.engine)]
-    if f.location:
-        props.append(_prop("location", f.location))
+    vuln: dict[str, Any] = {
+        "bom-ref": ref, "id": vid, "source": {"name": "auditor", "url": INFORMATION_URI},
+        "references": [{"id": _c(f.rule, 200), "source": {"name": "auditor rules", "url": INFORMATION_URI}}],
+        "ratings": [{"source": {"name": "auditor"}, "severity": f.severity.label, "method": "other",
+                     "justification": "auditor rule severity (risk to the user)"}],
+        "description": _c(f.title, 1000),
+        "affects": [{"ref": affects}],
+        "properties": [_prop("rule", f.rule), _prop("scanner", f.scanner), _prop("engine", f.engine)]
+        + ([_prop("location", f.location)] if f.location else []) + ([_prop("file", f.file)] if f.file else []),
+    }
+    if f.evidence:
+        vuln["detail"] = _c(f.evidence)
+    if info and info.remediation:
+        vuln["recommendation"] = _c(info.remediation)
     if f.waived:
-        props += [_prop("waived", "true"), _prop("waiver", f.waiver)]
-    return Vulnerability(
-        bom_ref=f"finding-{index}", id=_c(f.rule, 200), source=VulnerabilitySource(name="auditor"),
-        ratings=[VulnerabilityRating(severity=_severity(f.severity), method=VulnerabilityScoreSource.OTHER,
-                                     justification="auditor rule severity (risk to the user)")],
-        description=_c(f.title, 1000), detail=_c(f.evidence) or None,
-        recommendation=_c(info.remediation) if info else None,
-        affects=[BomTarget(ref=affects)], properties=props)
+        vuln["analysis"] = {"state": "exploitable", "response": ["will_not_fix"],
+                            "detail": _c(f"waived: {f.waiver or 'accepted'}", 2000)}
+    return vuln
 
 
-def _core(result: AuditResult, spec: str) -> dict[str, Any]:
-    from cyclonedx.model import HashAlgorithm, HashType, XsUri
-    from cyclonedx.model.bom import Bom, BomMetaData
-    from cyclonedx.model.component import Component, ComponentType, Pedigree
-    from cyclonedx.model.contact import OrganizationalEntity
-    from cyclonedx.output import make_outputter
-    from cyclonedx.schema import OutputFormat, SchemaVersion
+def _vulnerability_id(f: Finding, used: set[str]) -> str:
+    from auditor.reports.sarif import fingerprint
+    base = "AUDITOR-" + fingerprint(f, f.file)[:16].upper()
+    vid, n = base, 1
+    while vid in used:
+        n += 1
+        vid = f"{base}-{n}"
+    used.add(vid)
+    return vid
 
-    snap = result.snapshot
-    rev = view.revision(result)
-    pub = view.publisher(result)
-    lic = view.model_license(result)
-    files = []
-    file_refs: dict[str, str] = {}
+
+def _files(result: AuditResult) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    files, refs = [], {}
     for i, r in enumerate(sorted(result.files, key=lambda r: r.path)):
         ref = f"file-{i}"
-        file_refs[r.path] = ref
+        refs[r.path] = ref
         props = [_prop("file:format", r.format), _prop("file:size", r.size)]
         if r.extension_format and r.extension_format != r.format:
             props.append(_prop("file:extension-format", r.extension_format))
@@ -168,99 +174,152 @@ def _core(result: AuditResult, spec: str) -> dict[str, Any]:
             props.append(_prop("file:publisher-git-sha1", r.publisher_git_sha1))
         if r.error:
             props.append(_prop("file:error", r.error))
-        files.append(Component(type=ComponentType.FILE, name=_c(r.path, 1000), bom_ref=ref,
-                               hashes=[HashType(alg=HashAlgorithm.SHA_256, content=r.sha256)] if r.sha256 else None,
-                               properties=props))
-    ancestors = []
-    notes = []
+        comp: dict[str, Any] = {"type": "file", "bom-ref": ref, "name": _c(r.path, 1000)}
+        if r.sha256:
+            comp["hashes"] = [{"alg": "SHA-256", "content": r.sha256}]
+        comp["properties"] = props
+        files.append(comp)
+    return files, refs
+
+
+def _ancestors(result: AuditResult) -> tuple[list[dict[str, Any]], list[str]]:
+    ancestors, notes = [], []
     for i, e in enumerate(view.lineage(result)):
         group, name = _split_repo(e.repo_id)
-        ancestors.append(Component(
-            type=ComponentType.MACHINE_LEARNING_MODEL, bom_ref=f"ancestor-{i}", group=group, name=name,
-            version=_c(e.commit) or None, purl=_purl(e.repo_id, e.commit, snap.endpoint),
-            manufacturer=_entity({"org": e.org, "entity": e.entity, "country": e.country}),
-            licenses=_licenses("", e.license),
-            properties=[_prop("lineage:relation", e.relation or "unknown"), _prop("lineage:depth", e.depth)]
-            + ([_prop("lineage:error", e.error)] if e.error else [])))
+        comp: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": f"ancestor-{i}", "name": name}
+        if group:
+            comp["group"] = group
+        if e.commit:
+            comp["version"] = _c(e.commit)
+        purl = _purl(e.repo_id, e.commit, result.snapshot.endpoint)
+        if purl:
+            comp["purl"] = purl
+        maker = _entity({"org": e.org, "entity": e.entity, "country": e.country})
+        if maker:
+            comp["manufacturer"] = maker
+        lic = _licenses("", e.license)
+        if lic:
+            comp["licenses"] = lic
+        comp["properties"] = [_prop("lineage:relation", e.relation or "unknown"), _prop("lineage:depth", e.depth)] \
+            + ([_prop("lineage:error", e.error)] if e.error else [])
+        ancestors.append(comp)
         notes.append(f"{e.repo_id}: {e.relation or 'unknown relation'} (depth {e.depth})")
-    group, name = _split_repo(snap.repo_id or view.model_name(result))
-    supplier = None
-    if snap.endpoint:
-        host = urlparse(snap.endpoint).hostname or snap.endpoint
-        supplier = OrganizationalEntity(name=_c(host, 200), urls=[XsUri(snap.endpoint)]
-                                        if " " not in snap.endpoint else None)
-    model_props = [_prop("verdict", result.verdict.decision), _prop("policy", result.verdict.policy),
-                   _prop("target", result.target), _prop("source:kind", snap.kind),
-                   _prop("manifest-sha256", manifest_digest(result))]
-    model_props += [_prop("host-contacted", h) for h in snap.hosts_contacted]
+    return ancestors, notes
+
+
+def _model_properties(result: AuditResult, digest: str) -> list[dict[str, str]]:
+    snap = result.snapshot
+    props = [_prop("verdict", result.verdict.decision), _prop("policy", result.verdict.policy),
+             _prop("target", view.shareable_path(result.target)), _prop("source:kind", snap.kind),
+             _prop("manifest-sha256", digest)]
+    props += [_prop("host-contacted", h) for h in snap.hosts_contacted]
     if snap.requested_revision:
-        model_props.append(_prop("requested-revision", snap.requested_revision))
-    if not lic:
-        model_props.append(_prop("license", view.NOT_ASSESSED))
+        props.append(_prop("requested-revision", snap.requested_revision))
+    if not view.model_license(result):
+        props.append(_prop("license", view.NOT_ASSESSED))
     origin = view.effective_origin(result)
     if origin:
-        model_props.append(_prop("effective-origin", view.origin_line(origin)))
-    sig = view.signature(result)
-    model_props.append(_prop("signature", sig.get("status") or view.NOT_ASSESSED))
-    model = Component(
-        type=ComponentType.MACHINE_LEARNING_MODEL, bom_ref="model", group=group, name=name,
-        external_references=_external_references(snap.repo_id, rev, snap.endpoint),
-        version=_c(rev) or None, purl=_purl(snap.repo_id, rev, snap.endpoint),
-        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=manifest_digest(result))],
-        licenses=_licenses(*view.declared_license(result), str(lic.get("url") or "")),
-        manufacturer=_entity(pub), supplier=supplier or _entity(pub),
-        pedigree=Pedigree(ancestors=ancestors, notes=_c("; ".join(notes))) if ancestors else None,
-        components=files, properties=model_props)
-    findings = view.ordered(result.findings)
-    vulns = [_vulnerability(i, f, file_refs.get(f.file, "model")) for i, f in enumerate(findings)]
-    tool = Component(type=ComponentType.APPLICATION, name="auditor", version=result.tool_version)
-    bom = Bom(components=[model], vulnerabilities=vulns,
-              serial_number=uuid.uuid5(uuid.NAMESPACE_URL,
-                                       f"auditor:{result.target}:{result.started_at}:{manifest_digest(result)}"),
-              metadata=BomMetaData(timestamp=view.started(result)))
-    bom.metadata.tools.components.add(tool)
-    version = SchemaVersion.V1_7 if spec == "1.7" else SchemaVersion.V1_6
-    with warnings.catch_warnings():   # the library warns that the BOM's subject has no dependencies
-        warnings.simplefilter("ignore")
-        text = make_outputter(bom, OutputFormat.JSON, version).output_as_string()
-    doc: dict[str, Any] = json.loads(text)
+        props.append(_prop("effective-origin", view.origin_line(origin)))
+    props.append(_prop("signature", view.signature(result).get("status") or view.NOT_ASSESSED))
+    facts = [f for f in view.ordered(result.findings) if f.severity is Severity.INFO]
+    props += [_prop("fact", f"{f.rule}: {f.title}" + (f" ({f.file})" if f.file else "")
+                    + (f": {f.evidence}" if f.evidence else "")) for f in facts[:_MAX_FACTS]]
+    return props
+
+
+def _model(result: AuditResult, digest: str) -> dict[str, Any]:
+    snap = result.snapshot
+    rev = view.revision(result)
+    group, name = _split_repo(snap.repo_id or view.model_name(result))
+    model: dict[str, Any] = {"type": "machine-learning-model", "bom-ref": "model", "name": name}
+    if group:
+        model["group"] = group
+    version = _c(rev) if rev else f"sha256:{digest}"
+    model["version"] = version
+    purl = _purl(snap.repo_id, rev, snap.endpoint) if snap.repo_id else _local_purl(name, version)
+    if purl:
+        model["purl"] = purl
+    model["hashes"] = [{"alg": "SHA-256", "content": digest}]
+    lic = _licenses(*view.declared_license(result), str(view.model_license(result).get("url") or ""))
+    if lic:
+        model["licenses"] = lic
+    maker = _entity(view.publisher(result))
+    if maker:
+        model["manufacturer"] = maker
+    supplier = maker
+    if snap.endpoint:
+        host = urlparse(snap.endpoint).hostname or snap.endpoint
+        supplier = {"name": _c(host, 200), **({"url": [snap.endpoint]} if _SAFE_URL.match(snap.endpoint) else {})}
+    if supplier:
+        model["supplier"] = supplier
+    refs = _external_references(snap.repo_id, rev, snap.endpoint)
+    if refs:
+        model["externalReferences"] = refs
+    ancestors, notes = _ancestors(result)
+    if ancestors:
+        model["pedigree"] = {"ancestors": ancestors, "notes": _c("; ".join(notes))}
+    model["properties"] = _model_properties(result, digest)
+    model["modelCard"] = _model_card(result)
+    return model
+
+
+def _core(result: AuditResult, spec: str) -> dict[str, Any]:
+    digest = manifest_digest(result)
+    files, file_refs = _files(result)
+    used: set[str] = set()
+    vulns = [_vulnerability(f, _vulnerability_id(f, used), f"finding-{i}", file_refs.get(f.file, "model"))
+             for i, f in enumerate(f for f in view.ordered(result.findings) if f.severity > Severity.INFO)]
+    serial = uuid.uuid5(uuid.NAMESPACE_URL, f"auditor:{result.target}:{result.started_at}:{digest}")
+    doc: dict[str, Any] = {
+        "$schema": f"http://cyclonedx.org/schema/bom-{spec}.schema.json",
+        "bomFormat": "CycloneDX", "specVersion": spec, "serialNumber": serial.urn, "version": 1,
+        "metadata": {"timestamp": view.started(result).isoformat(),
+                     "tools": {"components": [{"type": "application", "name": "auditor",
+                                               "version": _c(result.tool_version)}]},
+                     "component": _model(result, digest)},
+        "components": files,
+        "dependencies": [{"ref": "model", "dependsOn": []}],
+    }
+    if vulns:
+        doc["vulnerabilities"] = vulns
     return doc
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _model_card(result: AuditResult) -> dict[str, Any]:
-    card: dict[str, Any] = {}
+    """modelParameters from config.json and the card; considerations only for the model's own limitations."""
+    facts = _mapping(result.facts.get("model_card"))
+    config = _mapping(facts.get("config"))
+    card_meta = _mapping(facts.get("card"))
     params: dict[str, Any] = {}
-    meta = result.facts.get("card") if isinstance(result.facts.get("card"), dict) else {}
-    config = result.facts.get("config") if isinstance(result.facts.get("config"), dict) else {}
-    task = meta.get("pipeline_tag") if isinstance(meta, dict) else None
-    if task:
-        params["task"] = _c(task, 200)
-    archs = config.get("architectures") if isinstance(config, dict) else None
+    if card_meta.get("pipeline_tag"):
+        params["task"] = _c(card_meta["pipeline_tag"], 200)
+    if config.get("model_type"):
+        params["architectureFamily"] = _c(config["model_type"], 200)
+    archs = config.get("architectures")
     if isinstance(archs, list) and archs:
         params["modelArchitecture"] = _c(", ".join(map(str, archs)), 200)
+    datasets = card_meta.get("datasets")
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    if isinstance(datasets, list) and datasets:
+        params["datasets"] = [{"type": "dataset", "name": _c(d, 200)} for d in datasets[:50]]
+    card: dict[str, Any] = {}
     if params:
         card["modelParameters"] = params
-    limitations = [f"{c.title}: {c.status.value} ({c.reason})" for c in result.claims
-                   if c.status is not ClaimStatus.SUPPORTED]
-    limitations += [f"{f.rule} ({f.severity.label}) in {f.file or 'the repository'}: {f.title}"
-                    for f in view.ordered(view.active(result)) if f.severity >= Severity.HIGH][:50]
-    considerations: dict[str, Any] = {}
-    if limitations:
-        considerations["technicalLimitations"] = [_c(x, 1000) for x in limitations]
-    risks = [{"name": _c(o.get("term") or "license term", 200), "mitigationStrategy": _c(o.get("summary"), 1000)}
-             for o in view.obligations(result)]
-    if risks:
-        considerations["ethicalConsiderations"] = risks
-    if considerations:
-        card["considerations"] = considerations
-    facts = view.license_facts(result)
-    law, venue = view.law_and_venue(result)
-    props = [{"name": f"{PROPERTY_NS}:license:governing-law", "value": _c(law)},
-             {"name": f"{PROPERTY_NS}:license:venue", "value": _c(venue)}] if facts else []
-    props += [{"name": f"{PROPERTY_NS}:license:obligation", "value": _c(line, 1000)}
-              for line in facts.get("summary", []) if isinstance(line, str)] if facts else []
-    props.append({"name": f"{PROPERTY_NS}:claims", "value": ", ".join(f"{c.id}={c.status.value}"
-                                                                      for c in result.claims)})
+    own = facts.get("limitations")
+    if isinstance(own, str) and own.strip():
+        card["considerations"] = {"technicalLimitations": [_c(own, 4000)]}
+    props = [_prop(f"config:{k}", json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
+             for k, v in config.items() if k not in ("architectures", "model_type")]
+    if view.license_facts(result):
+        law, venue = view.law_and_venue(result)
+        props += [_prop("license:governing-law", law), _prop("license:venue", venue)]
+        props += [_prop("license:obligation", f"{o.get('term')}: {o.get('summary')}") for o in view.obligations(result)]
+    props.append(_prop("claims", ", ".join(f"{c.id}={c.status.value}" for c in result.claims)))
     card["properties"] = props
     return card
 
@@ -318,8 +377,7 @@ def to_dict(result: AuditResult, spec: str = DEFAULT_SPEC) -> dict[str, Any]:
     if spec not in SPECS:
         raise ValueError(f"CycloneDX spec {spec!r} is not supported (use one of {', '.join(SPECS)})")
     doc = _core(result, spec)
-    model = doc["components"][0]
-    model["modelCard"] = _model_card(result)
+    model = doc["metadata"]["component"]
     standard, declarations = _declarations(result, model["name"])
     doc.setdefault("definitions", {}).setdefault("standards", []).append(standard)
     doc["declarations"] = declarations

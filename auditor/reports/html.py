@@ -36,7 +36,7 @@ def _script() -> tuple[str, str]:
 
 def context(result: AuditResult) -> dict[str, Any]:
     c = view.clean
-    counts = ", ".join(f"{n} {s}" for s, n in view.counts(result).items() if n) or "no findings"
+    counts = view.counts_line(result)
     license_block = None
     if view.license_facts(result):
         law, venue = view.law_and_venue(result)
@@ -47,15 +47,15 @@ def context(result: AuditResult) -> dict[str, Any]:
     sig = view.signature(result)
     script, script_hash = _script()
     return {
-        "model": c(view.model_name(result)), "target": c(result.target), "revision": c(view.revision(result)),
+        "model": c(view.model_name(result)), "target": c(view.shareable_path(result.target)), "revision": c(view.revision(result)),
         "decision": result.verdict.decision if result.verdict.decision in ("pass", "warn", "fail") else "fail",
         "policy": c(result.verdict.policy), "reasons": [c(r) for r in result.verdict.reasons],
         "counts_line": counts, "started_at": c(result.started_at), "tool_version": c(result.tool_version),
         "claims": [{"title": c(cl.title), "status": cl.status.value, "css": cl.status.value.replace(" ", "-"),
                     "reason": c(cl.reason), "evidence": [c(e) for e in cl.evidence]} for cl in result.claims],
-        "findings": [{"severity": f.severity.label, "rule": c(f.rule), "file": c(f.file), "location": c(f.location),
-                      "title": c(f.title), "evidence": c(f.evidence), "waived": f.waived, "waiver": c(f.waiver)}
-                     for f in view.ordered(result.findings)],
+        "findings": _issues(result),
+        "finding_count": len(result.findings),
+        "rule_facets": sorted({c(f.rule) for f in result.findings}),
         "license": license_block,
         "publisher": c(view.publisher_line(result)),
         "origin": c(view.effective_origin_line(result)),
@@ -67,6 +67,15 @@ def context(result: AuditResult) -> dict[str, Any]:
                    "sha256": r.sha256 or c(r.error or "unreadable")} for r in result.files],
         "script": script, "script_hash": script_hash,
     }
+
+
+def _issues(result: AuditResult) -> list[dict[str, Any]]:
+    """One row per issue: repeats of a finding (same rule, title and file) with all their places."""
+    c = view.clean
+    return [{"severity": i.first.severity.label, "rank": int(i.first.severity), "rule": c(i.first.rule),
+             "file": c(i.first.file), "locations": [c(loc) for loc in i.locations], "title": c(i.first.title),
+             "evidence": [c(e) for e in i.evidence], "waived": i.first.waived, "waiver": c(i.first.waiver)}
+            for i in view.issues(result.findings)]
 
 
 def render(result: AuditResult) -> str:

@@ -40,61 +40,70 @@ def code(text: object, limit: int = 0) -> str:
     return f"`{plain}`" if plain else ""
 
 
+def _findings(result: AuditResult) -> list[str]:
+    """Top issues (repeats grouped, with their places) in a table, the rest collapsed."""
+    issues = view.issues(view.active(result))
+    if not issues:
+        return ["No unwaived findings."]
+    lines = ["| Severity | Rule | Where | What |", "|---|---|---|---|"]
+    for issue in issues[:TOP_FINDINGS]:
+        f = issue.first
+        places = ", ".join(issue.locations[:3]) + (f" +{len(issue.locations) - 3}" if len(issue.locations) > 3 else "")
+        where = code(f.file or "the model", 120) + (f" {escape(places, 120)}" if places else "")
+        evidence = "; ".join(issue.evidence[:2])
+        lines.append(f"| {f.severity.label} | {code(f.rule)} | {where} | {escape(f.title, 120)}"
+                     f"{': ' + escape(evidence, 160) if evidence else ''} |")
+    if len(issues) > TOP_FINDINGS:
+        lines.append(f"\n…and {len(issues) - TOP_FINDINGS} more in the full report.")
+    return lines
+
+
+def _details(summary: str, body: list[str]) -> list[str]:
+    return ["<details>", f"<summary>{summary}</summary>", "", *body, "", "</details>", ""]
+
+
 def render(result: AuditResult) -> str:
     v = result.verdict
     model = view.model_name(result)
     rev = view.revision(result)
     lines = [f"## auditor: {_DECISION.get(v.decision, escape(v.decision))} · {escape(model)}"
              + (f" @ {code(rev[:12])}" if rev else ""), ""]
-    counts = ", ".join(f"{n} {s}" for s, n in view.counts(result).items() if n) or "no findings"
     lines.append(f"**Verdict:** {escape(v.decision.upper())} under policy {code(v.policy)} · "
-                 f"{len(result.files)} files · {counts}" + (f" · {len(view.waived(result))} waived"
-                                                            if view.waived(result) else ""))
-    for reason in v.reasons[:5]:
-        lines.append(f"- {escape(reason, 300)}")
-    lines += ["", "### Top findings", ""]
-    findings = view.ordered(view.active(result))
-    if findings:
-        lines += ["| Severity | Rule | Where | What |", "|---|---|---|---|"]
-        for f in findings[:TOP_FINDINGS]:
-            lines.append(f"| {f.severity.label} | {code(f.rule)} | {code(view.where(f), 120)} | "
-                         f"{escape(f.title, 120)}{': ' + escape(f.evidence, 160) if f.evidence else ''} |")
-        if len(findings) > TOP_FINDINGS:
-            lines.append(f"\n…and {len(findings) - TOP_FINDINGS} more in the full report.")
-    else:
-        lines.append("No unwaived findings.")
-    lines += ["", "### No direct connection", "", "| Claim | Status | Reason |", "|---|---|---|"]
-    for c in result.claims:
-        lines.append(f"| {escape(c.title)} | {_STATUS[c.status]} | {escape(c.reason, 240)} |")
-    lines += ["", "### License", ""]
+                 f"{len(result.files)} files · {escape(view.counts_line(result))}"
+                 + (f" · {len(view.waived(result))} waived" if view.waived(result) else ""))
+    lines += ["", "### Findings", "", *_findings(result), ""]
+    claims = ["| Claim | Status | Reason |", "|---|---|---|"]
+    claims += [f"| {escape(c.title)} | {_STATUS[c.status]} | {escape(c.reason, 240)} |" for c in result.claims]
+    tally = ", ".join(f"{sum(1 for c in result.claims if c.status is s)} {s.value}" for s in ClaimStatus)
+    lines += _details(f"No direct connection: {tally}", claims)
+    license_lines: list[str] = []
     if view.license_facts(result):
         law, venue = view.law_and_venue(result)
-        lines.append(f"- Model license: {escape(view.license_label(result))}")
-        lines.append(f"- Governing law: {escape(law)}; venue: {escape(venue)}")
+        license_lines.append(f"- Governing law: {escape(law)}; venue: {escape(venue)}")
         obligations = view.obligations(result)
         for o in obligations[:15]:
-            lines.append(f"- **{escape(o.get('term', ''))}**: {escape(o.get('summary', ''), 240)}"
-                         + (f" (from {escape(o.get('from'))})" if o.get("from") else ""))
+            license_lines.append(f"- **{escape(o.get('term', ''))}**: {escape(o.get('summary', ''), 240)}"
+                                 + (f" (from {escape(o.get('from'))})" if o.get("from") else ""))
         if not obligations:
-            lines.append("- No obligations recorded.")
+            license_lines.append("- No obligations recorded.")
+        lines += _details(f"License: {escape(view.license_label(result))}", license_lines)
     else:
-        lines.append(f"License: {view.NOT_ASSESSED} (the license check did not run).")
-    lines += ["", "### Lineage and origin", ""]
-    lines.append(f"- Publisher: {escape(view.publisher_line(result))}")
-    lines.append(f"- Effective origin: {escape(view.effective_origin_line(result))}")
+        lines += [f"License: {view.NOT_ASSESSED} (the license check did not run).", ""]
     sig = view.signature(result)
-    lines.append(f"- Signature: {escape(sig.get('status') or view.NOT_ASSESSED)}"
-                 + (f" ({escape(sig.get('detail'), 160)})" if sig.get("detail") else ""))
+    origin = [f"- Publisher: {escape(view.publisher_line(result))}",
+              f"- Signature: {escape(sig.get('status') or view.NOT_ASSESSED)}"
+              + (f" ({escape(sig.get('detail'), 160)})" if sig.get("detail") else "")]
     chain = view.lineage(result)
     if chain:
-        lines += ["", "| Depth | Model | Relation | Origin | License |", "|---|---|---|---|---|"]
+        origin += ["", "| Depth | Model | Relation | Origin | License |", "|---|---|---|---|---|"]
         for e in chain[:MAX_LINEAGE]:
-            origin = view.origin_line({"org": e.org, "entity": e.entity, "country": e.country})
-            lines.append(f"| {e.depth} | {code(e.repo_id)} | {escape(e.relation or '?')} | {escape(origin)} | "
-                         f"{escape(e.license or e.error or '?')} |")
+            place = view.origin_line({"org": e.org, "entity": e.entity, "country": e.country})
+            origin.append(f"| {e.depth} | {code(e.repo_id)} | {escape(e.relation or '?')} | {escape(place)} | "
+                          f"{escape(e.license or e.error or '?')} |")
         if len(chain) > MAX_LINEAGE:
-            lines.append(f"\n…and {len(chain) - MAX_LINEAGE} more ancestors in the full report.")
+            origin.append(f"\n…and {len(chain) - MAX_LINEAGE} more ancestors in the full report.")
     else:
-        lines.append("- Lineage: none declared")
-    lines += ["", f"<sub>auditor {escape(result.tool_version)} · {escape(result.started_at)}</sub>", ""]
+        origin.append("- Lineage: none declared")
+    lines += _details(f"Lineage and origin: {escape(view.effective_origin_line(result))}", origin)
+    lines += [f"<sub>auditor {escape(result.tool_version)} · {escape(result.started_at)}</sub>", ""]
     return "\n".join(lines)

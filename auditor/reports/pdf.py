@@ -7,9 +7,13 @@ is the evidence and carries its machine-readable form. Text is drawn as text (no
 """
 from __future__ import annotations
 
+import functools
+import logging
+import warnings
+from pathlib import Path
 from typing import Any
 
-from auditor.model import AuditResult, ClaimStatus, Severity
+from auditor.model import AuditResult, ClaimStatus, Finding, Severity
 from auditor.reports import view
 
 EXTENSION = ".pdf"
@@ -24,19 +28,49 @@ _DECISION_COLOR = {"pass": (26, 127, 55), "warn": (154, 103, 0), "fail": (207, 3
 _SEVERITY_COLOR = {Severity.CRITICAL: (164, 14, 38), Severity.HIGH: (207, 34, 46), Severity.MEDIUM: (154, 103, 0),
                    Severity.LOW: (9, 105, 218), Severity.INFO: (87, 96, 106)}
 _GREY = (87, 96, 106)
+_RED = (207, 34, 46)
+PAGE_ONE_REASONS = 6
+# CJK-capable fonts fpdf2 falls back to for characters DejaVu lacks (Debian package in the comment).
+CJK_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",      # fonts-noto-cjk
+             "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",              # fonts-wqy-microhei
+             "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",                # fonts-wqy-zenhei
+             "/usr/share/fonts/truetype/arphic/uming.ttc")                  # fonts-arphic-uming
+
+
+@functools.cache
+def cjk_font() -> str:
+    return next((p for p in CJK_FONTS if Path(p).is_file()), "")
+
+
+@functools.cache
+def _covered(path: str) -> frozenset[int]:
+    from fontTools.ttLib import TTCollection, TTFont
+    if path.endswith(".ttc"):
+        return frozenset(TTCollection(path).fonts[0].getBestCmap() or {})
+    return frozenset(TTFont(path).getBestCmap() or {})
+
+
+def missing_characters(result: AuditResult, fonts: list[str]) -> list[str]:
+    """Characters of the result that none of `fonts` can draw (control characters are shown as <U+XXXX>)."""
+    from auditor.reports import json_report
+    wanted = {ord(ch) for ch in view.clean(json_report.render(result)) if ord(ch) > 0x7E}
+    for font in fonts:
+        wanted -= _covered(font)
+        if not wanted:
+            return []
+    return sorted(chr(c) for c in wanted)
+
+
+def glyphs_finding(missing: list[str]) -> Finding:
+    from auditor import rules
+    sample = "".join(missing[:20])
+    return rules.finding("REPORT-GLYPHS-MISSING", file="", location="this PDF",
+                         evidence=f"{len(missing)} character(s) without a font, e.g. {sample}")
 _HEAD_FILL = (240, 242, 245)
 
 
 def _t(value: Any, limit: int = 0, keep_newlines: bool = True) -> str:
     return view.clean(value, limit, keep_newlines=keep_newlines)
-
-
-def _middle(text: str, room: int) -> str:
-    """`a/very/long/…/path.bin`: keep both ends of a path, which is where the names are."""
-    if len(text) <= room or room < 5:
-        return text
-    head = (room - 1) // 2
-    return text[:head] + "…" + text[len(text) - (room - 1 - head):]
 
 
 class _Report:
@@ -50,12 +84,19 @@ class _Report:
         pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
         pdf.add_font("DejaVuMono", "", str(fonts / "DejaVuSansMono.ttf"))
+        used = [str(fonts / "DejaVuSans.ttf")]
+        if cjk_font():
+            pdf.add_font("CJK", "", cjk_font())
+            pdf.set_fallback_fonts(["CJK"], exact_match=False)
+            used.append(cjk_font())
+        self.missing = missing_characters(result, used)
         pdf.set_auto_page_break(True, margin=16)
         pdf.set_margins(15, 15, 15)
         model = _t(view.model_name(result), 200)
         pdf.set_title(f"auditor report: {model}")
         pdf.set_author("auditor")
         pdf.set_subject(f"Model supply-chain audit: {result.verdict.decision.upper()}")
+        pdf.set_keywords(f"auditor, model supply chain, {result.verdict.decision}")
         pdf.set_creator(f"auditor {_t(result.tool_version)}")
         pdf.set_lang("en")
         pdf.set_creation_date(view.started(result))
@@ -117,57 +158,86 @@ class _Report:
         pdf.ln(2)
 
     # -- pages -----------------------------------------------------------------------------------
+    def section(self, title: str, size: float = 13) -> None:
+        """A heading that is also a bookmark; sections flow on from the previous one."""
+        pdf = self.pdf
+        if pdf.get_y() + 30 > pdf.page_break_trigger:
+            pdf.add_page()
+        pdf.start_section(title, level=0)
+        self.heading(title, size)
+
     def decision_page(self) -> None:
+        """Page one, always whole: the decision, the model's identity, license and origin, every claim, the
+        sign-off block. Long values are wrapped and capped here; the sections after it have them in full."""
         r, pdf = self.result, self.pdf
         pdf.add_page()
+        pdf.start_section("Decision", level=0)
         self.para("MODEL SUPPLY-CHAIN AUDIT · DECISION RECORD", 8, _GREY)
-        self.heading(_t(view.model_name(r), 200), 17)
+        self.heading(_t(view.model_name(r), 160), 15)
         decision = r.verdict.decision
         color = _DECISION_COLOR.get(decision, _DECISION_COLOR["fail"])
         pdf.set_fill_color(*color)
         pdf.set_text_color(255, 255, 255)
-        pdf.set_font("DejaVu", "B", 20)
-        pdf.cell(45, 13, decision.upper(), align="C", fill=True)
+        pdf.set_font("DejaVu", "B", 18)
+        pdf.cell(40, 11, decision.upper(), align="C", fill=True)
         pdf.set_fill_color(255, 255, 255)
         pdf.set_text_color(0, 0, 0)
-        pdf.set_font("DejaVu", "", 10)
-        counts = ", ".join(f"{n} {s}" for s, n in view.counts(r).items() if n) or "no unwaived findings"
+        pdf.set_font("DejaVu", "", 9)
         waived = len(view.waived(r))
-        pdf.set_x(pdf.l_margin + 50)
-        pdf.multi_cell(0, 6.5, f"Policy: {_t(r.verdict.policy)}\n{counts}" + (f"; {waived} waived" if waived else ""),
-                       new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(3)
-        for reason in r.verdict.reasons[:6]:
-            self.para(f"• {_t(reason, 300)}", 9)
-        pdf.ln(2)
-        snap = r.snapshot
+        pdf.set_x(pdf.l_margin + 45)
+        pdf.multi_cell(0, 5.5, f"Policy: {_t(r.verdict.policy, 80)}\n{view.counts_line(r)}"
+                       + (f"; {waived} waived" if waived else ""), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+        reasons = list(r.verdict.reasons)
+        for reason in reasons[:PAGE_ONE_REASONS]:
+            self.para(f"• {_t(reason, 160, keep_newlines=False)}", 8)
+        if len(reasons) > PAGE_ONE_REASONS:
+            self.para(f"• and {len(reasons) - PAGE_ONE_REASONS} more (Findings section)", 8, _GREY)
+        if self.missing:
+            self.para(f"Note: {len(self.missing)} character(s) in this result have no font on this machine and "
+                      "are drawn as boxes (install fonts-noto-cjk); the attached JSON has the exact text. "
+                      f"Examples: {''.join(self.missing[:12])}", 8, _RED)
+        pdf.ln(1)
         rev = view.revision(r)
         from auditor.reports.cyclonedx import manifest_digest
         facts = [
-            ["Model", _t(view.model_name(r))],
-            ["Revision", _t(rev) if rev else "not pinned (no commit recorded)"],
-            ["Target", _t(r.target)],
-            ["Source", _t(snap.kind) + (f" via {_t(snap.endpoint)}" if snap.endpoint else "")],
-            ["Hosts contacted", _t(", ".join(snap.hosts_contacted)) or "none (nothing fetched)"],
-            ["Audited", f"{_t(r.started_at)} by auditor {_t(r.tool_version)} (automated)"],
-            ["Policy", _t(r.verdict.policy)],
-            ["Files", f"{len(r.files)}; manifest SHA-256 {manifest_digest(r)}"],
+            ["Model", _t(view.model_name(r), 200) + (f" @ {_t(rev)}" if rev else " (no commit recorded)")],
+            ["License", _t(view.license_label(r), 200)],
+            ["Publisher", _t(view.publisher_line(r), 200)],
+            ["Effective origin", _t(view.effective_origin_line(r), 200)],
+            ["Source", _t(r.snapshot.kind) + (f" via {_t(r.snapshot.endpoint, 120)}" if r.snapshot.endpoint else "")
+             + f"; {len(r.files)} files; manifest SHA-256 {manifest_digest(r)}"],
+            ["Audited", f"{_t(r.started_at)} by auditor {_t(r.tool_version)} (automated), policy {_t(r.verdict.policy, 80)}"],
         ]
-        self.table(None, facts, (32, 148), 8.5)
-        self.heading("No direct connection: claims", 12)
-        rows = [[_t(c.title), (c.status.value.upper(), _STATUS_COLOR[c.status]), _t(c.reason, 400)]
+        self.table(None, facts, (30, 150), 7.5)
+        self.heading("No direct connection: claims", 11)
+        rows = [[_t(c.title, 120), (c.status.value.upper(), _STATUS_COLOR[c.status]), _claim_reason(c)]
                 for c in r.claims]
-        self.table(["Claim", "Status", "Reason"], rows, (62, 26, 92), 8.5)
+        self.table(["Claim", "Status", "Reason"], rows, (58, 24, 98), 7)
         self.para("A claim is supported only when the check behind it ran and no finding contradicts it; "
                   "'not assessed' means the check did not run or could not verify. The JSON result and the "
-                  "CycloneDX BOM are attached to this file.", 7.5, _GREY)
+                  "CycloneDX BOM are attached to this file.", 6.5, _GREY)
+        self.sign_off()
+
+    def sign_off(self) -> None:
+        pdf = self.pdf
+        pdf.ln(2)
+        pdf.set_font("DejaVu", "B", 8)
+        pdf.cell(0, 5, "Review and sign-off (filed copy)", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 8)
+        pdf.set_draw_color(120, 120, 120)
+        for label, width in (("Reviewer", 70), ("Date", 35), ("Decision / signature", 75)):
+            pdf.cell(width, 9, f"{label}:", border=1)
+        pdf.ln(11)
 
     def lineage_page(self) -> None:
         r = self.result
         self.pdf.add_page()
-        self.heading("Lineage and origin")
+        self.section("Lineage and origin")
         sig = view.signature(r)
         self.table(None, [
+            ["Target", _t(view.shareable_path(r.target))],
+            ["Hosts contacted", _t(", ".join(r.snapshot.hosts_contacted)) or "none (nothing fetched)"],
             ["Publisher", _t(view.publisher_line(r))],
             ["Effective origin", _t(view.effective_origin_line(r))],
             ["Signature", _t(sig.get("status") or view.NOT_ASSESSED)
@@ -182,7 +252,7 @@ class _Report:
                          _t(e.license or e.error or "?")] for e in chain], (12, 62, 22, 48, 36))
         else:
             self.para("No base model declared.")
-        self.heading("License and obligations")
+        self.section("License and obligations")
         if not view.license_facts(r):
             self.para("Not assessed: the license check did not run.", 9, _GREY)
             return
@@ -199,38 +269,41 @@ class _Report:
 
     def findings_page(self) -> None:
         r = self.result
-        self.pdf.add_page()
-        findings = view.ordered(r.findings)
-        self.heading(f"Findings ({len(findings)})")
-        if not findings:
+        findings = list(r.findings) + ([glyphs_finding(self.missing)] if self.missing else [])
+        issues = view.issues(findings)
+        self.section(f"Findings ({len(issues)} issues, {len(findings)} findings)")
+        if not issues:
             self.para("No findings.")
             return
         rows = []
-        for f in findings[:MAX_FINDINGS]:
-            what = _t(f.title, 300) + (f"\n{_t(f.evidence, 500)}" if f.evidence else "")
+        for issue in issues[:MAX_FINDINGS]:
+            f = issue.first
+            what = _t(f.title, 300) + "".join(f"\n{_t(e, 300)}" for e in issue.evidence[:5])
+            if len(issue.evidence) > 5:
+                what += f"\n… and {len(issue.evidence) - 5} more"
             if f.waived:
                 what += f"\nWAIVED: {_t(f.waiver, 300)}"
-            rows.append([(f.severity.label.upper(), _SEVERITY_COLOR[f.severity]), _t(f.rule),
-                         _t(view.where(f), 300), what])
-        self.table(["Severity", "Rule", "Where", "Finding"], rows, (18, 48, 40, 74), 7.5)
-        if len(findings) > MAX_FINDINGS:
-            self.para(f"{len(findings) - MAX_FINDINGS} more findings are in the attached JSON result.", 8, _GREY)
+            places = "; ".join(_t(loc, 80) for loc in issue.locations[:8])
+            where = _t(f.file or "the model", 300) + (f"\n{places}" if places else "")
+            rows.append([(f.severity.label.upper(), _SEVERITY_COLOR[f.severity]), _t(f.rule), where, what])
+        self.table(["Severity", "Rule", "Where", "Finding"], rows, (18, 46, 44, 72), 7.5)
+        if len(issues) > MAX_FINDINGS:
+            self.para(f"{len(issues) - MAX_FINDINGS} more issues are in the attached JSON result.", 8, _GREY)
 
     def files_page(self) -> None:
         r = self.result
-        self.pdf.add_page()
-        self.heading(f"File inventory ({len(r.files)})")
+        self.section(f"File inventory ({len(r.files)})")
         self.file_grid(sorted(r.files, key=lambda f: f.path)[:MAX_FILES])
         if len(r.files) > MAX_FILES:
             self.para(f"{len(r.files) - MAX_FILES} more files are in the attached JSON result.", 8, _GREY)
 
     def file_grid(self, files: list[Any]) -> None:
-        """One line per file in the monospace font: fpdf2's wrapping table is far too slow for thousands of
-        rows, and a fixed-width font lets a long path be shortened in the middle without measuring it."""
+        """One row per file in the monospace font (fpdf2's wrapping table is far too slow for thousands of
+        rows); a long path wraps onto more lines, never cut, so two folders never look the same."""
         pdf = self.pdf
         size, height = 6, 3.4
         widths = (64, 19, 14, 83)     # 64 hex digits at 6 pt need 81.5 mm
-        per_char = _MONO_EM * size * 25.4 / 72
+        room = int(widths[0] / (_MONO_EM * size * 25.4 / 72)) - 1
         pdf.set_draw_color(208, 215, 222)
         pdf.set_text_color(0, 0, 0)
 
@@ -242,16 +315,27 @@ class _Report:
             pdf.ln()
             pdf.set_fill_color(255, 255, 255)
             pdf.set_font("DejaVuMono", "", size)
+        plain = all(f.path.isascii() for f in files)
+        if plain and cjk_font():
+            pdf.set_fallback_fonts([])        # per-glyph fallback lookups cost more than the rows themselves
         header()
         for f in files:
-            if pdf.get_y() + height > pdf.page_break_trigger:
+            path = _t(f.path, keep_newlines=False)
+            lines = _wrap(pdf, path, room, widths[0] - 1)
+            if pdf.get_y() + height * len(lines) > pdf.page_break_trigger:
                 pdf.add_page()
                 header()
-            cells = (_middle(_t(f.path, keep_newlines=False), int(widths[0] / per_char) - 1), _t(f.format, 14),
-                     view.human_size(f.size), f.sha256 or _t(f.error or "unreadable", 60))
+            cells = (lines[0], _t(f.format, 14), view.human_size(f.size), f.sha256 or _t(f.error or "unreadable", 60))
+            last = len(lines) == 1
             for w, text in zip(widths, cells, strict=True):
-                pdf.cell(w, height, text, border="B")
+                pdf.cell(w, height, text, border="B" if last else 0)
             pdf.ln()
+            for i, more in enumerate(lines[1:], 2):
+                pdf.cell(widths[0], height, more, border="B" if i == len(lines) else 0)
+                pdf.cell(sum(widths[1:]), height, "", border="B" if i == len(lines) else 0)
+                pdf.ln()
+        if plain and cjk_font():
+            pdf.set_fallback_fonts(["CJK"], exact_match=False)
         pdf.ln(2)
 
     def attach(self) -> None:
@@ -271,9 +355,85 @@ class _Report:
         self.findings_page()
         self.files_page()
         self.attach()
-        return bytes(self.pdf.output())
+        pdf = self.pdf
+        return with_info(bytes(pdf.output()), {"Title": pdf.title, "Author": pdf.author, "Subject": pdf.subject,
+                                               "Keywords": pdf.keywords, "Creator": pdf.creator})
+
+
+def _pdf_text(value: str) -> str:
+    return "<FEFF" + value.encode("utf-16-be").hex().upper() + ">"
+
+
+def _pdf_date(xmp_date: str) -> str:
+    """2026-12-01T20:56:55+00:00 -> (D:20261201205655+00'00')"""
+    import re
+    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?", xmp_date)
+    if not m:
+        return ""
+    zone = m.group(7) or "Z"
+    tz = "Z" if zone == "Z" else f"{zone[:3]}'{zone[4:]}'"
+    return f"(D:{''.join(m.groups()[:6])}{tz})"
+
+
+def with_info(data: bytes, fields: dict[str, Any]) -> bytes:
+    """Append a document Info dictionary that says what the XMP metadata says (fpdf2 writes only the XMP
+    under PDF/A): an incremental update, which PDF/A-3 allows; the dates are the XMP's own."""
+    import re
+    tail = data[-2048:]
+    root = re.search(rb"/Root (\d+ \d+ R)", tail)
+    size = re.search(rb"/Size (\d+)", tail)
+    ident = re.search(rb"/ID (\[<[0-9A-Fa-f]+><[0-9A-Fa-f]+>\])", tail)
+    start = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", tail)
+    if not (root and size and start):
+        return data
+    entries = [f"/{k} {_pdf_text(str(v))}" for k, v in fields.items() if v]
+    for key, name in (("CreateDate", "CreationDate"), ("ModifyDate", "ModDate")):
+        found = re.search(rb'xmp:' + key.encode() + rb'="([^"]+)"', data)
+        date = _pdf_date(found.group(1).decode("ascii", "replace")) if found else ""
+        if date:
+            entries.append(f"/{name} {date}")
+    number = int(size.group(1))
+    body = data if data.endswith(b"\n") else data + b"\n"
+    offset = len(body)
+    obj = f"{number} 0 obj\n<<\n" + "\n".join(entries) + "\n>>\nendobj\n"
+    xref_at = offset + len(obj.encode("ascii"))
+    trailer = (f"xref\n{number} 1\n{offset:010d} 00000 n \ntrailer\n<<\n/Size {number + 1}\n"
+               f"/Root {root.group(1).decode()}\n/Info {number} 0 R\n"
+               + (f"/ID {ident.group(1).decode()}\n" if ident else "")
+               + f"/Prev {start.group(1).decode()}\n>>\nstartxref\n{xref_at}\n%%EOF\n")
+    return body + obj.encode("ascii") + trailer.encode("ascii")
+
+
+def _wrap(pdf: Any, text: str, room: int, width: float) -> list[str]:
+    """Cut a path into lines that fit `width` mm: by character count for ASCII (monospace), measured for wide
+    scripts (a CJK character is twice as wide)."""
+    if text.isascii():
+        return [text[i:i + room] for i in range(0, len(text), room)] or [""]
+    lines, current = [], ""
+    for ch in text:
+        if current and pdf.get_string_width(current + ch) > width:
+            lines.append(current)
+            current = ""
+        current += ch
+    return [*lines, current]
+
+
+def _claim_reason(claim: Any) -> str:
+    reason = _t(claim.reason, 170, keep_newlines=False)
+    if claim.id == "runtime" and claim.status is ClaimStatus.NOT_ASSESSED:
+        reason += " To run it: auditor scan MODEL --runtime (a sandboxed load, no network)."
+    return reason
 
 
 def render(result: AuditResult) -> bytes:
-    return _Report(result).build()
+    """fpdf2's own glyph and font warnings are silenced: missing glyphs are reported on the page instead."""
+    logger = logging.getLogger("fpdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _Report(result).build()
+    finally:
+        logger.setLevel(level)
 

@@ -226,3 +226,59 @@ def publisher_line(result: AuditResult) -> str:
 
 def effective_origin_line(result: AuditResult) -> str:
     return origin_line(effective_origin(result), assessed=bool(provenance(result)))
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Findings that look the same to a reader (one rule, title and file): one issue, several places."""
+    findings: tuple[Finding, ...]
+
+    @property
+    def first(self) -> Finding:
+        return self.findings[0]
+
+    @property
+    def locations(self) -> list[str]:
+        return [f.location for f in self.findings if f.location]
+
+    @property
+    def evidence(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for f in self.findings:
+            if f.evidence:
+                seen.setdefault(f.evidence, None)
+        return list(seen)
+
+
+def issues(findings: list[Finding] | tuple[Finding, ...]) -> list[Issue]:
+    """Group findings that differ only in location or evidence, most severe first (the finding order)."""
+    groups: dict[tuple[str, int, str, str, bool], list[Finding]] = {}
+    for f in ordered(findings):
+        groups.setdefault((f.rule, int(f.severity), f.title, f.file, f.waived), []).append(f)
+    return [Issue(tuple(group)) for group in groups.values()]
+
+
+def issue_counts(result: AuditResult) -> dict[str, int]:
+    tally = {s.label: 0 for s in reversed(Severity)}
+    for issue in issues(active(result)):
+        tally[issue.first.severity.label] += 1
+    return tally
+
+
+def counts_line(result: AuditResult) -> str:
+    """`3 critical, 2 high` by issue, with the finding count when repeats were grouped."""
+    by_issue, by_finding = issue_counts(result), counts(result)
+    parts = []
+    for label, n in by_issue.items():
+        if n:
+            parts.append(f"{n} {label}" + (f" ({by_finding[label]} findings)" if by_finding[label] != n else ""))
+    return ", ".join(parts) or "no findings"
+
+
+def shareable_path(path: str) -> str:
+    """A local path as it may go into a shared report: the user's home folder shown as `~`."""
+    import os
+    home = os.path.expanduser("~").rstrip("/")
+    if home and home != "/" and (path == home or path.startswith(home + "/")):
+        return "~" + path[len(home):]
+    return path

@@ -25,6 +25,7 @@ REGISTRY: tuple[str, ...] = (
     "pickle", "modelscan_engine",   # pickle and its containers; modelscan as a second engine
     # weight formats "safe" by design: after pickle/modelscan, before provenance
     "safetensors", "shards", "gguf", "templates", "onnx", "keras", "tensorflow", "config_targets", "npy",
+    "model_card",     # what config.json and the card say the model is (no findings; for the ML-BOM)
     "provenance",     # after the format scanners (it reads their metadata), before "license"
     "license",        # license terms of the model and its lineage (reads provenance's record)
     "code", "endpoints", "deployment",   # endpoints reads the format scanners' metadata records

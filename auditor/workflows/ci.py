@@ -2,13 +2,13 @@
 
 A repository declares its models in a manifest (models.yaml: entries {target, revision, policy?}).
 Against a base ref, the entries added or changed (both versions of the manifest parsed and compared),
-the local entries whose files changed, and changed model files no entry covers are audited; `--all`
-audits every entry. The run fails when any audit fails or cannot be done (fail closed).
+the local entries whose files changed, and the model folders of changed files no entry covers are
+audited; `--all` audits every entry. Audits are of units, never of lone files: a changed file re-audits
+the whole model folder it belongs to. The run fails closed: an entry that cannot be audited, a Git LFS
+pointer, an empty weight, a changed model file that no audit read are each a failure.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,16 +17,16 @@ from typing import Any
 
 import yaml
 
-from auditor import atomic, inventory, reports, rules, settings
+from auditor import inventory, rules, settings
 from auditor.errors import AuditorError
-from auditor.model import AuditResult, Options
-from auditor.reports import view
+from auditor.model import AuditResult, Finding, Options, Severity
+from auditor.workflows import ci_outputs
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"   # git's well-known empty tree
-COMMENT_MARKER = "<!-- auditor-ci -->"
+COMMENT_MARKER = ci_outputs.COMMENT_MARKER
 GIT_TIMEOUT = 120
 HEAD_BYTES = 4096
-SARIF_MAX_RESULTS = 25_000
+FAIL_ON = ("fail", "warn", "critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True)
@@ -49,28 +49,49 @@ class Entry:
 
 @dataclass
 class Item:
-    """One audit the CI run does: a manifest entry or a lone model file."""
+    """One audit the CI run does: a manifest entry or a model folder no entry covers."""
     entry: Entry
-    why: str                                   # "added", "changed", "files changed", "model file", "--all"
+    why: str                                   # "added", "changed", "files changed: ...", "--all", "given"
     result: AuditResult | None = None
     error: str = ""
     local_prefix: str = ""                     # the target's folder relative to the repo root, if local
+    gate: list[Finding] = field(default_factory=list)   # CI-mode failures (LFS pointer, empty weight, ...)
+    fail_on: str = "fail"
 
     @property
     def decision(self) -> str:
-        return "error" if self.error else (self.result.verdict.decision if self.result else "error")
+        if self.error or self.result is None:
+            return "error"
+        if self.gate:
+            return "fail"
+        decision = self.result.verdict.decision
+        if self.fail_on == "warn" and decision == "warn":
+            return "fail"
+        if self.fail_on not in ("fail", "warn"):
+            level = Severity.parse(self.fail_on)
+            if any(f.severity >= level for f in self.result.findings if not f.waived):
+                return "fail"
+        return decision
 
 
 @dataclass
 class Run:
     repo_root: Path
-    manifest: str                              # repo-relative path
+    manifest: str                              # repo-relative path ("" = none)
     base: str
     items: list[Item] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)   # repo-relative files the change touched
+    gate: list[Finding] = field(default_factory=list)  # failures of the run as a whole
 
     @property
     def failed(self) -> bool:
-        return any(i.decision in ("fail", "error") for i in self.items)
+        return bool(self.gate) or any(i.decision in ("fail", "error") for i in self.items)
+
+    @property
+    def decision(self) -> str:
+        if self.failed:
+            return "fail"
+        return "warn" if any(i.decision == "warn" for i in self.items) else "pass"
 
 
 # -- git --------------------------------------------------------------------------------------
@@ -93,7 +114,7 @@ def repo_root(start: Path) -> Path:
     if proc.returncode != 0:
         raise AuditorError(f"{start} is not inside a git repository; `auditor ci` compares against a base ref "
                            "(use `auditor scan` outside git)")
-    return Path(proc.stdout.decode().strip())
+    return Path(proc.stdout.decode("utf-8", "surrogateescape").strip())
 
 
 def resolve_base(root: Path, base: str) -> str:
@@ -146,7 +167,6 @@ def parse_manifest(text: str | None, source: str) -> dict[str, Entry]:
         raise AuditorError(f"manifest {source}{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
     finally:
         loader.dispose()
-    lines: list[int] = []
     if isinstance(data, dict):
         if set(data) != {"models"}:
             raise AuditorError(f"manifest {source}: expected a `models:` list (found keys {', '.join(map(str, data))})")
@@ -156,28 +176,113 @@ def parse_manifest(text: str | None, source: str) -> dict[str, Entry]:
         seq = node
     if not isinstance(data, list):
         raise AuditorError(f"manifest {source}: expected a list of entries with target and revision")
-    if isinstance(seq, yaml.SequenceNode):
-        lines = [item.start_mark.line + 1 for item in seq.value]
-    allowed = set(rules.load("ci.yaml")["manifest_keys"])
+    lines = [item.start_mark.line + 1 for item in seq.value] if isinstance(seq, yaml.SequenceNode) else []
     entries: dict[str, Entry] = {}
     for number, raw in enumerate(data, 1):
-        where = f"manifest {source}: entry {number}"
-        if isinstance(raw, str):
-            raw = {"target": raw}
-        if not isinstance(raw, dict) or not isinstance(raw.get("target"), str) or not raw["target"].strip():
-            raise AuditorError(f"{where}: needs a `target` (a folder, a file or hf://org/name)")
-        unknown = set(raw) - allowed
-        if unknown:
-            raise AuditorError(f"{where}: unknown key {', '.join(sorted(map(str, unknown)))} "
-                               f"(allowed: {', '.join(sorted(allowed))})")
-        entry = Entry(target=raw["target"].strip(), revision=str(raw.get("revision") or ""),
-                      policy=str(raw.get("policy") or ""), name=str(raw.get("name") or ""),
-                      endpoint=str(raw.get("endpoint") or ""), metadata_only=bool(raw.get("metadata_only")),
-                      line=lines[number - 1] if number <= len(lines) else 0)
+        entry = _entry(raw, f"manifest {source}: entry {number}", lines[number - 1] if number <= len(lines) else 0)
         if entry.target in entries:
-            raise AuditorError(f"{where}: target {entry.target!r} is listed twice")
+            raise AuditorError(f"manifest {source}: entry {number}: target {entry.target!r} is listed twice")
         entries[entry.target] = entry
     return entries
+
+
+def _entry(raw: Any, where: str, line: int) -> Entry:
+    allowed = set(rules.load("ci.yaml")["manifest_keys"])
+    if isinstance(raw, str):
+        raw = {"target": raw}
+    if not isinstance(raw, dict) or not isinstance(raw.get("target"), str) or not raw["target"].strip():
+        raise AuditorError(f"{where}: needs a `target` (a folder, a file or hf://org/name)")
+    unknown = set(raw) - allowed
+    if unknown:
+        raise AuditorError(f"{where}: unknown key {', '.join(sorted(map(str, unknown)))} "
+                           f"(allowed: {', '.join(sorted(allowed))})")
+    return Entry(target=raw["target"].strip(), revision=str(raw.get("revision") or ""),
+                 policy=str(raw.get("policy") or ""), name=str(raw.get("name") or ""),
+                 endpoint=str(raw.get("endpoint") or ""), metadata_only=bool(raw.get("metadata_only")), line=line)
+
+
+# -- which files count, and the model folder they belong to ----------------------------------
+
+def trigger_globs() -> list[str]:
+    """Every file kind a scanner reads, as GitHub `paths:` globs, derived from the rules data."""
+    spec = rules.load("ci.yaml")
+    suffixes: set[str] = set()
+    for source, key in spec["trigger_suffix_sources"]:
+        value = rules.load(source)[key]
+        suffixes.update(s.lower() for s in (value.keys() if isinstance(value, dict) else value))
+    names: set[str] = set()
+    for source, key in spec["trigger_name_sources"]:
+        names.update(rules.load(source)[key])
+    globs = {f"**/*{s}" for s in suffixes} | {f"**/{n}" for n in names}
+    for source, key in spec["trigger_prefix_sources"]:
+        for prefix in rules.load(source)[key]:
+            globs |= {f"**/{prefix.lower()}*", f"**/{prefix.upper()}*"}
+    return sorted(globs | set(spec["trigger_extra"]))
+
+
+def _is_weight(root: Path, rel: str) -> bool:
+    spec = rules.load("ci.yaml")
+    if PurePosixPath(rel).suffix.lower() in spec["model_extensions"]:
+        return True
+    path = root / rel
+    try:
+        if path.is_symlink() or not path.is_file():
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+        return inventory.detect(head, path.stat().st_size) in spec["model_formats"]
+    except OSError:
+        return False
+
+
+def _holds_model(folder: Path) -> tuple[bool, bool]:
+    """(has a model-folder marker such as config.json, has a weight file) for the folder's own files."""
+    spec = rules.load("ci.yaml")
+    markers, extensions = set(spec["model_folder_markers"]), set(spec["model_extensions"])
+    marker = weight = False
+    try:
+        for child in folder.iterdir():
+            if child.is_file():
+                marker = marker or child.name in markers
+                weight = weight or child.suffix.lower() in extensions
+    except OSError:
+        pass
+    return marker, weight
+
+
+def model_folder(root: Path, rel: str) -> str | None:
+    """The model folder a file belongs to: the nearest folder above it with config.json (or another marker),
+    else the nearest one with a weight file; None when the file is in no model folder."""
+    nearest_weights = None
+    parts = PurePosixPath(rel).parts[:-1]
+    for depth in range(len(parts), -1, -1):
+        folder = PurePosixPath(*parts[:depth]).as_posix() if depth else ""
+        marker, weight = _holds_model(root / folder if folder else root)
+        if marker:
+            return folder
+        if weight and nearest_weights is None:
+            nearest_weights = folder
+    if nearest_weights is None and _is_weight(root, rel):
+        nearest_weights = PurePosixPath(*parts).as_posix() if parts else ""
+    return nearest_weights
+
+
+def _under(path: str, prefix: str) -> bool:
+    return not prefix or path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def _units(root: Path, files: Iterable[str], why: str) -> list[Item]:
+    """One item per model folder the files belong to, in first-seen order."""
+    grouped: dict[str, list[str]] = {}
+    for rel in files:
+        folder = model_folder(root, rel)
+        if folder is not None:
+            grouped.setdefault(folder, []).append(rel)
+    items = []
+    for folder, members in grouped.items():
+        shown = ", ".join(members[:3]) + (f" and {len(members) - 3} more" if len(members) > 3 else "")
+        items.append(Item(Entry(target=folder or "."), f"{why}: {shown}", local_prefix=folder))
+    return items
 
 
 # -- what to audit ----------------------------------------------------------------------------
@@ -195,43 +300,37 @@ def _local_prefix(root: Path, manifest_dir: Path, target: str) -> str:
         return ""
 
 
-def _is_model_file(root: Path, rel: str) -> bool:
-    spec = rules.load("ci.yaml")
-    if PurePosixPath(rel).suffix.lower() in spec["model_extensions"]:
-        return True
-    path = root / rel
-    try:
-        if path.is_symlink() or not path.is_file():
-            return False
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES)
-        return inventory.detect(head, path.stat().st_size) in spec["model_formats"]
-    except OSError:
-        return False
-
-
-def plan(root: Path, manifest: Path, base: str, audit_all: bool) -> Run:
-    """Which entries and files this run audits, and why."""
+def _read_manifest(root: Path, manifest: Path | None) -> tuple[str, dict[str, Entry]]:
+    if manifest is None:
+        return "", {}
     try:
         manifest_rel = manifest.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         raise AuditorError(f"manifest {manifest} is outside the git repository {root}") from None
-    current_text = manifest.read_text(encoding="utf-8") if manifest.is_file() else None
-    if current_text is None and audit_all:
-        raise AuditorError(f"manifest {manifest} not found")
-    current = parse_manifest(current_text, manifest_rel)
+    if not manifest.is_file():
+        raise AuditorError(f"manifest {manifest} not found (give --manifest '' to audit changed model folders "
+                           "without one)")
+    current = parse_manifest(manifest.read_text(encoding="utf-8"), manifest_rel)
+    if not current:
+        raise AuditorError(f"manifest {manifest} names no models (add entries under `models:`)")
+    return manifest_rel, current
+
+
+def plan(root: Path, manifest: Path | None, base: str, audit_all: bool) -> Run:
+    """Which entries and model folders this run audits, and why."""
+    manifest_rel, current = _read_manifest(root, manifest)
     run = Run(repo_root=root, manifest=manifest_rel, base=base)
-    manifest_dir = manifest.resolve().parent
+    manifest_dir = manifest.resolve().parent if manifest is not None else root
     prefixes = {t: _local_prefix(root, manifest_dir, t) for t in current}
     if audit_all:
         run.items = [Item(e, "--all", local_prefix=prefixes[t]) for t, e in current.items()]
         return run
-    previous = parse_manifest(_show(root, base, manifest_rel), f"{manifest_rel} at {base[:12]}")
-    changed = [p for p in changed_files(root, base) if p != manifest_rel]
+    previous = parse_manifest(_show(root, base, manifest_rel), f"{manifest_rel} at {base[:12]}") if manifest_rel else {}
+    run.changed = [p for p in changed_files(root, base) if p != manifest_rel]
     covered: set[str] = set()
     for target, entry in current.items():
         prefix = prefixes[target]
-        touched = [p for p in changed if prefix and (p == prefix or p.startswith(prefix.rstrip("/") + "/"))]
+        touched = [p for p in run.changed if prefix and _under(p, prefix)]
         covered.update(touched)
         if target not in previous:
             run.items.append(Item(entry, "added", local_prefix=prefix))
@@ -241,15 +340,14 @@ def plan(root: Path, manifest: Path, base: str, audit_all: bool) -> Run:
             run.items.append(Item(entry, f"files changed: {', '.join(touched[:3])}"
                                   + (f" and {len(touched) - 3} more" if len(touched) > 3 else ""),
                                   local_prefix=prefix))
-    for rel in changed:
-        if rel not in covered and _is_model_file(root, rel):
-            run.items.append(Item(Entry(target=rel), "model file", local_prefix=rel))
+    run.items += _units(root, [p for p in run.changed if p not in covered], "files changed")
     return run
 
 
 def plan_paths(root: Path, paths: Iterable[str]) -> Run:
-    """The files given (by pre-commit), each audited on its own."""
+    """The files given (by pre-commit): the model folder each belongs to, each folder audited once."""
     run = Run(repo_root=root, manifest="", base="")
+    rels = []
     for raw in paths:
         path = Path(raw).resolve()
         try:
@@ -258,19 +356,23 @@ def plan_paths(root: Path, paths: Iterable[str]) -> Run:
             raise AuditorError(f"{raw} is outside the repository {root}") from None
         if not path.exists():
             raise AuditorError(f"{raw} does not exist")
-        run.items.append(Item(Entry(target=rel), "given", local_prefix=rel))
+        rels.append(rel)
+    run.changed = rels
+    run.items = _units(root, rels, "given")
     return run
 
 
 # -- running ----------------------------------------------------------------------------------
 
-def execute(run: Run, *, policy: str, waivers: str, endpoint: str, manifest_dir: Path,
+def execute(run: Run, *, policy: str, waivers: str, endpoint: str, manifest_dir: Path, fail_on: str = "fail",
             progress: Callable[[Item], None] | None = None) -> Run:
-    """Audit every planned item; an item that cannot be audited is an error (it fails the run)."""
+    """Audit every planned item; an item that cannot be audited is an error (it fails the run); then the
+    CI gate: LFS pointers, empty weights and changed model files no audit read are failures."""
     from auditor.pipeline import audit
     for item in run.items:
         e = item.entry
-        target = str(run.repo_root / item.local_prefix) if item.local_prefix else e.target
+        item.fail_on = fail_on
+        target = str(run.repo_root / item.local_prefix) if item.local_prefix or e.target == "." else e.target
         if not item.local_prefix and e.target.startswith(("./", "../", "/")):
             target = str(manifest_dir / e.target)          # a path, even a missing one, is never a Hub id
         chosen = e.policy or policy
@@ -284,165 +386,86 @@ def execute(run: Run, *, policy: str, waivers: str, endpoint: str, manifest_dir:
             item.error = str(exc)
         except Exception as exc:  # noqa: BLE001 - one broken entry must not hide the others' reports
             item.error = f"internal error: {type(exc).__name__}: {exc}"
+        if item.result is not None:
+            item.gate = _gate(item)
         if progress:
             progress(item)
+    run.gate = _unaudited(run)
     return run
 
 
-# -- outputs ----------------------------------------------------------------------------------
+def _gate(item: Item) -> list[Finding]:
+    """What CI mode refuses to pass in an audited unit: files it could not really see."""
+    assert item.result is not None
+    extensions = set(rules.load("ci.yaml")["model_extensions"])
+    out = []
+    for rec in item.result.files:
+        path = _repo_path(item, rec.path)
+        if rec.format == "lfs-pointer":
+            out.append(rules.finding("CI-LFS-POINTER", file=path, evidence=f"{rec.size}-byte pointer file"))
+        elif PurePosixPath(rec.path).suffix.lower() in extensions and rec.size == 0:
+            out.append(rules.finding("CI-EMPTY-WEIGHT", file=path, evidence="0 bytes"))
+    return out
 
-def sarif(run: Run) -> dict[str, Any]:
-    """One SARIF log with one run for the whole CI check: rules merged, locations made repo-relative."""
-    rules_out: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    results: list[dict[str, Any]] = []
-    verdicts = []
-    driver: dict[str, Any] = {"name": "auditor"}
-    schema_uri = "https://json.schemastore.org/sarif-2.1.0.json"
-    renderer = reports.get("sarif")
+
+def _repo_path(item: Item, path: str) -> str:
+    if not item.local_prefix:
+        return path
+    assert item.result is not None
+    if item.result.snapshot.single_file:
+        return item.local_prefix
+    return str(PurePosixPath(item.local_prefix) / path)
+
+
+def _unaudited(run: Run) -> list[Finding]:
+    """Changed model files that no audit of this run read: the change cannot pass unseen."""
+    seen: set[str] = set()
     for item in run.items:
-        verdicts.append({"target": item.entry.label, "why": item.why, "decision": item.decision,
-                         **({"error": item.error} if item.error else {})})
-        if item.result is None:
-            if "POLICY-NOT-AUDITED" not in index:
-                index["POLICY-NOT-AUDITED"] = len(rules_out)
-                rules_out.append(_not_audited_rule())
-            results.append(_not_audited(item, run, index["POLICY-NOT-AUDITED"]))
-            continue
-        doc = renderer.to_dict(item.result) if hasattr(renderer, "to_dict") else _json(renderer.render(item.result))
-        schema_uri = doc.get("$schema", schema_uri)
-        for one in doc.get("runs", []):
-            driver = {k: v for k, v in one["tool"]["driver"].items() if k != "rules"}
-            local_rules = one["tool"]["driver"].get("rules", [])
-            for rule in local_rules:
-                if rule["id"] not in index:
-                    index[rule["id"]] = len(rules_out)
-                    rules_out.append(rule)
-            for res in one.get("results", []):
-                res = copy.deepcopy(res)
-                if "ruleId" in res and res["ruleId"] in index:
-                    res["ruleIndex"] = index[res["ruleId"]]
-                for loc in res.get("locations", []):
-                    _relocate(loc, item, run)
-                props = res.setdefault("properties", {})
-                props["model"] = item.entry.label
-                results.append(res)
-    return {"$schema": schema_uri, "version": "2.1.0", "runs": [{
-        "tool": {"driver": {**driver, "rules": rules_out}},
-        "automationDetails": {"id": "auditor-ci/"},
-        "results": results[:SARIF_MAX_RESULTS],
-        "properties": {"base": run.base, "manifest": run.manifest, "models": verdicts},
-    }]}
+        if item.result is not None and item.local_prefix is not None:
+            seen.update(_repo_path(item, r.path) for r in item.result.files)
+    out = []
+    for rel in run.changed:
+        if rel not in seen and _is_weight(run.repo_root, rel):
+            out.append(rules.finding("CI-UNAUDITED-CHANGE", file=rel,
+                                     evidence="no audit of this run read it" if run.items else "nothing was audited"))
+    return out
 
 
-def _not_audited_rule() -> dict[str, Any]:
-    info = rules.catalog()["POLICY-NOT-AUDITED"]
-    return {"id": info.id, "name": "PolicyNotAudited", "shortDescription": {"text": info.title},
-            "fullDescription": {"text": info.description}, "help": {"text": info.remediation},
-            "defaultConfiguration": {"level": "error"},
-            "properties": {"tags": ["security", "supply-chain", "policy"], "security-severity": "8.0"}}
+# -- outputs (auditor/workflows/ci_outputs.py renders them) -----------------------------------
 
-
-def _not_audited(item: Item, run: Run, rule_index: int) -> dict[str, Any]:
-    uri = run.manifest or item.local_prefix or item.entry.target
-    line = item.entry.line if run.manifest else 1
-    text = view.clean(f"[high] {item.entry.label} could not be audited: {item.error}", 4000)
-    text = text.replace("{", "{{").replace("}", "}}")   # SARIF placeholders
-    digest = hashlib.sha256(f"POLICY-NOT-AUDITED|{item.entry.target}".encode()).hexdigest()[:16]
-    return {"ruleId": "POLICY-NOT-AUDITED", "ruleIndex": rule_index, "level": "error", "message": {"text": text},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
-                                                "region": {"startLine": line or 1}}}],
-            "partialFingerprints": {"primaryLocationLineHash": f"{digest}:{line or 1}"},
-            "properties": {"model": item.entry.label, "severity": "high"}}
-
-
-def _json(text: str | bytes) -> dict[str, Any]:
-    import json
-    return dict(json.loads(text))
-
-
-def _relocate(location: dict[str, Any], item: Item, run: Run) -> None:
-    """A model file's path inside its folder -> its path in the repo; no such file -> the manifest entry."""
-    physical = location.get("physicalLocation") or {}
-    artifact = physical.get("artifactLocation") or {}
-    uri = str(artifact.get("uri", ""))
-    if item.local_prefix:
-        single = (run.repo_root / item.local_prefix).is_file()
-        candidate = item.local_prefix if single else f"{item.local_prefix.rstrip('/')}/{uri}".strip("/")
-        if (run.repo_root / candidate).is_file():
-            artifact["uri"] = candidate
-            return
-    if run.manifest:
-        artifact["uri"] = run.manifest
-        physical["region"] = {"startLine": item.entry.line or 1}
-    elif item.local_prefix:
-        artifact["uri"] = item.local_prefix
+def sarif(run: Run, threshold: Severity = Severity.LOW) -> dict[str, Any]:
+    return ci_outputs.sarif(run, threshold)
 
 
 def markdown(run: Run, *, for_comment: bool = False) -> str:
-    from auditor.reports.markdown import code, escape
-
-    renderer = reports.get("markdown")
-    icon = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail", "error": "❌ error"}
-    overall = "❌ FAIL" if run.failed else "✅ PASS"
-    lines = [COMMENT_MARKER] if for_comment else []
-    lines += [f"# auditor ci: {overall}", "",
-              f"Compared with {code(run.base[:12])}; manifest {code(run.manifest)}; "
-              f"{len(run.items)} audit(s).", ""]
-    if not run.items:
-        lines.append("No model entry or model file was added or changed.")
-        return "\n".join(lines) + "\n"
-    lines += ["| Model | Why | Policy | Decision | Findings |", "|---|---|---|---|---|"]
-    for item in run.items:
-        if item.result is not None:
-            counts = ", ".join(f"{n} {s}" for s, n in item.result.verdict.counts.items() if n) or "none"
-            pol = item.result.verdict.policy
-        else:
-            counts, pol = escape(item.error, 200), item.entry.policy or "-"
-        lines.append(f"| {code(item.entry.label, 120)} | {escape(item.why, 120)} | {code(pol)} | "
-                     f"{icon.get(item.decision, escape(item.decision))} | {counts} |")
-    lines.append("")
-    for item in run.items:
-        if item.result is not None:
-            lines += [str(renderer.render(item.result)).rstrip(), ""]
-    return "\n".join(lines) + "\n"
+    return ci_outputs.markdown(run, for_comment=for_comment)
 
 
 def comment(run: Run) -> str:
-    return _cut(markdown(run, for_comment=True), "max_comment_chars",
-                "The report was cut to fit a comment; the job summary and the SARIF have more.")
+    return ci_outputs.comment(run)
 
 
 def step_summary(run: Run) -> str:
-    return _cut(markdown(run), "max_summary_chars", "The summary was cut to fit GitHub's limit; see the SARIF.")
+    return ci_outputs.step_summary(run)
 
 
-def _cut(text: str, limit_key: str, note: str) -> str:
-    limit = int(rules.load("ci.yaml")[limit_key])
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit("\n", 1)[0] + f"\n\n_{note}_\n"
+def write_outputs(run: Run, *, sarif_path: str | None, markdown_path: str | None, comment_path: str | None,
+                  threshold: Severity = Severity.LOW) -> list[Path]:
+    return ci_outputs.write_outputs(run, sarif_path=sarif_path, markdown_path=markdown_path,
+                                    comment_path=comment_path, threshold=threshold)
 
 
-def write_outputs(run: Run, *, sarif_path: str | None, markdown_path: str | None,
-                  comment_path: str | None) -> list[Path]:
-    import json
-
-    written: list[Path] = []
-    outputs: Iterable[tuple[str | None, Callable[[], str]]] = (
-        (sarif_path, lambda: json.dumps(sarif(run), indent=2, ensure_ascii=False) + "\n"),
-        (markdown_path, lambda: markdown(run)),
-        (comment_path, lambda: comment(run)),
-    )
-    for path, make in outputs:
-        if path:
-            target = Path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic.write(target, make())
-            written.append(target)
-    summary = settings.current().github_step_summary or None
-    if summary:
-        with open(summary, "a", encoding="utf-8") as fh:   # GitHub's summary file is appended to
-            fh.write(step_summary(run))
-        written.append(Path(summary))
-    return written
+def hook_files_regex() -> str:
+    """The pre-commit hook's `files:` pattern: the same file kinds as trigger_globs(), as one regex."""
+    import re
+    suffixes, names, prefixes = set(), set(), set()
+    for glob in trigger_globs():
+        leaf = glob.removeprefix("**/")
+        if leaf.startswith("*.") and "*" not in leaf[1:]:
+            suffixes.add(re.escape(leaf[2:].lower()))
+        elif leaf.endswith("*") and "*" not in leaf[:-1]:
+            prefixes.add(re.escape(leaf[:-1].lower()))
+        else:
+            names.add(re.escape(leaf.lower()))
+    return (f"(?i)(\\.({'|'.join(sorted(suffixes))})$|(^|/)({'|'.join(sorted(names))})$"
+            f"|(^|/)({'|'.join(sorted(prefixes))})[^/]*$)")
