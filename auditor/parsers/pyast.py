@@ -214,11 +214,6 @@ class _Analyzer(Folder, CallChecks):
             self._check_reference(ref, when)
         for target, value, when in w.stores:
             self._check_store(target, value, when)
-            if isinstance(target, ast.Attribute) and when and w.is_local_callable(value):
-                base = self.resolve(target.value)
-                if base:
-                    self._hit("monkeypatch", f"{base}.{target.attr}", target, when,
-                              detail=f"replaces {base}.{target.attr} with the repo's own code")
 
     # --- names -------------------------------------------------------------------------------------
 

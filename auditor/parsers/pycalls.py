@@ -25,6 +25,7 @@ class CallChecks:
     payload_depth: int
     line_offset: int
     loop_iters: dict[str, ast.expr]
+    walker: Any
 
     def resolve(self, node: ast.AST, depth: int = 0, called: bool = False) -> str | None:  # pragma: no cover
         raise NotImplementedError
@@ -59,7 +60,8 @@ class CallChecks:
                 self._hit(category, name, node, when, detail=self._loader_detail(name, node))
             return
         if category in ("dynamic-code", "dynamic-import"):
-            self._check_dynamic(category, name, node, when)
+            if name in self.pats.prefix_category:   # exec itself, not a method of an object exec returned
+                self._check_dynamic(category, name, node, when)
             return
         self._hit(category, name, node, when, detail=self._call_detail(node))
 
@@ -265,9 +267,12 @@ class CallChecks:
             return
         if isinstance(target, ast.Attribute):
             base = self.resolve(target.value)
-            if base and base.split(".")[0] in self.result.imported_tops:
+            if not base or base.split(".")[0] not in self.result.imported_tops:
+                return
+            reaching = self.pats.category(f"{base}.{target.attr}") in ("network", "process", "dynamic-code")
+            if self.walker.is_local_callable(value) or reaching:
                 self._hit("monkeypatch", f"{base}.{target.attr}", target, when,
-                          detail=f"replaces {base}.{target.attr} for every caller")
+                          detail=f"replaces {base}.{target.attr} for every caller in the process")
 
     def _check_env_call(self, node: ast.Call, name: str, when: str) -> None:
         if name in ("os.environ.setdefault", "os.environ.update", "os.putenv") and node.args:
