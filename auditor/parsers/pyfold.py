@@ -22,7 +22,7 @@ from typing import Any
 
 MAX_FOLD_CHARS = 1_000_000        # longest folded string/bytes (bounds decompression and repetition)
 MAX_INT_BITS = 4096               # largest folded integer (squaring chains stop here)
-MAX_FOLD_WEIGHT = 1_000_000       # expanded size of a folded list/dict (elements plus their sizes)
+MAX_FOLD_WEIGHT = 200_000         # expanded size of a folded list/dict (elements plus their sizes)
 MAX_FOLD_DEPTH = 60               # nested expressions folded
 MAX_FOLD_STEPS = 2_000_000        # fold calls per file
 MAX_COMPREHENSION_ITEMS = 100_000
@@ -63,8 +63,8 @@ class Folder:
             return self._weights.get(id(value), len(value) + 1)
         return 1
 
-    def _container(self, value: Any, parts: list[Any]) -> Any:
-        total = len(parts) + 1 + sum(self.weight(p) for p in parts)
+    def _container(self, value: Any, parts: list[Any], total: int = 0) -> Any:
+        total = total or len(parts) + 1 + sum(self.weight(p) for p in parts)
         if total > MAX_FOLD_WEIGHT:
             return UNKNOWN
         self._weights[id(value)] = total
@@ -129,8 +129,8 @@ class Folder:
                 joined: Any = left + right  # type: ignore[operator]
                 return bounded(joined)
             if isinstance(left, list) and isinstance(right, list):
-                return self._container(left + right, [*left, *right]) \
-                    if self.weight(left) + self.weight(right) <= MAX_FOLD_WEIGHT else UNKNOWN
+                total = self.weight(left) + self.weight(right)
+                return self._container(left + right, [], total) if total <= MAX_FOLD_WEIGHT else UNKNOWN
         if isinstance(node.op, ast.Mult):
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, (str, bytes)) and is_int(n):
