@@ -64,7 +64,7 @@ def _scan_one(ctx: ScanContext, rec: FileRecord, scanner: str) -> Iterator[Findi
     kind = _kind(rec.path)
     if kind == "requirements":
         for number, line in _logical_lines(text):
-            yield from _requirement(rec.path, f"line {number}", line.lstrip("- ").strip(), scanner)
+            yield from _requirement(rec.path, f"line {number}", re.sub(r"^-\s+", "", line).strip(), scanner)
     elif kind == "setup":
         for where, spec in _setup_requirements(text):
             yield from _requirement(rec.path, where, spec, scanner)

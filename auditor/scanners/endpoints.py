@@ -315,7 +315,7 @@ def shell_context(text: str) -> Callable[[int, int], str]:
     return _line_context(text.splitlines(), set())
 
 
-def _line_context(lines: list[str], doc_lines: set[int]) -> Callable[[int, int], str]:
+def _line_context(lines: list[str], doc_lines: set[int], kind: str = "code") -> Callable[[int, int], str]:
     def context_of(line: int, col: int) -> str:
         if line in doc_lines:
             return "docs"
@@ -323,8 +323,14 @@ def _line_context(lines: list[str], doc_lines: set[int]) -> Callable[[int, int],
             before = lines[line - 1][:col]
             if "#" in before and before.count('"') % 2 == 0 and before.count("'") % 2 == 0:
                 return "docs"
-        return "code"
+        return kind
     return context_of
+
+
+def _hash_comments(path: str) -> bool:
+    p = PurePosixPath(path.lower())
+    return p.suffix in (".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".env", ".txt") or \
+        p.name.startswith((".env", "requirements", "constraints"))
 
 
 def is_vocabulary(path: str) -> bool:
@@ -339,6 +345,9 @@ def context_for(path: str, content: str | bytes) -> Callable[[int, int], str]:
     kind = file_context(path)
     script = content[:2] in ("#!", b"#!") and not path.lower().endswith(".py")
     if kind != "code" and not script:
+        if _hash_comments(path):     # compose, .env, TOML, INI: a commented-out line configures nothing
+            text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+            return _line_context(text.splitlines(), set(), kind)
         return lambda _line, _col: kind
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
     if path.lower().endswith(".py"):
@@ -390,9 +399,9 @@ def _scan_file(ctx: ScanContext, rec: FileRecord, collector: Collector, roles: d
 
 def _chunk_context(path: str, chunk: bytes) -> Callable[[int, int], str]:
     kind = file_context(path)
-    if kind != "code":
+    if kind != "code" and not _hash_comments(path):
         return lambda _line, _col: kind
-    return shell_context(chunk.decode("utf-8", "replace"))   # comments only: too large to parse
+    return _line_context(chunk.decode("utf-8", "replace").splitlines(), set(), kind)   # comments only
 
 
 def _by_role(role: str, context_of: Callable[[int, int], str]) -> Callable[[int, int], str]:
