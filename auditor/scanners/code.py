@@ -27,13 +27,6 @@ _CONFIG_SUFFIXES = (".json",)
 _NEVER_LOADED = (loadgraph.EXAMPLE, loadgraph.CI, loadgraph.DATA, loadgraph.DOCS)
 _HIDING = {"obfuscation", "blob", "encoding", "bidi"}
 
-_FIXED_RULES = {
-    "obfuscation": "CODE-OBFUSCATED",
-    "getattr": "CODE-DYNAMIC-GETATTR",
-    "from-pretrained": "CODE-FROM-PRETRAINED-REPO",
-    "blob": "CODE-EMBEDDED-BLOB",
-}
-
 
 @dataclass
 class _Source:
@@ -151,11 +144,10 @@ def _hit_findings(analysis: pyast.Analysis, file: str, scanner: str, location_pr
     for hit in analysis.hits:
         if hit.category == "from-pretrained" and repo_id and hit.name == repo_id:
             continue
-        rule, severity = _rule_and_severity(hit, categories)
+        rule, base = _rule_and_severity(hit, categories)
         if (rule, hit.line) in seen:
             continue
         seen.add((rule, hit.line))
-        base = severity if severity is not None else rules.catalog()[rule].severity
         parts = [p for p in (hit.name, _when(hit, role), hit.detail) if p]
         found.append(rules.finding(rule, file=file, location=f"{location_prefix}line {hit.line}",
                                    evidence=f"{hit.call}  [{'; '.join(parts)}{suffix}]",
@@ -180,18 +172,18 @@ def _graded(severity: Severity, role: str, category: str) -> Severity:
     return severity
 
 
-def _rule_and_severity(hit: pyast.Hit, categories: dict[str, dict[str, Any]]) -> tuple[str, Severity | None]:
-    if hit.category in categories:
-        spec = categories[hit.category]
-        if hit.computed and "computed" in spec:
-            return spec["rule"], Severity.parse(spec["computed"])
-        return spec["rule"], Severity.parse(spec["import" if hit.import_time else "called"])
-    rule = _FIXED_RULES[hit.category]
+def _rule_and_severity(hit: pyast.Hit, categories: dict[str, dict[str, Any]]) -> tuple[str, Severity]:
+    """Rule and severity of a hit from rules/code-patterns.yaml: `computed` when what runs is not known
+    (or, for getattr, a computed name on a sensitive module; for from-pretrained, trust_remote_code)."""
+    spec = categories[hit.category]
+    computed = hit.computed
     if hit.category == "getattr":
-        return rule, Severity.HIGH if hit.detail == "sensitive module" else Severity.LOW
-    if hit.category == "from-pretrained":
-        return rule, Severity.HIGH if hit.import_time or "trust_remote_code" in hit.detail else Severity.MEDIUM
-    return rule, None
+        computed = hit.detail == "sensitive module"
+    elif hit.category == "from-pretrained":
+        computed = "trust_remote_code" in hit.detail
+    if computed and "computed" in spec:
+        return spec["rule"], Severity.parse(spec["computed"])
+    return spec["rule"], Severity.parse(spec["import" if hit.import_time else "called"])
 
 
 def _report_file(ctx: ScanContext, path: str, source: _Source, graph: loadgraph.LoadGraph,

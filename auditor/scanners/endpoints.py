@@ -122,6 +122,13 @@ class Collector:
         speed, so a 30 MB tokenizer.json costs a fraction of a second, not a regex pass per character.
         """
         raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
+        sightings = self._url_sightings(file, raw)
+        if bare_hosts:
+            self._bare_sightings(file, raw, sightings)
+        if sightings:
+            self._emit(file, raw, sightings, context_of, location_of or str, line_base)
+
+    def _url_sightings(self, file: str, raw: bytes) -> list[tuple[int, str, str, bool]]:
         sightings: list[tuple[int, str, str, bool]] = []     # (offset, host, example, in_url)
         hosts: dict[str, str] = {}                            # url -> host, parsed once
         for m in _SCHEME_SEP.finditer(raw):
@@ -142,9 +149,12 @@ class Collector:
                 host = hosts[url] = _url_host(url)
             if host:
                 sightings.append((start, host, url, True))
+        return sightings
+
+    def _bare_sightings(self, file: str, raw: bytes, sightings: list[tuple[int, str, str, bool]]) -> None:
         previous_end = 0
         tokens = 0
-        dot_match = _DOT.search(raw) if bare_hosts else None
+        dot_match = _DOT.search(raw)
         while dot_match is not None:
             dot = dot_match.start()
             tokens += 1
@@ -164,9 +174,9 @@ class Collector:
                 sightings.append((begin, token, token, False))
             elif token[-1].isalpha() and self.cls.classify(token).country:
                 sightings.append((begin, token, token, False))
-        if not sightings:
-            return
-        location_of = location_of or str
+
+    def _emit(self, file: str, raw: bytes, sightings: list[tuple[int, str, str, bool]],
+              context_of: Callable[[int, int], str], location_of: Callable[[int], str], line_base: int) -> None:
         sightings.sort()
         line, line_start, counted_to = 1, 0, 0
         for offset, host, example, in_url in sightings:
