@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -123,13 +124,13 @@ class LoadGraph:
         self.lower = {p.lower(): p for p in self.present}
         self.chains: dict[str, tuple[str, ...]] = {}
         self.loaded_as_code: set[str] = set()    # non-.py files a module loads by path
-        queue: list[str] = []
+        queue: deque[str] = deque()
         for entry in found:
             if entry.file and entry.file in self.present and entry.file not in self.chains:
                 self.chains[entry.file] = (f"{entry.where} ({entry.config})", entry.file)
                 queue.append(entry.file)
         while queue:
-            current = queue.pop(0)
+            current = queue.popleft()
             targets = [t for m in modules.get(current, ()) for t in self._import_targets(current, m)]
             by_path = [t for names in loads.get(current, ()) for t in self._path_targets(current, names)]
             self.loaded_as_code.update(t for t in by_path if not t.endswith(".py"))

@@ -9,6 +9,7 @@ and every finding says which path it is on. Patterns and severities are data in 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,14 +24,14 @@ NAME = "code"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 MAX_NOTEBOOK_CELLS = 10_000
 MAX_GRAPH_ROUNDS = 4
-_CONFIG_SUFFIXES = (".json",)
+_CONFIG_NAMES = re.compile(r"(^|[_.-])(config|processor|preprocessor|feature_extractor)[^/]*\.json$", re.I)
 _NEVER_LOADED = (loadgraph.EXAMPLE, loadgraph.CI, loadgraph.DATA, loadgraph.DOCS)
 _HIDING = {"obfuscation", "blob", "encoding", "bidi"}
 
 
 @dataclass
 class _Source:
-    text: str = ""
+    analyzed: bool = False       # the text itself is not kept: only what the analysis found
     analysis: pyast.Analysis = field(default_factory=pyast.Analysis)
     problems: list[Finding] = field(default_factory=list)
 
@@ -39,7 +40,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     facts: dict[str, Any] = {"python_files": [], "notebooks": [], "import_time_calls": 0, "auto_map": [],
                              "cross_repo": [], "trust_remote_code": False, "scripts": []}
     found_entries: list[loadgraph.Entry] = []
-    configs = [r for r in ctx.files if not r.error and r.path.lower().endswith(_CONFIG_SUFFIXES)]
+    configs = [r for r in ctx.files if not r.error and _CONFIG_NAMES.search(r.path.rsplit("/", 1)[-1])]
     yield from ctx.per_file(configs, lambda rec: _read_config(ctx, rec, found_entries), NAME)
     yield from _automap_findings(ctx, found_entries, facts)
     sources: dict[str, _Source] = {}
@@ -98,7 +99,7 @@ def _analyze_file(ctx: ScanContext, rec: FileRecord, sources: dict[str, _Source]
             "CODE-ENCODING", file=rec.path, scanner=NAME, severity=None if hidden else Severity.MEDIUM,
             evidence=f"source encoding {decoded.encoding}" + (
                 ": Python reads different code than an editor shows" if hidden else "")))
-    source.text = decoded.text
+    source.analyzed = True
     source.analysis = pyast.analyze(decoded.text)
     if decoded.error:
         source.analysis.error = source.analysis.error or decoded.error
@@ -190,9 +191,9 @@ def _report_file(ctx: ScanContext, path: str, source: _Source, graph: loadgraph.
                  facts: dict[str, Any]) -> Iterator[Finding]:
     role = graph.role(path)
     yield from source.problems
-    if source.problems and not source.text:
+    if not source.analyzed:
         return
-    found, analysis = findings_for_source(source.text, path, repo_id=ctx.snapshot.repo_id, role=role,
+    found, analysis = findings_for_source("", path, repo_id=ctx.snapshot.repo_id, role=role,
                                           why=graph.why(path), analysis=source.analysis)
     if role not in _NEVER_LOADED:
         facts["import_time_calls"] += sum(1 for h in analysis.hits if h.import_time)
@@ -255,9 +256,7 @@ def _read_config(ctx: ScanContext, rec: FileRecord, found: list[loadgraph.Entry]
         yield rules.finding("AUTOMAP-UNPARSEABLE", file=rec.path, scanner=NAME, severity=Severity.HIGH,
                             evidence=f"config larger than {MAX_CONFIG_BYTES} bytes; auto_map not checked")
         return
-    raw = ctx.path(rec).read_bytes()
-    if b"auto_map" not in raw and b"custom_pipelines" not in raw and b"auto_mapping" not in raw:
-        return
+    raw = ctx.path(rec).read_bytes()      # parsed whatever it holds: "auto\u005fmap" is auto_map too
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
