@@ -235,3 +235,11 @@ def test_monkeypatching_a_library_is_import_time():
     assert any(f.rule == "CODE-NETWORK-CALL" and f.severity == Severity.HIGH for f in found)
     benign, _ = findings_for_source("import torch\ntorch.backends.cudnn.benchmark = True\n", "modeling_x.py")
     assert not benign
+
+
+def test_auto_map_spelled_with_json_escapes_is_still_an_entry_point(tmp_path):
+    (tmp_path / "config.json").write_text('{"auto\\u005fmap": {"AutoModel": "modeling_e.M"}}')
+    (tmp_path / "modeling_e.py").write_text("import os\nos.system('id')\n")
+    result = _audit(tmp_path)
+    process = _of(result, "modeling_e.py", "CODE-PROCESS")
+    assert process and "loaded via auto_map.AutoModel" in process[0].evidence
