@@ -235,13 +235,18 @@ class CallChecks:
             self._hit("obfuscation", f"{base}.{attr}", node, when, detail=f"name folds to {attr!r}")
 
     def _check_subscript(self, node: ast.Subscript, when: str) -> None:
-        """globals()["__builtins__"], vars(sys.modules[x])[y], sys.modules[x]: lookups with computed keys."""
+        """globals()["__builtins__"], vars(m)[x], sys.modules[x], builtins.__dict__[x]: lookups by computed key.
+        High on builtins and when the key comes from the environment, input, the network or a decoded
+        payload; sys.modules[__name__] is the module itself."""
         base = self.resolve(node.value)
         if base is None or not (base in _LOOKUP_BASES or base.endswith(".__dict__")):
             return
         key = self.fold(node.slice)
         if key is UNKNOWN:
-            self._hit("getattr", base, node, when, computed=True, detail="sensitive module")
+            if isinstance(node.slice, ast.Name) and node.slice.id in ("__name__", "__package__"):
+                return
+            sensitive = base.startswith("builtins") or self._taint(node.slice) != "computed argument"
+            self._hit("getattr", base, node, when, computed=True, detail="sensitive module" if sensitive else "module")
         elif base in ("globals()", "locals()") and key == "__builtins__":
             self._hit("getattr", "builtins", node, when, computed=True, detail="sensitive module")
 

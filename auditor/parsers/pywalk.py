@@ -113,20 +113,24 @@ class _Walker:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             self.a.import_(node)
         elif isinstance(node, ast.Assign):
-            if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                self.a.assigns[node.targets[0].id] = node.value
-            for target in node.targets:
-                if isinstance(target, (ast.Attribute, ast.Subscript)):
-                    self.stores.append((target, node.value, when))
-                    if when and isinstance(target, ast.Attribute):
-                        self._eager_callable(node.value, f"{when} (replaces .{target.attr})", owner)
+            self._assign(node, when, owner)
         elif isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.target, ast.Name):
             self.a.loop_iters[node.target.id] = node.iter
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
             self.subscripts.append((node, when))
-        elif isinstance(node, _CONTAINERS) or isinstance(node, ast.Dict):
-            elements = node.values if isinstance(node, ast.Dict) else node.elts
-            self.refs.extend((e, when) for e in elements if isinstance(e, (ast.Name, ast.Attribute)))
+        elif isinstance(node, ast.Dict):
+            self.refs.extend((e, when) for e in node.values if isinstance(e, (ast.Name, ast.Attribute)))
+
+    def _assign(self, node: ast.Assign, when: str, owner: str) -> None:
+        if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            self.a.assigns[node.targets[0].id] = node.value
+        if isinstance(node.value, _CONTAINERS):     # FUNCS = [eval, exec]: a table, not an isinstance tuple
+            self.refs.extend((e, when) for e in node.value.elts if isinstance(e, (ast.Name, ast.Attribute)))
+        for target in node.targets:
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                self.stores.append((target, node.value, when))
+                if when and isinstance(target, ast.Attribute):
+                    self._eager_callable(node.value, f"{when} (replaces .{target.attr})", owner)
 
     # --- definitions ----------------------------------------------------------------------------------
 
