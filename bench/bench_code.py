@@ -1,18 +1,22 @@
-"""Issue 7 benchmark: the endpoints and code scanners on big and many files.
+"""Benchmark: the endpoints and code scanners on big and many files, and on hostile small ones.
 
 Run: python bench/bench_code.py [--tokenizer-mb 30]
 Measures, in the same run, best of 3, files in the page cache:
 - endpoints on a generated ~30 MB tokenizer.json (byte-level BPE vocab + merges, a few URLs inside),
   against `grep -oE` of URLs over the same file (GNU grep: the reference for a plain text search)
   and against `python -c json.load` (what any tokenizer loader pays just to parse it);
-- the code scanner's analysis (pyast) on every .py of the installed torch's nn, optim, distributions,
-  utils and hub (real code: modeling, plus torch.hub downloads and cpp_extension builds), against bare
-  `ast.parse` of the same sources; with the hits by category, for the record.
+- the code analysis (decode_source + pyast + findings, every file graded as if it were on the
+  trust_remote_code load path, the worst case) on every .py of the installed torch and transformers,
+  against bare `ast.parse` of the same sources: exceptions (must be none), findings by severity, and
+  the high/critical ones by rule (the false-positive budget in RESULTS.md is judged on these);
+- folding bombs (a 1 KB file doubling a list 60 times, squaring an int 40 times) and the endpoints
+  search of a 50 MB .py: seconds and peak RSS, each in its own process.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -76,36 +80,108 @@ def best_of(cmd: list[str], repeat: int = 3) -> tuple[float, str]:
     return min(results, key=lambda r: float(r[1].split()[0]) if r[1][:1].isdigit() else r[0])
 
 
+LIBRARY_SCAN = """
+import ast, json, sys, time
+from collections import Counter
+from pathlib import Path
+import torch, transformers
+from auditor.parsers import pyast
+from auditor.scanners.code import findings_for_source
+files = sorted(p for pkg in (torch, transformers) for p in Path(pkg.__file__).parent.rglob("*.py"))
+raws = [f.read_bytes() for f in files]
+mb = sum(len(r) for r in raws) / 1e6
+t = time.perf_counter()
+for r in raws:
+    try:
+        ast.parse(r)
+    except (SyntaxError, ValueError):
+        pass
+bare = time.perf_counter() - t
+errors, severities, rules, limits = Counter(), Counter(), Counter(), 0
+t = time.perf_counter()
+for f, r in zip(files, raws):
+    try:
+        decoded = pyast.decode_source(r)
+        found, analysis = findings_for_source(decoded.text, str(f), role="load")
+    except Exception as exc:  # noqa: BLE001 - counted: the benchmark's first figure
+        errors[type(exc).__name__] += 1
+        continue
+    limits += bool(analysis.limit)
+    for x in found:
+        severities[x.severity.label] += 1
+        if x.severity.label in ("high", "critical"):
+            rules[x.rule] += 1
+ours = time.perf_counter() - t
+print(json.dumps({"files": len(files), "mb": round(mb, 1), "torch": torch.__version__,
+                  "transformers": transformers.__version__, "ast_parse_s": round(bare, 2),
+                  "analysis_s": round(ours, 2), "ratio": round(ours / bare, 2), "exceptions": dict(errors),
+                  "limits": limits, "by_severity": dict(severities), "high_or_critical_by_rule": dict(rules)}))
+"""
+
+BOMB = """
+import resource, sys, time
+kind = sys.argv[1]
+from auditor.parsers import pyast
+t = time.perf_counter()
+if kind == "double":
+    src = "a0 = [0, 0]\\n" + "".join(f"a{i + 1} = a{i} + a{i}\\n" for i in range(60)) + "exec(str(a60))\\n"
+    pyast.analyze(src)
+elif kind == "square":
+    src = "n0 = 99999999999\\n" + "".join(f"n{i + 1} = n{i} * n{i}\\n" for i in range(40)) + "eval(f'{n40}')\\n"
+    pyast.analyze(src)
+else:
+    from auditor.scanners import endpoints
+    path = sys.argv[2]
+    c = endpoints.Collector({"CN"})
+    with open(path, "rb") as fh:
+        from pathlib import Path
+        from auditor.model import FileRecord
+    class Ctx:
+        def path(self, rec):
+            return Path(path)
+    rec = FileRecord(path="big.py", size=Path(path).stat().st_size, sha256="", format="text")
+    list(endpoints._scan_file(Ctx(), rec, c, {}))
+    src = str(len(list(c.findings())))
+print(f"{time.perf_counter() - t:.2f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} {len(src)}")
+"""
+
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}       # this checkout's auditor, whatever is installed
+
+
 def bench_python() -> None:
-    import ast
+    out = subprocess.run([sys.executable, "-c", LIBRARY_SCAN], capture_output=True, text=True, check=False,
+                         env=ENV, cwd=ROOT)
+    if out.returncode:
+        print("library scan failed:", out.stderr[-2000:])
+        return
+    data = json.loads(out.stdout)
+    print(f"every .py of torch {data['torch']} and transformers {data['transformers']}: {data['files']} files, "
+          f"{data['mb']} MB")
+    print(f"  ast.parse only      {data['ast_parse_s']:.2f} s")
+    print(f"  decode + analyze + findings (as if on the load path) {data['analysis_s']:.2f} s "
+          f"({data['ratio']:.2f}x ast.parse)")
+    print(f"  exceptions          {data['exceptions'] or 'none'}; files with a work limit hit: {data['limits']}")
+    print(f"  findings            {json.dumps(data['by_severity'])}")
+    print(f"  high/critical rules {json.dumps(data['high_or_critical_by_rule'])}")
 
-    import torch
 
-    from auditor.parsers import pyast
-
-    base = Path(torch.__file__).parent
-    files = sorted(f for sub in ("nn", "optim", "distributions", "utils") for f in (base / sub).rglob("*.py"))
-    files.append(base / "hub.py")
-    sources = [f.read_text(encoding="utf-8", errors="replace") for f in files]
-    total_mb = sum(len(s) for s in sources) / 1e6
-    times = {}
-    for label, fn in (("ast.parse", ast.parse), ("pyast.analyze", pyast.analyze)):
-        runs = []
-        for _ in range(3):
-            t = time.perf_counter()
-            for s in sources:
-                fn(s)
-            runs.append(time.perf_counter() - t)
-        times[label] = min(runs)
-    counts: dict[str, int] = {}
-    for s in sources:
-        for hit in pyast.analyze(s).hits:
-            counts[hit.category] = counts.get(hit.category, 0) + 1
-    print(f"torch {torch.__version__} nn/optim/distributions/utils/hub: {len(files)} .py files, {total_mb:.1f} MB")
-    print(f"  ast.parse only      {times['ast.parse']:.2f} s")
-    print(f"  pyast.analyze       {times['pyast.analyze']:.2f} s  ({times['pyast.analyze'] / times['ast.parse']:.2f}x "
-          f"ast.parse, {total_mb / times['pyast.analyze']:.1f} MB/s)")
-    print(f"  hits by category    {json.dumps(dict(sorted(counts.items())))}")
+def bench_bombs(out: Path) -> None:
+    big = out / "big.py"
+    line = "    0,  # " + "x" * 40 + "\n"
+    with open(big, "w") as fh:
+        fh.write("TABLE = [\n")
+        for _ in range(50 * 1024 * 1024 // len(line)):
+            fh.write(line)
+        fh.write("]\nURL = 'https://api.deepseek.com/v1'\n")
+    for kind, args in (("double", []), ("square", []), ("endpoints-50MB-py", [str(big)])):
+        start = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", BOMB, kind, *args], capture_output=True, text=True, check=False,
+                             env=ENV, cwd=ROOT)
+        wall = time.perf_counter() - start
+        print(f"  {kind:20s} {res.stdout.strip() or res.stderr.strip()[-300:]}  (seconds, peak RSS MB, -; "
+              f"process {wall:.2f} s)")
 
 
 def main() -> None:
@@ -129,6 +205,8 @@ def main() -> None:
     whole = subprocess.run([sys.executable, "-c", WHOLE_AUDIT, str(out)], capture_output=True, text=True, check=False)
     print(f"  whole audit of that folder: {whole.stdout.strip() or whole.stderr.strip()[-300:]}")
     bench_python()
+    print("hostile inputs (each in its own process):")
+    bench_bombs(out)
 
 
 def _time(cmd: list[str]) -> float:

@@ -79,9 +79,9 @@ def test_severity_follows_where_the_endpoint_appears(origin_result):
     assert "Alibaba Cloud Model Studio, CN, api" in in_code.evidence
 
     comment = _endpoint(origin_result, "processing_quasar.py", "api.deepseek.com")
-    assert (comment.rule, comment.severity) == ("ENDPOINT-ORIGIN-API", Severity.LOW)
+    assert (comment.rule, comment.severity) == ("ENDPOINT-ORIGIN-API", Severity.INFO)   # docs never above info
     docstring = _endpoint(origin_result, "processing_quasar.py", "modelscope.cn")
-    assert (docstring.rule, docstring.severity) == ("ENDPOINT-ORIGIN-HUB", Severity.LOW)
+    assert (docstring.rule, docstring.severity) == ("ENDPOINT-ORIGIN-HUB", Severity.INFO)
 
     in_config = _endpoint(origin_result, "generation_config.json", "hf-mirror.com")
     assert (in_config.rule, in_config.severity) == ("ENDPOINT-ORIGIN-HUB", Severity.HIGH)
@@ -89,7 +89,7 @@ def test_severity_follows_where_the_endpoint_appears(origin_result):
     assert (in_template.rule, in_template.severity) == ("ENDPOINT-ORIGIN-API", Severity.HIGH)
 
     in_docs = _endpoint(origin_result, "README.md", "qianwen-res.oss-cn-beijing.aliyuncs.com")
-    assert (in_docs.rule, in_docs.severity) == ("ENDPOINT-ORIGIN-STORAGE", Severity.LOW)
+    assert (in_docs.rule, in_docs.severity) == ("ENDPOINT-ORIGIN-STORAGE", Severity.INFO)
     assert "region cn-beijing" in in_docs.evidence
 
 
@@ -134,7 +134,7 @@ def test_links_only_in_documentation_do_not_refute_the_claim(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     result = audit(str(tmp_path), Options(engines=("auditor",)))
     origin = [f for f in result.findings if f.rule.startswith("ENDPOINT-ORIGIN")]
-    assert len(origin) == 2 and all(f.severity == Severity.LOW for f in origin)
+    assert len(origin) == 2 and all(f.severity == Severity.INFO for f in origin)
     assert next(c for c in result.claims if c.id == "endpoints").status.value == "supported"
 
 

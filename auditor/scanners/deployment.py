@@ -5,6 +5,10 @@ Dockerfiles, compose and Kubernetes YAML, .env files, Python and shell serving c
 the endpoint rules (origin-country hosts), the code rules (as DEPLOY-CODE: it is the user's code),
 and deployment checks: HF_ENDPOINT / ModelScope switches pointing at an origin-country hub,
 trust_remote_code, HF_HUB_OFFLINE, telemetry opt-outs. Variable names are data in rules/endpoints.yaml.
+The serving variables of vLLM, TGI, SGLang and llama.cpp (trust-remote-code flags and environment
+variables, mirror and endpoint settings) are read from Dockerfile ARG/ENV, compose, .env, shell and
+YAML, with `${VAR}` references resolved and comment lines ignored. The model repo's own serving files
+(a shipped Dockerfile, compose file or .env) get the same trust and mirror checks.
 """
 from __future__ import annotations
 
@@ -29,13 +33,17 @@ NAME = "deployment"
 MAX_YAML_DOCUMENTS = 1000
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n", ""}
-_TRUST = re.compile(r"""trust[_-]remote[_-]code["']?\s*[=:]\s*["']?(True|true|1|yes)\b|--trust[_-]remote[_-]code\b"""
-                    r"""(?!\s*[= ]\s*(?:false|False|0)\b)""")
+_TRUST = re.compile(r"""trust[_-]remote[_-]code["']?\s*[=:]\s*["']?(true|1|yes|on)\b|--trust[_-]remote[_-]code\b"""
+                    r"""(?!\s*[= ]\s*(?:false|0|no|off)\b)""", re.I)
+_COMMENT = re.compile(r"^[ \t]*(#|//|;|REM\b).*$|[ \t]+#(?![^\n]*[\"']).*$", re.M)
+_DEFAULT = re.compile(r"^[ \t]*(?:ARG|ENV|export)?[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*[= ][ \t]*[\"']?([^\s\"']*)", re.M)
+_REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}?")
 
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
     folders = ctx.options.deployment
     if not folders:
+        yield from _scan_repo(ctx, rules.load("endpoints.yaml")["deployment"])
         return
     spec = rules.load("endpoints.yaml")["deployment"]
     state = _State(spec)
@@ -44,7 +52,23 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
         yield from _scan_folder(ctx, folder, spec, state, collector)
     yield from collector.findings()
     yield from _verdicts(ctx, state, spec)
+    yield from _deployment_verdicts(ctx, state, spec)
     ctx.facts.publish(DeploymentFacts(state.facts(folders)))
+
+
+def _scan_repo(ctx: ScanContext, spec: dict[str, Any]) -> Iterator[Finding]:
+    """The model repo's own Dockerfile, compose and .env files: trust and mirror settings it ships."""
+    state = _State(spec)
+    wanted = [r for r in ctx.files if not r.error and _serving_file(r.path, spec)]
+    limit = ctx.options.limits.max_text_bytes
+
+    def one(rec: Any) -> Iterator[Finding]:
+        with open(ctx.path(rec), "rb") as fh:
+            text = _without_comments(fh.read(limit).decode("utf-8", "replace"))
+        _read_text(text, rec.path, state)
+        return iter(())
+    yield from ctx.per_file(wanted, one, NAME)
+    yield from _verdicts(ctx, state, spec)
 
 
 class _State:
@@ -55,7 +79,8 @@ class _State:
         self.origin_modules: list[tuple[str, int, str]] = []   # (file, line, module)
         self.files = 0
         watched = list(spec["hub_endpoint_vars"]) + list(spec["origin_hub_switches"]) + list(spec["offline_vars"]) \
-            + [t["var"] for t in spec["telemetry"]]
+            + [t["var"] for t in spec["telemetry"]] + list(spec.get("trust_vars", ()))
+        self.defaults: dict[str, str] = {}                  # ARG/ENV/.env values, for ${VAR} references
         names = "|".join(re.escape(v) for v in watched)
         prefixes = "|".join(re.escape(p) + r"[A-Z0-9_]+" for p in spec["origin_hub_prefixes"])
         self.key_pattern = re.compile(rf"\b({names}|{prefixes})\b")
@@ -63,6 +88,7 @@ class _State:
             rf"""\b(?P<key>{names}|{prefixes})\b["']?\]?[ \t]*(?:=|:|,|[ \t])[ \t]*["']?(?P<value>[^\s"',)\]}}]*)""")
 
     def record(self, key: str, value: str, file: str, location: str) -> None:
+        value = _REFERENCE.sub(lambda m: self.defaults.get(m.group(1), m.group(2) or m.group(0)), value)
         entries = self.env.setdefault(key, [])
         if (value, file, location) not in entries:
             entries.append((value, file, location))
@@ -137,14 +163,31 @@ def _scan_folder(ctx: ScanContext, folder: str, spec: dict[str, Any], state: _St
                                 evidence=f"larger than {limit} bytes; only the start was searched")
         state.files += 1
         text = raw[:limit].decode("utf-8", "replace")
-        collector.add_text(shown, text, context_for(rel, text))
-        _read_env(text, shown, state)
+        plain = text if path.suffix.lower() == ".py" else _without_comments(text)
+        collector.add_text(shown, plain, context_for(rel, plain))
+        _read_text(plain, shown, state)
         if path.suffix.lower() in (".yaml", ".yml"):
-            yield from _read_yaml_env(text, shown, state)
-        for m in _TRUST.finditer(text):
-            state.trust.append((shown, text.count("\n", 0, m.start()) + 1))
+            yield from _read_yaml_env(plain, shown, state)
         if path.suffix.lower() == ".py":
             yield from _serving_code(text, shown, state, spec)
+
+
+def _without_comments(text: str) -> str:
+    """Comment lines blanked (line numbers kept): `# - HF_ENDPOINT=hf-mirror.com` configures nothing."""
+    return _COMMENT.sub("", text)
+
+
+def _serving_file(path: str, spec: dict[str, Any]) -> bool:
+    name = Path(path).name.lower()
+    return name in spec["file_names"] or name.startswith(tuple(spec["file_prefixes"]))
+
+
+def _read_text(text: str, file: str, state: _State) -> None:
+    for m in _DEFAULT.finditer(text):
+        state.defaults.setdefault(m.group(1), m.group(2))
+    _read_env(text, file, state)
+    for m in _TRUST.finditer(text):
+        state.trust.append((file, text.count("\n", 0, m.start()) + 1))
 
 
 def _read_env(text: str, file: str, state: _State) -> None:
@@ -200,19 +243,8 @@ def _serving_code(text: str, file: str, state: _State, spec: dict[str, Any]) -> 
 
 
 def _verdicts(ctx: ScanContext, state: _State, spec: dict[str, Any]) -> Iterator[Finding]:
-    cls = classifier()
-    sensitive = set(ctx.regions.sensitive_origins)
-    for var in spec["hub_endpoint_vars"]:
-        for value, file, location in state.env.get(var, []):
-            host = value.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
-            info = cls.classify(host) if host else None
-            described = ", ".join(p for p in (info.operator, info.country) if p) if info else ""
-            if info and info.country in sensitive:
-                yield rules.finding("DEPLOY-ORIGIN-MIRROR", file=file, location=location, scanner=NAME,
-                                    evidence=f"{var}={value} ({described or info.country})")
-            else:
-                yield rules.finding("DEPLOY-HF-ENDPOINT", file=file, location=location, scanner=NAME,
-                                    evidence=f"{var}={value} ({described or 'operator unknown'})")
+    """Mirror, endpoint and trust settings: for deployment folders and for the repo's own serving files."""
+    yield from _endpoint_vars(ctx, state, spec)
     for var, hub in spec["origin_hub_switches"].items():
         for value, file, location in state.env.get(var, []):
             if _truth(value) is not False:
@@ -227,12 +259,38 @@ def _verdicts(ctx: ScanContext, state: _State, spec: dict[str, Any]) -> Iterator
         yield rules.finding("DEPLOY-ORIGIN-MIRROR", file=file, location=f"line {line}", scanner=NAME,
                             evidence=f"serving code imports {module}: downloads from the origin-country hub by default")
     offline = state.offline()
-    for file, line in state.trust:
-        yield rules.finding("DEPLOY-TRUST-REMOTE-CODE", file=file, location=f"line {line}", scanner=NAME,
-                            severity=Severity.LOW if offline else None,
+    trust = list(dict.fromkeys(state.trust))
+    for var in spec.get("trust_vars", ()):
+        for value, file, location in state.env.get(var, []):
+            line = int(location.split()[-1]) if location.startswith("line ") else 0
+            if _truth(value) is True and (file, line) not in trust:
+                trust.append((file, line))
+    for file, line in trust:
+        yield rules.finding("DEPLOY-TRUST-REMOTE-CODE", file=file, location=f"line {line}" if line else "",
+                            scanner=NAME, severity=Severity.LOW if offline else None,
                             evidence="trust_remote_code enabled" + ("" if offline else
                                                                     " and HF_HUB_OFFLINE is not set"))
-    if not offline:
+
+
+def _endpoint_vars(ctx: ScanContext, state: _State, spec: dict[str, Any]) -> Iterator[Finding]:
+    cls = classifier()
+    sensitive = set(ctx.regions.sensitive_origins)
+    for var in spec["hub_endpoint_vars"]:
+        for value, file, location in state.env.get(var, []):
+            host = value.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+            info = cls.classify(host) if host else None
+            described = ", ".join(p for p in (info.operator, info.country) if p) if info else ""
+            if info and info.country in sensitive:
+                yield rules.finding("DEPLOY-ORIGIN-MIRROR", file=file, location=location, scanner=NAME,
+                                    evidence=f"{var}={value} ({described or info.country})")
+            else:
+                yield rules.finding("DEPLOY-HF-ENDPOINT", file=file, location=location, scanner=NAME,
+                                    evidence=f"{var}={value} ({described or 'operator unknown'})")
+
+
+def _deployment_verdicts(ctx: ScanContext, state: _State, spec: dict[str, Any]) -> Iterator[Finding]:
+    """Offline and telemetry: about the user's own deployment only."""
+    if not state.offline():
         yield rules.finding("DEPLOY-NOT-OFFLINE", scanner=NAME, file=", ".join(ctx.options.deployment),
                             evidence=f"none of {', '.join(spec['offline_vars'])} is set to 1")
     for t in spec["telemetry"]:

@@ -19,19 +19,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from auditor import rules
-from auditor.facts import EndpointFacts, Facts, GgufFacts, KerasFacts, OnnxFacts, SafetensorsFacts
-from auditor.model import Finding, Severity
+from auditor.facts import CodeFacts, EndpointFacts, Facts, GgufFacts, KerasFacts, OnnxFacts, SafetensorsFacts
+from auditor.model import FileRecord, Finding, Severity
+from auditor.parsers import loadgraph
 from auditor.parsers.hosts import HostInfo, classifier
 from auditor.scanners import ScanContext
 
 NAME = "endpoints"
-MAX_TEXT_BYTES = 128 * 1024 * 1024     # files are read whole up to this; beyond it: ENDPOINT-LIMIT
+MAX_TEXT_BYTES = 128 * 1024 * 1024     # files are searched up to this; beyond it: ENDPOINT-LIMIT
+CHUNK_BYTES = 8 * 1024 * 1024          # larger files are searched in chunks cut at line ends (bounded memory)
+MAX_PARSED_PYTHON = 8 * 1024 * 1024    # Python up to this is parsed for docstrings; larger: comments only
+PROSE_MIN_SPACES = 8                   # a string constant with this many spaces is text (a prompt), not an address
 MAX_LINES_LISTED = 20
 MAX_METADATA_STRINGS = 200_000
 MAX_TOKENS_PER_FILE = 2_000_000       # dotted strings examined per file (a 30 MB tokenizer has ~10^4)
 MAX_SIGHTINGS_PER_FILE = 100_000
 MAX_HOSTS_PER_FILE = 2_000            # distinct hosts reported per file
-CONTEXT_RANK = {"docs": 0, "config": 1, "code": 2}
+CONTEXT_RANK = {"docs": 0, "example": 1, "config": 2, "code": 3}
 
 # Literal anchors the regex engine finds fast, then bounded, linear expansions around them.
 _SCHEME_SEP = re.compile(rb"://")
@@ -67,13 +71,21 @@ class Collector:
         self.cls = classifier()
 
     def add_text(self, file: str, text: str | bytes, context_of: Callable[[int, int], str],
-                 location_of: Callable[[int], str] | None = None, *, bare_hosts: bool = True) -> None:
+                 location_of: Callable[[int], str] | None = None, *, bare_hosts: bool = True,
+                 line_base: int = 0) -> None:
         """Search `text`; context_of(line, column) says code/config/docs for a match at that place.
 
         Works on bytes and anchors on literals ("://" and "."), which the regex engine finds at memory
         speed, so a 30 MB tokenizer.json costs a fraction of a second, not a regex pass per character.
         """
         raw = text.encode("utf-8", "replace") if isinstance(text, str) else text
+        sightings = self._url_sightings(file, raw)
+        if bare_hosts:
+            self._bare_sightings(file, raw, sightings)
+        if sightings:
+            self._emit(file, raw, sightings, context_of, location_of or str, line_base)
+
+    def _url_sightings(self, file: str, raw: bytes) -> list[tuple[int, str, str, bool]]:
         sightings: list[tuple[int, str, str, bool]] = []     # (offset, host, example, in_url)
         hosts: dict[str, str] = {}                            # url -> host, parsed once
         for m in _SCHEME_SEP.finditer(raw):
@@ -94,9 +106,12 @@ class Collector:
                 host = hosts[url] = _url_host(url)
             if host:
                 sightings.append((start, host, url, True))
+        return sightings
+
+    def _bare_sightings(self, file: str, raw: bytes, sightings: list[tuple[int, str, str, bool]]) -> None:
         previous_end = 0
         tokens = 0
-        dot_match = _DOT.search(raw) if bare_hosts else None
+        dot_match = _DOT.search(raw)
         while dot_match is not None:
             dot = dot_match.start()
             tokens += 1
@@ -116,9 +131,9 @@ class Collector:
                 sightings.append((begin, token, token, False))
             elif token[-1].isalpha() and self.cls.classify(token).country:
                 sightings.append((begin, token, token, False))
-        if not sightings:
-            return
-        location_of = location_of or str
+
+    def _emit(self, file: str, raw: bytes, sightings: list[tuple[int, str, str, bool]],
+              context_of: Callable[[int, int], str], location_of: Callable[[int], str], line_base: int) -> None:
         sightings.sort()
         line, line_start, counted_to = 1, 0, 0
         for offset, host, example, in_url in sightings:
@@ -135,7 +150,7 @@ class Collector:
             is_ip = bool(_IPV4_TOKEN.match(host))
             if is_ip and context == "docs":
                 continue   # version numbers and citations look like IPs; only code and configs count
-            self._add(file, host, example, context, location_of(line), in_url=in_url, ip=is_ip)
+            self._add(file, host, example, context, location_of(line + line_base), in_url=in_url, ip=is_ip)
 
     def _add(self, file: str, host: str, example: str, context: str, location: str, *, in_url: bool,
              info: HostInfo | None = None, ip: bool = False) -> None:
@@ -244,17 +259,21 @@ def file_context(path: str) -> str:
 def python_context(text: str) -> Callable[[int, int], str]:
     """code, except in comments and docstrings (docs)."""
     doc_lines: set[int] = set()
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        tree = None
-    if tree is not None:
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-                first = node.body[0]
-                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
-                        isinstance(first.value.value, str):
-                    doc_lines.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    tree = None
+    if len(text) <= MAX_PARSED_PYTHON:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            tree = None
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and \
+                    isinstance(first.value.value, str):
+                doc_lines.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                node.value.count(" ") >= PROSE_MIN_SPACES:   # prompt text, banners: URLs in prose are not contacted
+            doc_lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     lines = text.splitlines()
     return _line_context(lines, doc_lines)
 
@@ -263,7 +282,7 @@ def shell_context(text: str) -> Callable[[int, int], str]:
     return _line_context(text.splitlines(), set())
 
 
-def _line_context(lines: list[str], doc_lines: set[int]) -> Callable[[int, int], str]:
+def _line_context(lines: list[str], doc_lines: set[int], kind: str = "code") -> Callable[[int, int], str]:
     def context_of(line: int, col: int) -> str:
         if line in doc_lines:
             return "docs"
@@ -271,8 +290,14 @@ def _line_context(lines: list[str], doc_lines: set[int]) -> Callable[[int, int],
             before = lines[line - 1][:col]
             if "#" in before and before.count('"') % 2 == 0 and before.count("'") % 2 == 0:
                 return "docs"
-        return "code"
+        return kind
     return context_of
+
+
+def _hash_comments(path: str) -> bool:
+    p = PurePosixPath(path.lower())
+    return p.suffix in (".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".env", ".txt") or \
+        p.name.startswith((".env", "requirements", "constraints"))
 
 
 def is_vocabulary(path: str) -> bool:
@@ -287,6 +312,9 @@ def context_for(path: str, content: str | bytes) -> Callable[[int, int], str]:
     kind = file_context(path)
     script = content[:2] in ("#!", b"#!") and not path.lower().endswith(".py")
     if kind != "code" and not script:
+        if _hash_comments(path):     # compose, .env, TOML, INI: a commented-out line configures nothing
+            text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+            return _line_context(text.splitlines(), set(), kind)
         return lambda _line, _col: kind
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
     if path.lower().endswith(".py"):
@@ -299,20 +327,60 @@ def context_for(path: str, content: str | bytes) -> Callable[[int, int], str]:
 
 def scan(ctx: ScanContext) -> Iterator[Finding]:
     collector = Collector(set(ctx.regions.sensitive_origins))
-    limit_findings: list[Finding] = []
-    for rec in ctx.files:
-        if rec.error or rec.format not in ("text", "script"):
-            continue
-        raw, problem = read_bounded(ctx.path(rec), rec.size)
-        if problem:
-            limit_findings.append(rules.finding("ENDPOINT-LIMIT", file=rec.path, evidence=problem, scanner=NAME))
-        if raw:
-            collector.add_text(rec.path, raw, context_for(rec.path, raw), bare_hosts=not is_vocabulary(rec.path))
+    code = ctx.facts.get(CodeFacts)
+    roles: dict[str, str] = (code.get("roles") if code else None) or {}
+    texts = [r for r in ctx.files if not r.error and r.format in ("text", "script")]
+    yield from ctx.per_file(texts, lambda rec: _scan_file(ctx, rec, collector, roles), NAME)
     for file, key, value in _metadata_strings(ctx.facts):
         collector.add_text(file, value, _in_config, functools.partial(_metadata_location, key))
-    yield from limit_findings
     yield from collector.findings()
     ctx.facts.publish(EndpointFacts(collector.facts()))
+
+
+def _scan_file(ctx: ScanContext, rec: FileRecord, collector: Collector, roles: dict[str, str]) -> Iterator[Finding]:
+    """One file, read in chunks of CHUNK_BYTES cut at line ends: memory stays bounded whatever its size."""
+    role = roles.get(rec.path) or loadgraph.path_role(rec.path)
+    bare = not is_vocabulary(rec.path)
+    line_base = 0
+    with open(ctx.path(rec), "rb") as fh:
+        head = fh.read(CHUNK_BYTES + 1)
+        if len(head) <= CHUNK_BYTES:
+            collector.add_text(rec.path, head, _by_role(role, context_for(rec.path, head)), bare_hosts=bare)
+            return
+        read, carry = 0, head
+        while carry:
+            cut = carry.rfind(b"\n", 0, CHUNK_BYTES) + 1 or min(len(carry), CHUNK_BYTES)
+            chunk, carry = carry[:cut], carry[cut:]
+            read += len(chunk)
+            context = _by_role(role, _chunk_context(rec.path, chunk))
+            collector.add_text(rec.path, chunk, context, bare_hosts=bare, line_base=line_base)
+            line_base += chunk.count(b"\n")
+            if read >= MAX_TEXT_BYTES:
+                yield rules.finding("ENDPOINT-LIMIT", file=rec.path, scanner=NAME, severity=Severity.HIGH
+                                    if file_context(rec.path) == "code" else None,
+                                    evidence=f"larger than {MAX_TEXT_BYTES} bytes; only the start was searched")
+                return
+            if len(carry) < CHUNK_BYTES:
+                carry += fh.read(CHUNK_BYTES)
+
+
+def _chunk_context(path: str, chunk: bytes) -> Callable[[int, int], str]:
+    kind = file_context(path)
+    if kind != "code" and not _hash_comments(path):
+        return lambda _line, _col: kind
+    return _line_context(chunk.decode("utf-8", "replace").splitlines(), set(), kind)   # comments only
+
+
+def _by_role(role: str, context_of: Callable[[int, int], str]) -> Callable[[int, int], str]:
+    """CI workflows, data and docs are documentation; code in examples is example code."""
+    if role in (loadgraph.CI, loadgraph.DATA, loadgraph.DOCS):
+        return lambda _line, _col: "docs"
+    if role == loadgraph.EXAMPLE:
+        def example(line: int, col: int) -> str:
+            context = context_of(line, col)
+            return "example" if context in ("code", "config") else context
+        return example
+    return context_of
 
 
 def _in_config(_line: int, _col: int) -> str:

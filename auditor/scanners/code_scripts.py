@@ -1,0 +1,77 @@
+"""Scripts, executables, notebooks and README run instructions that ship next to the weights."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import Any
+
+from auditor import rules
+from auditor.model import FileRecord, Finding, Severity
+from auditor.scanners import ScanContext
+
+MAX_README_BYTES = 4 * 1024 * 1024
+NAME = "code"
+
+
+def scan_scripts(ctx: ScanContext, facts: dict[str, Any], scanner: str = NAME) -> Iterator[Finding]:
+    return _scan_scripts(ctx, facts)
+
+
+def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
+    data = rules.load("code-patterns.yaml")
+    script_ext = tuple(data["script_extensions"])
+    setup = set(data["setup_files"])
+    binaries = set(data["binary_formats"])
+    compiled = tuple(data.get("compiled_suffixes", ()))
+    for rec in ctx.files:
+        name = PurePosixPath(rec.path).name
+        lower = name.lower()
+        if rec.format in binaries:
+            facts["scripts"].append(rec.path)
+            yield rules.finding("SCRIPT-BINARY", file=rec.path, evidence=f"{rec.format} executable, {rec.size} bytes",
+                                scanner=NAME)
+        elif lower.endswith(compiled):
+            facts["scripts"].append(rec.path)
+            yield rules.finding("SCRIPT-BINARY", file=rec.path, scanner=NAME,
+                                evidence=f"compiled or packaged Python ({PurePosixPath(lower).suffix}), {rec.size} bytes")
+        elif name in setup:
+            facts["scripts"].append(rec.path)
+            yield rules.finding("SCRIPT-SETUP", file=rec.path, evidence=name, scanner=NAME)
+        elif lower.endswith(script_ext) or (rec.format == "script" and not lower.endswith(".py")):
+            facts["scripts"].append(rec.path)
+            yield rules.finding("SCRIPT-SHELL", file=rec.path, evidence=_first_line(ctx, rec), scanner=NAME)
+        elif lower.endswith(".ipynb"):
+            yield rules.finding("SCRIPT-NOTEBOOK", file=rec.path, evidence=f"notebook, {rec.size} bytes",
+                                scanner=NAME)
+        elif lower.endswith((".md", ".rst", ".txt")) and lower.startswith("readme") and not rec.error:
+            yield from _readme_instructions(ctx, rec, data)
+
+
+def _first_line(ctx: ScanContext, rec: FileRecord) -> str:
+    try:
+        with open(ctx.path(rec), "rb") as fh:
+            head = fh.read(200).decode("utf-8", "replace")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return head.splitlines()[0] if head.strip() else "(empty)"
+
+
+def _readme_instructions(ctx: ScanContext, rec: FileRecord, data: dict[str, Any]) -> Iterator[Finding]:
+    try:
+        with open(ctx.path(rec), "rb") as fh:
+            text = fh.read(MAX_README_BYTES).decode("utf-8", "replace")
+    except OSError:
+        return
+    run = [re.compile(p, re.I) for p in data["readme_run_patterns"]]
+    pipe = re.compile(data["readme_pipe_to_shell"], re.I)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if len(line) > 2000:
+            line = line[:2000]
+        for pattern in run:
+            match = pattern.search(line)
+            if match:
+                severity = Severity.MEDIUM if pipe.search(line) else None
+                yield rules.finding("SCRIPT-README-RUN", file=rec.path, location=f"line {number}",
+                                    evidence=line.strip()[:300], severity=severity, scanner=NAME)
+                break
