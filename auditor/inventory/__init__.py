@@ -47,7 +47,7 @@ def manifest_digest(files: Iterable[FileRecord]) -> str:
 
     An unreadable file counts as `-`, so a model with one is never the same as the readable original."""
     lines = "".join(f"{r.sha256 or '-'}  {r.path}\n" for r in sorted(files, key=lambda r: r.path))
-    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()   # names of any bytes
 
 
 def build(snapshot: Snapshot, options: Options, progress: Progress | None = None) -> Inventory:

@@ -214,9 +214,8 @@ def trigger_globs() -> list[str]:
     for source, key in spec["trigger_name_sources"]:
         names.update(rules.load(source)[key])
     globs = {f"**/*{s}" for s in suffixes} | {f"**/{n}" for n in names}
-    for source, key in spec["trigger_prefix_sources"]:
-        for prefix in rules.load(source)[key]:
-            globs |= {f"**/{prefix.lower()}*", f"**/{prefix.upper()}*"}
+    for prefix in spec["trigger_prefixes"]:
+        globs |= {f"**/{prefix.lower()}*", f"**/{prefix.upper()}*"}
     return sorted(globs | set(spec["trigger_extra"]))
 
 
