@@ -13,35 +13,34 @@ from auditor import __version__, settings
 from auditor.errors import AuditorError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# command name -> (module in auditor.cli, attribute): a command's module (and what it imports) is loaded
+# only when that command runs, so `auditor scan` does not pay for `fetch`, `ci` or `approvals`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("scan", "command"), "rules": ("rules_cmd", "command"), "demo": ("demo", "command"),
+    "ci": ("ci", "command"), "waivers": ("waivers", "command"), "report": ("report", "command"),
+    "verify-evidence": ("evidence", "command"), "fetch": ("fetch", "command"), "lock": ("lock", "command"),
+    "approve": ("approve", "command"), "approvals": ("approvals", "command"), "check": ("check", "command"),
+    "batch": ("batch", "command"), "verify": ("lock", "verify_command"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        import importlib
+        module, attribute = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(f"auditor.cli.{module}"), attribute)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="auditor")
 def cli() -> None:
     """Audit open-weight models before they reach production."""
-
-
-def _register() -> None:
-    from auditor.cli import (
-        approvals,
-        approve,
-        batch,
-        check,
-        ci,
-        demo,
-        evidence,
-        fetch,
-        lock,
-        report,
-        rules_cmd,
-        scan,
-        waivers,
-    )
-    for module in (scan, rules_cmd, demo, ci, waivers, report, evidence, fetch, lock, approve, approvals, check,
-                   batch):
-        cli.add_command(module.command)
-    cli.add_command(lock.verify_command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
