@@ -12,7 +12,6 @@ import click
 from auditor import __version__, settings
 from auditor.errors import AuditorError
 
-
 # command name -> (module in auditor.cli, attribute): a command's module (and what it imports) is loaded
 # only when that command runs, so `auditor scan` does not pay for `fetch`, `ci` or `approvals`.
 COMMANDS: dict[str, tuple[str, str]] = {
