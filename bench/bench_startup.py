@@ -25,21 +25,26 @@ BIN = Path(sys.executable).parent
 
 def make_small_repo(root: Path, files: int = 200) -> None:
     """A model repo of `files` small files: configs, tokenizers, tiny tensors, cards."""
-    if root.is_dir() and sum(1 for _ in root.iterdir()) == files:
+    marker = root.parent / f"{root.name}.complete"   # outside the repo: it is not one of its files
+    if marker.is_file():
         return
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     rng = np.random.default_rng(1)
     for i in range(files):
+        folder = root / f"part{i // 1000:03d}" if files > 1000 else root   # a large repo has folders
+        if i % 1000 == 0:
+            folder.mkdir(exist_ok=True)
         kind = i % 4
         if kind == 0:
-            (root / f"config_{i}.json").write_text(json.dumps({"hidden_size": 64, "layer": i}))
+            (folder / f"config_{i}.json").write_text(json.dumps({"hidden_size": 64, "layer": i}))
         elif kind == 1:
-            (root / f"tokenizer_{i}.json").write_text(json.dumps({"vocab": {f"t{j}": j for j in range(500)}}))
+            (folder / f"tokenizer_{i}.json").write_text(json.dumps({"vocab": {f"t{j}": j for j in range(500)}}))
         elif kind == 2:
-            save_file({"w": rng.standard_normal((32, 32), dtype=np.float32)}, str(root / f"t_{i}.safetensors"))
+            save_file({"w": rng.standard_normal((32, 32), dtype=np.float32)}, str(folder / f"t_{i}.safetensors"))
         else:
-            (root / f"README_{i}.md").write_text("# model card\n" * 20)
+            (folder / f"README_{i}.md").write_text("# model card\n" * 20)
+    marker.write_text(str(files))
 
 
 def commands(repo: Path) -> dict[str, list[str]]:
@@ -73,13 +78,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--files", type=int, nargs="*", default=[200])
+    ap.add_argument("--repeat-large", type=int, default=1, help="runs for repos of 10,000 files or more")
     args = ap.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for files in args.files:
         repo = workdir("startup") / f"repo-{files}"
         make_small_repo(repo, files)
-        found = measure(commands(repo), args.repeat)
+        found = measure(commands(repo), args.repeat if files < 10_000 else args.repeat_large)
         fastest_peer = min(found["picklescan"][0], found["modelscan"][0])
         print(f"\n{files} files, best of {args.repeat}:")
         for name, (seconds, rss) in found.items():

@@ -352,3 +352,21 @@ def test_shipped_rules_are_read_through_a_json_copy_and_a_bad_copy_is_ignored(tm
     copy.write_text("{not json")
     assert rules._shipped(source) == expected          # a corrupt copy: the YAML is parsed again ...
     assert rules._shipped(source) == expected and copy.read_text().startswith("{\"")   # ... and the copy rewritten
+
+
+def test_large_file_truncated_while_hashed_from_its_mapping_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """Pages cut off a mapped file fault when touched: the hash must stop at the new end and say so."""
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(os.urandom(2 * inventory.CHUNK + 123))
+    seen: list[int] = []
+
+    def truncate_after_first_chunk(nbytes: int) -> None:
+        seen.append(nbytes)
+        if len(seen) == 1:
+            os.truncate(target, 1000)
+
+    rec = inventory._record("model.safetensors", str(target), 2 * inventory.CHUNK + 123,
+                            local.open_snapshot(str(tmp_path), Options()), truncate_after_first_chunk)
+    assert seen == [inventory.CHUNK]
+    assert rec.error == f"size changed while reading ({2 * inventory.CHUNK + 123} -> {inventory.CHUNK} bytes)"
+    assert not rec.sha256
