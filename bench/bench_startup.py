@@ -85,9 +85,10 @@ def main() -> None:
     for files in args.files:
         repo = workdir("startup") / f"repo-{files}"
         make_small_repo(repo, files)
-        found = measure(commands(repo), args.repeat if files < 10_000 else args.repeat_large)
+        repeat = args.repeat if files < 10_000 else args.repeat_large
+        found = measure(commands(repo), repeat)
         fastest_peer = min(found["picklescan"][0], found["modelscan"][0])
-        print(f"\n{files} files, best of {args.repeat}:")
+        print(f"\n{files} files, best of {repeat}:")
         for name, (seconds, rss) in found.items():
             print(f"  {name:24s} {seconds:6.3f} s  {seconds / fastest_peer:5.2f}x fastest peer  "
                   f"{seconds / found['modelscan'][0]:5.2f}x modelscan  peak RSS {rss:4.0f} MB")
