@@ -190,7 +190,7 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
 def _cross_check(rec: Any, path: str, header: Header, *, clean: bool) -> Iterator[Finding]:
     """The reference library must agree with us: same tensors, and it must open what we call clean."""
     try:
-        from safetensors import _safetensors_rust as library
+        import safetensors as library
     except ImportError:
         return
     try:
