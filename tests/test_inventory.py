@@ -226,7 +226,8 @@ def test_unreadable_file_is_a_finding(tmp_path: Path) -> None:
 
 
 def test_file_replaced_between_survey_and_hashing_is_unreadable(tmp_path: Path) -> None:
-    (tmp_path / "weights.bin").write_bytes(pickle.dumps([1, 2, 3], protocol=4))
+    # larger than what the survey hashes from its own read, so the hashing threads open it again
+    (tmp_path / "weights.bin").write_bytes(pickle.dumps([1, 2, b"x" * inventory.READ_WHOLE], protocol=4))
     snapshot = local.open_snapshot(str(tmp_path), Options())
     surveyed = inventory.survey(snapshot, Options())
     assert [f.format for f in surveyed.files] == ["pickle"] and not surveyed.files[0].sha256
@@ -287,3 +288,85 @@ def test_a_file_rewritten_in_place_with_the_same_size_is_caught(tmp_path: Path) 
     assert changed.rule == "INVENTORY-CHANGED" and "rewritten in place" in changed.evidence
     (tmp_path / "config.json").unlink()
     assert "removed" in inventory.changed_since(surveyed, snapshot)[0].evidence
+
+
+def test_small_files_hashed_from_the_survey_read_and_large_ones_by_the_threads(tmp_path: Path) -> None:
+    sizes = {"a.json": 2, "edge.bin": inventory.READ_WHOLE, "big.bin": inventory.READ_WHOLE + 1,
+             "large.bin": 3 * 1024 * 1024, "empty.txt": 0}
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(os.urandom(size) if name != "a.json" else b"{}")
+    snapshot = local.open_snapshot(str(tmp_path), Options())
+    surveyed = inventory.survey(snapshot, Options())
+    assert set(surveyed.read_whole) == {"a.json", "edge.bin", "empty.txt"}
+    with inventory.Hashing(surveyed, snapshot, Options()) as hashing:
+        final = hashing.result()
+    assert [f.path for f in final.files] == [f.path for f in surveyed.files]   # survey order kept
+    for rec in final.files:
+        assert rec.sha256 == hashlib.sha256((tmp_path / rec.path).read_bytes()).hexdigest(), rec.path
+        assert rec.size == sizes[rec.path] and not rec.error
+    assert {f.path: f.format for f in final.files}["a.json"] == "text"
+
+
+def test_small_file_rewritten_after_the_survey_is_reported_changed(tmp_path: Path) -> None:
+    """Its hash comes from the survey's read: a later rewrite must not pass as the bytes that were hashed."""
+    from auditor.pipeline import audit
+    target = tmp_path / "config.json"
+    target.write_text('{"a": 1}')
+    snapshot = local.open_snapshot(str(tmp_path), Options())
+    surveyed = inventory.survey(snapshot, Options())
+    time.sleep(0.01)
+    target.write_text('{"a": 2}')
+    assert [f.rule for f in inventory.changed_since(surveyed, snapshot)] == ["INVENTORY-CHANGED"]
+    assert audit(str(tmp_path)).files[0].sha256 == hashlib.sha256(b'{"a": 2}').hexdigest()
+
+
+def test_cli_commands_load_on_demand(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import click
+
+    from auditor.cli import COMMANDS, cli
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+    assert cli.get_command(ctx, "no-such-command") is None
+    code = ("import sys; from auditor.cli import main\ntry: main(['--version'])\nexcept SystemExit: pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('auditor.cli.', 'auditor.pipeline', 'numpy'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=os.getcwd())
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_shipped_rules_are_read_through_a_json_copy_and_a_bad_copy_is_ignored(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from auditor import rules
+    monkeypatch.setenv("AUDITOR_CACHE", str(tmp_path))
+    source = rules.rules_dir() / "formats.yaml"
+    expected = yaml.safe_load(source.read_text(encoding="utf-8"))
+    assert rules._shipped(source) == expected
+    (copy,) = (tmp_path / "parsed-rules").iterdir()
+    assert copy.name == hashlib.sha256(source.read_bytes()).hexdigest() + ".json"
+    copy.write_text("{not json")
+    assert rules._shipped(source) == expected          # a corrupt copy: the YAML is parsed again ...
+    assert rules._shipped(source) == expected and copy.read_text().startswith("{\"")   # ... and the copy rewritten
+
+
+def test_large_file_truncated_while_hashed_from_its_mapping_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """Pages cut off a mapped file fault when touched: the hash must stop at the new end and say so."""
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(os.urandom(2 * inventory.CHUNK + 123))
+    seen: list[int] = []
+
+    def truncate_after_first_chunk(nbytes: int) -> None:
+        seen.append(nbytes)
+        if len(seen) == 1:
+            os.truncate(target, 1000)
+
+    rec = inventory._record("model.safetensors", str(target), 2 * inventory.CHUNK + 123,
+                            local.open_snapshot(str(tmp_path), Options()), truncate_after_first_chunk)
+    assert seen == [inventory.CHUNK]
+    assert rec.error == f"size changed while reading ({2 * inventory.CHUNK + 123} -> {inventory.CHUNK} bytes)"
+    assert not rec.sha256

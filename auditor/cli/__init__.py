@@ -16,9 +16,30 @@ from auditor.errors import AuditorError
 
 HELP_WIDTH = 120
 
+# command name -> (module in auditor.cli, attribute): a command's module (and what it imports) is loaded
+# only when that command runs, so `auditor scan` does not pay for `fetch`, `ci` or `approvals`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("scan", "command"), "rules": ("rules_cmd", "command"), "demo": ("demo", "command"),
+    "ci": ("ci", "command"), "pr-comment": ("ci", "comment_command"), "waivers": ("waivers", "command"),
+    "report": ("report", "command"), "verify-evidence": ("evidence", "command"), "fetch": ("fetch", "command"),
+    "lock": ("lock", "command"), "verify": ("lock", "verify_command"), "approve": ("approve", "command"),
+    "approvals": ("approvals", "command"), "check": ("check", "command"), "batch": ("batch", "command"),
+}
 
-class _Group(click.Group):
-    """Lists every command with its whole first help line (click would cut it at the terminal's width)."""
+
+class _LazyGroup(click.Group):
+    """Loads a command's module when it runs; lists every command with its whole first help line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        import importlib
+        module, attribute = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(f"auditor.cli.{module}"), attribute)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
@@ -31,8 +52,8 @@ class _Group(click.Group):
                 formatter.write_dl(rows, col_max=20)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH,
-                                           "terminal_width": HELP_WIDTH},
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                               "max_content_width": HELP_WIDTH, "terminal_width": HELP_WIDTH},
              epilog="""\b
 Examples:
   auditor scan ./my-model                  # a summary on the terminal, JSON when piped
@@ -45,32 +66,6 @@ Exit codes: 0 pass (or warn), 1 the policy failed, 2 an error (one line on stder
 @click.version_option(__version__, prog_name="auditor")
 def cli() -> None:
     """Audit open-weight models before they reach production."""
-
-
-def _register() -> None:
-    from auditor.cli import (
-        approvals,
-        approve,
-        batch,
-        check,
-        ci,
-        demo,
-        evidence,
-        fetch,
-        lock,
-        report,
-        rules_cmd,
-        scan,
-        waivers,
-    )
-    for module in (scan, rules_cmd, demo, ci, waivers, report, evidence, fetch, lock, approve, approvals, check,
-                   batch):
-        cli.add_command(module.command)
-    cli.add_command(lock.verify_command)
-    cli.add_command(ci.comment_command)
-
-
-_register()
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -55,7 +55,11 @@ class Phrase:
     def __init__(self, pattern: str, raw: bool = False) -> None:
         self.raw = raw
         self.pattern = pattern
-        self._re = re.compile(("(?<![0-9a-z])(?:" + pattern + ")" if raw else re.escape(pattern)) + r"(?![0-9a-z])")
+
+    @functools.cached_property
+    def _re(self) -> re.Pattern[str]:   # compiled on first use: most of the catalog's phrases never are
+        return re.compile(("(?<![0-9a-z])(?:" + self.pattern + ")" if self.raw else re.escape(self.pattern))
+                          + r"(?![0-9a-z])")
 
     def search(self, text: str) -> re.Match[str] | None:
         for m in self._re.finditer(text):

@@ -10,6 +10,7 @@ goes on with the next file; a scanner that fails outside a file is a SCANNER-ERR
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -57,8 +58,8 @@ class ScanContext:
             self.files, self.hashing = self.hashing(), None
         return self.files
 
-    @property
-    def root(self) -> Path:
+    @functools.cached_property
+    def root(self) -> Path:   # built once: scanners ask for it per file
         return Path(self.snapshot.root)
 
     def path(self, rec: FileRecord) -> Path:

@@ -39,8 +39,9 @@ def scan(ctx: Any) -> Iterator[Finding]:
         return
     try:
         from modelscan.settings import DEFAULT_SETTINGS
+        extensions = _extensions(DEFAULT_SETTINGS)
         candidates = [rec for rec in ctx.files if not rec.error and rec.format not in ("empty", "lfs-pointer")
-                      and rec.path.lower().endswith(_extensions(DEFAULT_SETTINGS))]
+                      and rec.path.lower().endswith(extensions)]
         if not candidates:   # importing modelscan itself costs ~0.4 s (h5py, numpy): only when needed
             return
         from modelscan.modelscan import ModelScan

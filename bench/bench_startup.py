@@ -1,0 +1,99 @@
+"""Start-up and per-file overhead: `auditor scan` of small repos against picklescan and modelscan.
+
+Run: python bench/bench_startup.py [--repeat 7] [--files 200]. Every tool runs as a whole process in
+the same loop (auditor, picklescan, modelscan, `python -c pass` as the interpreter floor), so a load
+spike hits them all; the figure is the best of N for each, and the ratios are taken from those.
+Byte-code caching is on (an installed package has its .pyc files), whatever PYTHONDONTWRITEBYTECODE says.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import AUDITOR, workdir
+from safetensors.numpy import save_file
+
+BIN = Path(sys.executable).parent
+
+
+def make_small_repo(root: Path, files: int = 200) -> None:
+    """A model repo of `files` small files: configs, tokenizers, tiny tensors, cards."""
+    marker = root.parent / f"{root.name}.complete"   # outside the repo: it is not one of its files
+    if marker.is_file():
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(files):
+        folder = root / f"part{i // 1000:03d}" if files > 1000 else root   # a large repo has folders
+        if i % 1000 == 0:
+            folder.mkdir(exist_ok=True)
+        kind = i % 4
+        if kind == 0:
+            (folder / f"config_{i}.json").write_text(json.dumps({"hidden_size": 64, "layer": i}))
+        elif kind == 1:
+            (folder / f"tokenizer_{i}.json").write_text(json.dumps({"vocab": {f"t{j}": j for j in range(500)}}))
+        elif kind == 2:
+            save_file({"w": rng.standard_normal((32, 32), dtype=np.float32)}, str(folder / f"t_{i}.safetensors"))
+        else:
+            (folder / f"README_{i}.md").write_text("# model card\n" * 20)
+    marker.write_text(str(files))
+
+
+def commands(repo: Path) -> dict[str, list[str]]:
+    return {
+        "python -c pass (floor)": [sys.executable, "-c", "pass"],
+        "auditor --version": [*AUDITOR, "--version"],
+        "auditor scan": [*AUDITOR, "scan", str(repo), "-q", "-o", "/dev/null"],
+        "picklescan": [str(BIN / "picklescan"), "-p", str(repo)],
+        "modelscan": [str(BIN / "modelscan"), "-p", str(repo)],
+    }
+
+
+def run(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one run; any exit code (modelscan exits 3 on "nothing to scan")."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, _status, usage = os.wait4(proc.pid, 0)
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def measure(cmds: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Best wall time and peak RSS of each command, the commands taken in turn `repeat` times."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    for _ in range(repeat):
+        for name, cmd in cmds.items():
+            runs[name].append(run(cmd))
+    return {name: (min(t for t, _ in r), max(m for _, m in r)) for name, r in runs.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--files", type=int, nargs="*", default=[200])
+    ap.add_argument("--repeat-large", type=int, default=1, help="runs for repos of 10,000 files or more")
+    args = ap.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for files in args.files:
+        repo = workdir("startup") / f"repo-{files}"
+        make_small_repo(repo, files)
+        repeat = args.repeat if files < 10_000 else args.repeat_large
+        found = measure(commands(repo), repeat)
+        fastest_peer = min(found["picklescan"][0], found["modelscan"][0])
+        print(f"\n{files} files, best of {repeat}:")
+        for name, (seconds, rss) in found.items():
+            print(f"  {name:24s} {seconds:6.3f} s  {seconds / fastest_peer:5.2f}x fastest peer  "
+                  f"{seconds / found['modelscan'][0]:5.2f}x modelscan  peak RSS {rss:4.0f} MB")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
