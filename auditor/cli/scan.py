@@ -51,9 +51,9 @@ def command(target: str, fmt: str, output: str, policy: str, waivers: str, hub: 
     if verbose and not quiet:
         def on_finding(f):  # type: ignore[no-untyped-def]
             click.echo(f"  [{f.severity.label}] {f.rule} {f.file} {f.location}".rstrip(), err=True)
-    with out.hashing_progress(quiet) as progress:
-        result = audit(target, options, progress=progress, on_finding=on_finding)
     from auditor.sources import hub as hub_source
+    with out.fetch_progress(quiet) as (progress, downloads), hub_source.reporting(downloads):
+        result = audit(target, options, progress=progress, on_finding=on_finding)
     hub_source.evict_mismatched(result)
     out.emit(out.render(result, fmt), output)
     if signing_key is not None:

@@ -226,10 +226,11 @@ def _licensor_orgs(text: str) -> list[tuple[str, str]]:
 
 
 def _licenses(ctx: ScanContext, accepted: dict[str, FileRecord]) -> list[dict[str, Any]]:
-    prefixes = tuple(rules.load("hub.yaml")["license_file_prefixes"])
+    from auditor.parsers import licensetext
+    catalog = licensetext.catalog()
     out: list[dict[str, Any]] = []
     for path, rec in sorted(accepted.items()):
-        if "/" in path or not path.lower().startswith(prefixes):
+        if "/" in path or not catalog.file_role(path):
             continue
         text = _read(ctx, rec, MAX_LICENSE_BYTES)
         out += [_signal("license-licensor", path, value, org) for org, value in _licensor_orgs(text)]
