@@ -17,12 +17,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 from auditor.errors import AuditorError
 from auditor.sources.hub._retry import Budget, transient_errors
@@ -74,7 +75,8 @@ def list_tree(session: Any, endpoint: str, repo_id: str, commit: str, headers: d
                 raise AuditorError(f"{repo_id}@{commit}: the listing has more than {max_entries} entries (limit)")
             if isinstance(item, dict):
                 yield item
-        url, params = response.links.get("next", {}).get("url"), None
+        following = response.links.get("next", {}).get("url")
+        url, params = (urljoin(str(response.url), following) if following else None), None
 
 
 class Transfer:
@@ -177,26 +179,37 @@ def _new_digest(job: Job) -> Any:
     return hashlib.sha256()
 
 
+class _BodyCut(Exception):
+    """A transient failure after the answer started (the transport retries those before it)."""
+
+    def __init__(self, cause: BaseException, have: int, digest: Any) -> None:
+        super().__init__(str(cause))
+        self.cause, self.have, self.digest = cause, have, digest
+
+
 def _receive(url: str, token: str | bool, job: Job, partial: Path, transfer: Transfer) -> Any:
     """Append the rest of the file to `partial` (a Range request from what it holds) and return the hash
-    of all of it. Transient failures mid-body resume where they stopped; attempts that bring no byte
-    count against the retry policy."""
+    of all of it. A body cut mid-way resumes where it stopped; tries that bring no new byte count
+    against the retry policy (failures before an answer are the transport's to retry)."""
     budget = transfer.budget
     digest = _new_digest(job)
     have = _hash_prefix(partial, digest, job.size)
     transfer.advance(job.path, have, job.size, have)
     waits = budget.policy.waits()
     stalls = 0
+    started = time.monotonic()
     while True:
         budget.check()
         before = have
         try:
             have, digest = _stream(url, token, job, partial, digest, have, transfer)
             return digest
-        except transient_errors():
+        except _BodyCut as cut:
+            have, digest = cut.have, cut.digest
             stalls = 0 if have > before else stalls + 1
+            budget.last_failure = f"{stalls + 1} attempt(s) without progress in {time.monotonic() - started:.1f} s"
             if stalls > len(waits):
-                raise
+                raise cut.cause from None
             budget.wait(waits[max(0, stalls - 1)])
 
 
@@ -233,14 +246,17 @@ def _stream(url: str, token: str | bool, job: Job, partial: Path, digest: Any, h
                 digest, have = _new_digest(job), 0          # the server sent the whole file again
                 partial.unlink(missing_ok=True)
             with open(partial, "ab") as fh:
-                for chunk in response.iter_bytes(CHUNK):
-                    budget.check()
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    have += len(chunk)
-                    transfer.advance(job.path, have, job.size, len(chunk))
-                    if job.size and have > job.size:
-                        break                                # longer than listed: a mismatch, stop reading
+                try:
+                    for chunk in response.iter_bytes():      # as received: a cut keeps every byte
+                        budget.check()
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        have += len(chunk)
+                        transfer.advance(job.path, have, job.size, len(chunk))
+                        if job.size and have > job.size:
+                            break                            # longer than listed: a mismatch, stop reading
+                except transient_errors() as exc:
+                    raise _BodyCut(exc, have, digest) from exc
         finally:
             budget.untrack(response)
     return have, digest
