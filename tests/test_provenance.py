@@ -225,7 +225,8 @@ def test_publisher_hash_missing_and_changed_cache_file(hub_world: HubWorld, hub_
     root = Path(first.snapshot.root)
     (root / "extra.txt").write_text("not from the publisher\n")
     blob = (root / "config.json").resolve()
-    blob.write_text(blob.read_text() + " ")
+    text = blob.read_text()
+    blob.write_text(text[:-1] + ("]" if text[-1] != "]" else "}"))   # same size: the cached blob is reused
     again = audit(target, Options(endpoint=hub_world.url, token=False))
     assert [f.file for f in by_rule(again, "HUB-PUBLISHER-HASH-MISSING")] == ["extra.txt"]
     assert [f.file for f in by_rule(again, "HUB-HASH-MISMATCH")] == ["config.json"]
