@@ -49,12 +49,15 @@ def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator
     for tensor, shard in weight_map.items():
         shards.setdefault(shard, []).append(tensor)
     usable: dict[str, str] = {}   # shard name -> inventory path
+    not_downloaded = {r.get("path") for r in ctx.snapshot.facts.get("remote_files", []) if not r.get("downloaded")}
     for shard in sorted(shards):
         if _UNSAFE_NAME.search(shard):
             yield finding("SHARDS-PATH-ESCAPE", f"weight_map {shards[shard][0]!r}",
                           f"shard {shard!r} is not a plain file next to the index")
             continue
         rel = posixpath.normpath(posixpath.join(folder, shard)) if folder else posixpath.normpath(shard)
+        if rel not in present and rel in not_downloaded:
+            continue        # --metadata-only: listed by the publisher, not fetched (one HUB-METADATA-ONLY lists them)
         if rel not in present:
             yield finding("SHARDS-MISSING-SHARD", f"weight_map {shards[shard][0]!r}",
                           f"{shard} (needed by {len(shards[shard])} tensors) is not in the snapshot")
