@@ -49,6 +49,21 @@ def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator
     for tensor, shard in weight_map.items():
         shards.setdefault(shard, []).append(tensor)
     usable: dict[str, str] = {}   # shard name -> inventory path
+    yield from _resolve_shards(ctx, shards, folder, present, usable, finding)
+    yield from _stray_files(rec, folder, set(usable.values()), present)
+    total = index.get("metadata", {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
+    if rec.path.endswith(".safetensors.index.json"):
+        yield from _check_safetensors(ctx, usable, shards, weight_map, total, present, finding)
+    elif isinstance(total, int) and usable and len(usable) == len(shards):
+        on_disk = sum(present[p].size for p in usable.values())
+        if total > on_disk:
+            yield finding("SHARDS-SIZE-MISMATCH", "metadata.total_size",
+                          f"total_size {total} > {on_disk} bytes of shard files")
+
+
+def _resolve_shards(ctx: ScanContext, shards: dict[str, list[str]], folder: str, present: dict[str, Any],
+                    usable: dict[str, str], finding: Any) -> Iterator[Finding]:
+    """Each shard the index names, as a path in the snapshot (into `usable`), or a finding."""
     not_downloaded = {r.get("path") for r in ctx.snapshot.facts.get("remote_files", []) if not r.get("downloaded")}
     for shard in sorted(shards):
         if _UNSAFE_NAME.search(shard):
@@ -63,15 +78,6 @@ def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator
                           f"{shard} (needed by {len(shards[shard])} tensors) is not in the snapshot")
             continue
         usable[shard] = rel
-    yield from _stray_files(rec, folder, set(usable.values()), present)
-    total = index.get("metadata", {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
-    if rec.path.endswith(".safetensors.index.json"):
-        yield from _check_safetensors(ctx, usable, shards, weight_map, total, present, finding)
-    elif isinstance(total, int) and usable and len(usable) == len(shards):
-        on_disk = sum(present[p].size for p in usable.values())
-        if total > on_disk:
-            yield finding("SHARDS-SIZE-MISMATCH", "metadata.total_size",
-                          f"total_size {total} > {on_disk} bytes of shard files")
 
 
 def _stray_files(rec: Any, folder: str, referenced: set[str], present: dict[str, Any]) -> Iterator[Finding]:

@@ -185,7 +185,8 @@ def _fetch(repo_id: str, requested: str, endpoint: str, token: str | bool, cache
                         if not options.metadata_only or not _files.is_weight(p, e.size))
         _record_endpoint(cache, repo_id, endpoint)
         _files.record_tree(cache, repo_id, commit, entries)
-        root, mismatched = _files.download(repo_id, commit, wanted, publisher, endpoint, token, cache, budget)
+        root, mismatched, hashed = _files.download(repo_id, commit, wanted, publisher, endpoint, token, cache,
+                                                   budget)
         _files.record_ref(cache, repo_id, requested, commit)
         walk = _ancestors.Walk(api, endpoint, token, cache, budget)
         card, notes, conflicts = _verified_card(root, publisher, info, wanted)
@@ -206,7 +207,7 @@ def _fetch(repo_id: str, requested: str, endpoint: str, token: str | bool, cache
              "cache_dir": str(cache), "unsafe_paths": unsafe, "remote_headers": headers,
              "listing_missing": sorted(p for p in siblings - set(entries) - set(unsafe) if not _unsafe_path(p))[:200],
              "card_conflicts": conflicts, "unverified_sources": notes + walk.notes,
-             "download_mismatched": mismatched}
+             "download_mismatched": mismatched, "verified_sha256": hashed}
     return facts, root, publisher, ancestors, commit
 
 

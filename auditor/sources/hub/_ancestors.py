@@ -90,7 +90,7 @@ def verified_texts(walk: Walk, repo_id: str, commit: str) -> dict[str, str]:
     texts: dict[str, str] = {}
     if not wanted:
         return texts
-    root, _mismatched = _files.download(repo_id, commit, sorted(wanted), wanted, walk.endpoint, walk.token,
+    root, _mismatched, _hashed = _files.download(repo_id, commit, sorted(wanted), wanted, walk.endpoint, walk.token,
                                         walk.cache, walk.budget)
     for name in sorted(wanted):
         local = root / name

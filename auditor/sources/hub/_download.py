@@ -88,6 +88,8 @@ class Transfer:
         self.budget = budget
         self.progress = progress
         self.lock = threading.Lock()
+        # path -> [sha256, st_dev, st_ino, size, mtime_ns, ctime_ns] of blobs hashed while downloading
+        self.verified: dict[str, list[Any]] = {}
 
     def advance(self, path: str, file_done: int, file_size: int, delta: int) -> None:
         with self.lock:
@@ -98,17 +100,20 @@ class Transfer:
 
 
 def download(repo_id: str, commit: str, jobs: list[Job], endpoint: str, token: str | bool, storage: Path,
-             budget: Budget, progress: DownloadProgress | None = None, workers: int = 8) -> tuple[Path, list[str]]:
+             budget: Budget, progress: DownloadProgress | None = None,
+             workers: int = 8) -> tuple[Path, list[str], dict[str, list[Any]]]:
     """Fetch `jobs` at `commit` into the cache folder `storage` (models--org--name); return the snapshot
-    folder and the paths whose bytes did not match the listing. Cached blobs are reused, no request."""
+    folder, the paths whose bytes did not match the listing, and the sha256 and file identity of each
+    blob hashed while it was downloaded (the inventory reuses a hash while the identity is unchanged).
+    Cached blobs are reused, no request."""
     from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision
     root = storage / "snapshots" / commit
     root.mkdir(parents=True, exist_ok=True)
     (storage / "blobs").mkdir(parents=True, exist_ok=True)
     todo = [job for job in jobs if not _reuse(storage, root, job)]
     mismatched: list[str] = []
+    transfer = Transfer(todo, budget, progress)
     if todo:
-        transfer = Transfer(todo, budget, progress)
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo)))) as pool:
             futures = [pool.submit(_fetch_one, repo_id, commit, job, endpoint, token, storage, root, transfer)
                        for job in todo]
@@ -122,7 +127,12 @@ def download(repo_id: str, commit: str, jobs: list[Job], endpoint: str, token: s
                 raise
         mismatched = sorted(job.path for job, future in zip(todo, futures, strict=True) if future.result())
     _cache_commit_hash_for_specific_revision(str(storage), commit, commit)
-    return root, mismatched
+    return root, mismatched, transfer.verified
+
+
+def _identity(path: Path) -> tuple[int, int, int, int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _reuse(storage: Path, root: Path, job: Job) -> bool:
@@ -159,6 +169,8 @@ def _fetch_one(repo_id: str, commit: str, job: Job, endpoint: str, token: str | 
             blob = storage / "blobs" / job.blob_name
             os.replace(partial, blob)
             _link(blob, root / job.path)
+            if job.expected.get("sha256"):
+                transfer.verified[job.path] = [job.blob_name, *_identity(blob)]
             return False
         if not resumed:
             break

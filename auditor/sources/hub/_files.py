@@ -97,9 +97,10 @@ def repo_folder(cache: Path, repo_id: str) -> Path:
 
 
 def download(repo_id: str, commit: str, paths: list[str], publisher: dict[str, dict[str, Any]], endpoint: str,
-             token: str | bool, cache: Path, budget: Budget) -> tuple[Path, list[str]]:
+             token: str | bool, cache: Path, budget: Budget) -> tuple[Path, list[str], dict[str, list[Any]]]:
     """Download `paths` at `commit` into the cache (verified, resumable: _download.py); return the
-    snapshot folder and the paths whose bytes did not match the listing."""
+    snapshot folder, the paths whose bytes did not match the listing, and the hashes computed while
+    downloading (_download.download)."""
     cache.mkdir(parents=True, exist_ok=True)
     evict_suspects(cache, repo_id)
     jobs = [_download.Job(path, publisher.get(path, {})) for path in paths]
