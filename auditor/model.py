@@ -209,6 +209,7 @@ class Options:
     repo_id: str = ""                                # the Hub repo id a local folder came from (declared)
     offline: bool = False                            # Hub: use only what the cache holds
     timeout: float = 0.0                             # Hub: seconds per request (0 = settings, then rules/hub.yaml)
+    deadline: float = 0.0                            # Hub: seconds for the whole fetch (0 = settings, then rules)
     metadata_only: bool = False
     token: str | bool | None = None
     cache_dir: str = ""

@@ -17,6 +17,7 @@ class Settings:
     cache_dir: str = ""              # AUDITOR_CACHE: auditor's own cache of fetched snapshots
     hub_token: str = ""              # AUDITOR_HUB_TOKEN: the token for the configured endpoint
     hub_timeout: str = ""            # AUDITOR_HUB_TIMEOUT: seconds per Hub request
+    hub_deadline: str = ""           # AUDITOR_HUB_DEADLINE: seconds for a whole Hub fetch
     hub_xet: bool = False            # AUDITOR_HUB_XET=1: allow the Xet transfer protocol
     hf_token: str = ""               # HF_TOKEN: huggingface_hub's token, sent to the configured endpoint (HTTPS only)
     hf_offline: bool = False         # HF_HUB_OFFLINE=1: audit what the cache holds, no request
@@ -38,6 +39,7 @@ def current(environ: Mapping[str, str] | None = None) -> Settings:
         cache_dir=env.get("AUDITOR_CACHE", ""),
         hub_token=env.get("AUDITOR_HUB_TOKEN", ""),
         hub_timeout=env.get("AUDITOR_HUB_TIMEOUT", ""),
+        hub_deadline=env.get("AUDITOR_HUB_DEADLINE", ""),
         hub_xet=env.get("AUDITOR_HUB_XET", "") == "1",
         hf_token=env.get("HF_TOKEN", ""),
         hf_offline=env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),

@@ -1,10 +1,12 @@
 """Hub fetch timings against a real mirror (olah 0.5.4 on 127.0.0.1), with huggingface_hub as the reference.
 
-A repo of 50 LFS safetensors shards (SHARD_MB each) is served by olah. Measured in one run:
-  - auditor --metadata-only (resolve, tree listing, download of the small files, scanners);
-  - huggingface_hub alone: list_repo_tree (the least any metadata audit needs) and snapshot_download (full);
-  - auditor full (download + verify every file + all scanners).
-Usage: python bench/bench_hub.py [--shard-mb 2] [--repeat 3]
+Measured in one run, interleaved, best of N (the machine is shared: ratios in the same run matter):
+  1. `auditor fetch hf://bench/weights --to DIR` (download, verify every file, all scanners, place DIR)
+     vs `huggingface_hub.snapshot_download` of the same repo from the same olah, each as a fresh process
+     with a fresh cache (so start-up is counted for both);
+  2. `auditor scan --metadata-only` of a 200-shard repo (vs huggingface_hub `list_repo_tree` alone, the
+     floor of any metadata audit), and the requests it made.
+Usage: python bench/bench_hub.py [--shards 8] [--shard-mb 32] [--repeat 3]
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import argparse
 import json
 import os
 import shutil
-import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import numpy as np  # noqa: E402
 from hubfixtures import Olah, RepoBuilder, card  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def shard(seed: int, mb: float) -> bytes:
     from safetensors.numpy import save
@@ -30,70 +34,82 @@ def shard(seed: int, mb: float) -> bytes:
     return save({"w": np.random.default_rng(seed).standard_normal(n).astype(np.float32)})
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times, value = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), value
+def sharded_repo(builder: RepoBuilder, repo_id: str, count: int, mb: float) -> str:
+    repo = builder.create(repo_id)
+    shards = {f"model-{i:05d}-of-{count:05d}.safetensors": shard(i, mb) for i in range(1, count + 1)}
+    index = {"metadata": {"total_size": sum(len(v) for v in shards.values())},
+             "weight_map": {f"l{i}": n for i, n in enumerate(shards)}}
+    builder.commit(repo, {"README.md": card({"license": "mit"}), "config.json": json.dumps({"x": "y" * 200}),
+                          "model.safetensors.index.json": json.dumps(index)}, shards)
+    return repo.head
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed with exit {proc.returncode}: {proc.stderr[-800:]}")
+    return elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shard-mb", type=float, default=2.0)
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--shard-mb", type=float, default=32.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    os.environ["HF_HUB_DISABLE_XET"] = "1"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     work = Path(tempfile.mkdtemp(prefix="bench-hub-"))
+    env = {**os.environ, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+           "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.pop("HF_TOKEN", None)
     olah = Olah(work)
     try:
         builder = RepoBuilder(olah.mirrors)
-        repo = builder.create("bench/sharded")
-        shards = {f"model-{i:05d}-of-00050.safetensors": shard(i, args.shard_mb) for i in range(1, 51)}
-        index = {"metadata": {}, "weight_map": {f"l{i}": n for i, n in enumerate(shards)}}
-        builder.commit(repo, {"README.md": card({"license": "mit"}), "config.json": json.dumps({"x": "y" * 200}),
-                              "model.safetensors.index.json": json.dumps(index)}, shards)
-        olah.start("bench/sharded")
-        total_mb = sum(len(v) for v in shards.values()) / 1e6
-
-        from huggingface_hub import HfApi, snapshot_download
-
-        from auditor.model import Options
-        from auditor.pipeline import audit
-
-        def fresh_cache() -> str:
-            path = work / f"cache-{time.perf_counter_ns()}"
-            return str(path)
-
-        meta_s, meta = timed(lambda: audit("hf://bench/sharded", Options(
-            endpoint=olah.url, token=False, metadata_only=True, cache_dir=fresh_cache())), args.repeat)
-        api = HfApi(endpoint=olah.url, token=False)
-        tree_s, _ = timed(lambda: list(api.list_repo_tree("bench/sharded", revision=repo.head, recursive=True)),
-                          args.repeat)
-        hf_full_s, _ = timed(lambda: snapshot_download("bench/sharded", revision=repo.head, endpoint=olah.url,
-                                                       token=False, cache_dir=fresh_cache()), args.repeat)
-        full_s, full = timed(lambda: audit("hf://bench/sharded", Options(
-            endpoint=olah.url, token=False, cache_dir=fresh_cache())), args.repeat)
-        weights_requested = [line for line in olah.requests() if ".safetensors " in line and "/resolve/" in line]
-        remote = meta.facts["provenance"]["remote_files"]  # type: ignore[attr-defined]
-        verified = full.facts["integrity"]["verification"]  # type: ignore[attr-defined]
-        rows = [
-            ("auditor --metadata-only (50 shards listed, none downloaded)", meta_s),
-            ("huggingface_hub list_repo_tree alone (reference floor)", tree_s),
-            ("huggingface_hub snapshot_download, full (reference)", hf_full_s),
-            ("auditor full: download + verify + all scanners", full_s),
-        ]
-        print(f"repo: 50 LFS shards x {args.shard_mb} MB = {total_mb:.0f} MB; olah {olah.url}; "
-              f"median of {args.repeat}")
-        for name, secs in rows:
-            print(f"  {name:<62} {secs:7.2f} s")
-        print(f"  metadata-only / list_repo_tree: {meta_s / tree_s:.1f}x; full auditor / snapshot_download: "
-              f"{full_s / hf_full_s:.2f}x; metadata-only / full download: {meta_s / hf_full_s:.2f}x")
-        print(f"  metadata-only remote files with publisher sha256: {len(remote)}; "
-              f"full: verified {verified['verified']}, mismatched {verified['mismatched']}")
-        print(f"  weight GETs in olah's log (all from the full runs): {len(weights_requested)}")
+        head = sharded_repo(builder, "bench/weights", args.shards, args.shard_mb)
+        many = sharded_repo(builder, "bench/many", 200, 0.05)
+        olah.start("bench/weights")
+        total_mb = args.shards * args.shard_mb * 1.048576
+        env["HF_ENDPOINT"] = olah.url
+        fetch_s, hf_s, meta_s, tree_s = [], [], [], []
+        for i in range(args.repeat):
+            hf_cmd = [sys.executable, "-c",
+                      "import sys; from huggingface_hub import snapshot_download; "
+                      "snapshot_download('bench/weights', revision=sys.argv[1], cache_dir=sys.argv[2], token=False)",
+                      head, str(work / f"hf-{i}")]
+            fetch_cmd = [sys.executable, "-m", "auditor", "fetch", "hf://bench/weights", "--to",
+                         str(work / f"placed-{i}"), "--cache-dir", str(work / f"auditor-{i}"), "-q"]
+            meta_cmd = [sys.executable, "-m", "auditor", "scan", "hf://bench/many", "--metadata-only",
+                        "--cache-dir", str(work / f"meta-{i}"), "-q", "-o", str(work / f"meta-{i}.json")]
+            tree_cmd = [sys.executable, "-c",
+                        "import sys; from huggingface_hub import HfApi; "
+                        "list(HfApi(token=False).list_repo_tree('bench/many', revision=sys.argv[1], recursive=True))",
+                        many]
+            hf_s.append(wall(hf_cmd, env))
+            fetch_s.append(wall(fetch_cmd, env))
+            before = len(olah.requests())
+            meta_s.append(wall(meta_cmd, env))
+            meta_requests = olah.requests()[before:]
+            tree_s.append(wall(tree_cmd, env))
+            shutil.rmtree(work / f"hf-{i}", ignore_errors=True)
+            shutil.rmtree(work / f"auditor-{i}", ignore_errors=True)
+            shutil.rmtree(work / f"placed-{i}", ignore_errors=True)
+        weight_gets = [r for r in meta_requests if ".safetensors " in r and "/resolve/" in r]
+        report = json.loads((work / f"meta-{args.repeat - 1}.json").read_text())
+        one = [f for f in report["findings"] if f["rule"] == "HUB-METADATA-ONLY"]
+        per_shard = [f for f in report["findings"] if f["rule"] in ("SHARDS-MISSING-SHARD", "HUB-FILE-MISSING")]
+        print(f"olah {olah.url}; best of {args.repeat}, interleaved; load average {os.getloadavg()[0]:.1f}")
+        print(f"bench/weights: {args.shards} LFS shards x {args.shard_mb:g} MiB = {total_mb:.0f} MB")
+        print(f"  huggingface_hub snapshot_download (fresh process, fresh cache)  {min(hf_s):7.2f} s  "
+              f"(all: {', '.join(f'{t:.2f}' for t in hf_s)})")
+        print(f"  auditor fetch --to DIR (download, verify, scan, place)          {min(fetch_s):7.2f} s  "
+              f"(all: {', '.join(f'{t:.2f}' for t in fetch_s)})")
+        print(f"  ratio auditor fetch / snapshot_download (best / best)           {min(fetch_s) / min(hf_s):7.2f}x")
+        print("bench/many: 200 LFS shards, --metadata-only")
+        print(f"  auditor scan --metadata-only (fresh process)                    {min(meta_s):7.2f} s")
+        print(f"  huggingface_hub list_repo_tree alone (fresh process)            {min(tree_s):7.2f} s")
+        print(f"  requests: {len(meta_requests)}, weight GETs: {len(weight_gets)}, HUB-METADATA-ONLY findings: "
+              f"{len(one)}, per-shard missing findings: {len(per_shard)}")
     finally:
         olah.stop()
         shutil.rmtree(work, ignore_errors=True)

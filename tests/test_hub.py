@@ -158,7 +158,8 @@ def test_server_down(hub_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 def test_http_500(hub_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with CaseServer("500") as server:
         line = _error_case(["hf://acme/x", "--endpoint", server.url], tmp_path, capsys)
-    assert "HTTP 500" in line
+    assert "HTTP 500" in line and "3 attempt(s)" in line
+    assert len(server.seen) == 3
 
 
 def test_slow_server_times_out(hub_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -166,7 +167,9 @@ def test_slow_server_times_out(hub_cache: Path, tmp_path: Path, capsys: pytest.C
     monkeypatch.setenv("AUDITOR_HUB_TIMEOUT", "0.5")
     with CaseServer("slow", delay=3) as server:
         line = _error_case(["hf://acme/x", "--endpoint", server.url], tmp_path, capsys)
-    assert "did not answer within 0.5 s" in line
+    # the message gives the real figures: the timeout per try, and how many tries for how long in all
+    assert "sent nothing for 0.5 s" in line and "3 attempt(s) in" in line
+    assert len(server.seen) == 3                      # rules/hub.yaml retry.attempts, then it stops
 
 
 def test_saved_token_is_not_sent_to_a_mirror(hub_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

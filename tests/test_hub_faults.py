@@ -98,7 +98,19 @@ def test_metadata_only_lists_the_weights_in_one_finding(hub_world: HubWorld, hub
     result = audit("hf://acme/sharded", Options(endpoint=hub_world.url, token=False, metadata_only=True))
     [one] = [f for f in result.findings if f.rule == "HUB-METADATA-ONLY"]
     assert "50 file(s)" in one.evidence and "model-00050-of-00050.safetensors" in one.evidence
-    assert not [f for f in result.findings if f.rule == "HUB-FILE-MISSING"]
+    assert not [f for f in result.findings if f.rule in ("HUB-FILE-MISSING", "SHARDS-MISSING-SHARD")]
+
+
+def test_metadata_only_still_reports_a_shard_that_is_really_missing(hub_world: HubWorld, hub_cache: Path) -> None:
+    """The index names a shard the publisher's listing does not have: that one is a finding of its own."""
+    def drop(items):  # type: ignore[no-untyped-def]
+        return [i for i in items if i.get("path") != "model-00007-of-00050.safetensors"]
+    with FaultProxy(hub_world.url, json_rewrite(lambda p: "/tree/" in p, drop)) as proxy:
+        result = audit("hf://acme/sharded", Options(endpoint=proxy.url, token=False, metadata_only=True))
+    [missing] = [f for f in result.findings if f.rule == "SHARDS-MISSING-SHARD"]
+    assert "model-00007-of-00050.safetensors" in missing.evidence
+    [one] = [f for f in result.findings if f.rule == "HUB-METADATA-ONLY"]
+    assert "49 file(s)" in one.evidence
 
 
 def test_hf_token_is_not_sent_over_plain_http(hub_world: HubWorld, hub_cache: Path,

@@ -225,7 +225,8 @@ def test_publisher_hash_missing_and_changed_cache_file(hub_world: HubWorld, hub_
     root = Path(first.snapshot.root)
     (root / "extra.txt").write_text("not from the publisher\n")
     blob = (root / "config.json").resolve()
-    blob.write_text(blob.read_text() + " ")
+    text = blob.read_text()
+    blob.write_text(text[:-1] + ("]" if text[-1] != "]" else "}"))   # same size: the cached blob is reused
     again = audit(target, Options(endpoint=hub_world.url, token=False))
     assert [f.file for f in by_rule(again, "HUB-PUBLISHER-HASH-MISSING")] == ["extra.txt"]
     assert [f.file for f in by_rule(again, "HUB-HASH-MISMATCH")] == ["config.json"]
@@ -315,3 +316,78 @@ def test_public_hub_cdn_is_not_off_endpoint(tmp_path: Path) -> None:
     off = [f.evidence.split()[0] for f in findings if f.rule == "PROVENANCE-OFF-ENDPOINT-HOST"]
     assert off == ["https://evil.example"]
     assert [h["host"] for h in facts["route"]["hosts"]] == list(snapshot.hosts_contacted)
+
+
+# --- signatures made at test time by model-signing, verified as they were made ----------------
+
+def _signed_folder(tmp_path: Path, name: str, hashing_config=None, extra: dict[str, bytes] | None = None):  # type: ignore[no-untyped-def]
+    """A small model folder signed by model-signing with a fresh EC key: (folder, public key, private key)."""
+    from model_signing import signing
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp_path / f"{name}.key.pem", tmp_path / f"{name}.pub.pem"
+    private.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"architectures": ["TinyModel"]}))
+    (folder / "model.safetensors").write_bytes(safetensors_bytes(7, (64, 64)))
+    (folder / "README.md").write_text(card({"license": "mit"}))
+    config = signing.Config().use_elliptic_key_signer(private_key=str(private))
+    if hashing_config is not None:
+        config.set_hashing_config(hashing_config)
+    config.sign(folder, folder / "model.sig")
+    for rel, data in (extra or {}).items():
+        (folder / rel).write_bytes(data)
+    return folder, public, private
+
+
+def _signature_of(folder: Path, key: Path) -> tuple[str, str, list]:  # type: ignore[type-arg]
+    result = audit(str(folder), Options(verify_key=str(key)))
+    sig = result.facts["provenance"]["signature"]
+    return sig["status"], sig["detail"], [f.rule for f in result.findings if f.rule.startswith("SIGNATURE-")]
+
+
+@pytest.mark.parametrize("how", ["sha256-files", "blake2-files", "sha256-shards", "blake2-small-shards"])
+def test_valid_signatures_of_every_hashing_kind_verify(tmp_path: Path, how: str) -> None:
+    from model_signing import hashing
+    algorithm, method = how.split("-")[0], how.split("-")[-1]
+    config = hashing.Config()
+    if method == "files":
+        config.use_file_serialization(hashing_algorithm=algorithm)  # type: ignore[arg-type]
+    else:
+        config.use_shard_serialization(hashing_algorithm=algorithm,  # type: ignore[arg-type]
+                                       shard_size=4096 if "small" in how else 1_000_000_000)
+    folder, public, _private = _signed_folder(tmp_path, how, config)
+    status, detail, found = _signature_of(folder, public)
+    assert (status, found) == ("valid", ["SIGNATURE-VALID"]), detail
+    assert ("blake2" in detail) == (algorithm == "blake2") and (method in detail)
+    (folder / "model.safetensors").write_bytes(safetensors_bytes(8, (64, 64)))      # changed after signing
+    status, detail, found = _signature_of(folder, public)
+    assert (status, found) == ("invalid", ["SIGNATURE-INVALID"]) and "model.safetensors" in detail
+
+
+def test_an_extra_unsigned_sig_file_is_not_ignored(tmp_path: Path) -> None:
+    folder, public, _private = _signed_folder(tmp_path, "extra", extra={"zz-extra.sig": b"not a signature\n"})
+    status, detail, found = _signature_of(folder, public)
+    assert status == "invalid" and "zz-extra.sig" in detail and found == ["SIGNATURE-INVALID"]
+
+
+def test_a_second_valid_signature_is_accounted_for(tmp_path: Path) -> None:
+    from model_signing import signing
+    folder, public, private = _signed_folder(tmp_path, "two")
+    staging = tmp_path / "two-copy"
+    staging.mkdir()
+    for name in ("config.json", "model.safetensors", "README.md"):
+        (staging / name).write_bytes((folder / name).read_bytes())
+    signing.Config().use_elliptic_key_signer(private_key=str(private)).sign(staging, folder / "model.sigstore.json")
+    status, detail, found = _signature_of(folder, public)
+    assert status == "valid" and "also valid: model.sigstore.json" in detail and found == ["SIGNATURE-VALID"]
+
+
+def test_a_signature_by_another_key_stays_invalid(tmp_path: Path) -> None:
+    folder, _public, _private = _signed_folder(tmp_path, "mine")
+    _other, stranger, _p = _signed_folder(tmp_path, "stranger")
+    status, _detail, found = _signature_of(folder, stranger)
+    assert status == "invalid" and found == ["SIGNATURE-INVALID"]

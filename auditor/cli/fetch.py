@@ -40,7 +40,7 @@ def command(target: str, dest: str, hub: dict, policy: str, verify_key: str, qui
         raise AuditorError(f"{dest} exists and is not an empty folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
     options = Options(policy=policy, verify_key=verify_key, **hub)
-    with out.hashing_progress(quiet) as progress:
+    with out.fetch_progress(quiet) as (progress, downloads), hub_source.reporting(downloads):
         result = audit(target, options, progress=progress)  # type: ignore[arg-type]
     hub_source.evict_mismatched(result)
     report_path = folder.parent / f"{folder.name}.audit.json"

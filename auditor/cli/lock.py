@@ -26,7 +26,7 @@ def command(target: str, output: str, report: str, hub: dict, policy: str, quiet
     from auditor.sources import hub as hub_source
     from auditor.workflows import lockfile
     options = Options(policy=policy, **hub)
-    with out.hashing_progress(quiet) as progress:
+    with out.fetch_progress(quiet) as (progress, downloads), hub_source.reporting(downloads):
         result = audit(target, options, progress=progress)  # type: ignore[arg-type]
     hub_source.evict_mismatched(result)
     report_json = json_report.render(result)

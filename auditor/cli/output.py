@@ -122,6 +122,35 @@ def hashing_progress(quiet: bool) -> Iterator[Progress | None]:
         yield update
 
 
+@contextmanager
+def fetch_progress(quiet: bool) -> Iterator[tuple[Progress | None, Any]]:
+    """One display on stderr for a Hub fetch: each file's download and all of them (bytes, total, rate),
+    then the hashing. Yields (hashing callback, download callback); (None, None) when quiet or not a
+    terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None, None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  transient=True, console=_stderr_console()) as bar:
+        overall = bar.add_task("download", total=None, visible=False)
+        hashing = bar.add_task("hashing", total=None, visible=False)
+        files: dict[str, Any] = {}
+
+        def on_download(path: str, done: int, size: int, all_done: int, total: int) -> None:
+            bar.update(overall, completed=all_done, total=total, visible=True)
+            if path not in files:
+                files[path] = bar.add_task(f"  {path[-48:]}", total=size or None)
+            bar.update(files[path], completed=done)
+            if size and done >= size:
+                bar.remove_task(files.pop(path))
+
+        def on_hash(done: int, total: int) -> None:
+            bar.update(hashing, completed=done, total=total, visible=True)
+        yield on_hash, on_download
+
+
 def _stderr_console():  # type: ignore[no-untyped-def]
     from rich.console import Console
     return Console(stderr=True)

@@ -86,7 +86,7 @@ def command(targets: tuple[str, ...], fmt: str | None, output: str, policy: str,
     from auditor.sources import hub as hub_source
     results = []
     for target in targets:
-        with out.hashing_progress(quiet) as progress:
+        with out.fetch_progress(quiet) as (progress, downloads), hub_source.reporting(downloads):
             result = audit(target, options, progress=progress, on_finding=on_finding)
         hub_source.evict_mismatched(result)
         results.append(result)

@@ -92,7 +92,7 @@ def _lock(ctx: ScanContext) -> Iterator[Finding]:
     if not ctx.options.lock_file:
         return
     from auditor.errors import AuditorError
-    from auditor.workflows import lockfile
+    from auditor.parsers import lockfile
     try:
         lock = lockfile.read(ctx.options.lock_file)
     except AuditorError as exc:
@@ -101,7 +101,25 @@ def _lock(ctx: ScanContext) -> Iterator[Finding]:
     if lock.get("commit") and ctx.snapshot.resolved_revision and lock["commit"] != ctx.snapshot.resolved_revision:
         yield _finding("LOCK-CHANGED", severity="high", title="The audited commit is not the locked one",
                        evidence=f"locked {lock['commit']}, audited {ctx.snapshot.resolved_revision}")
-    for finding in lockfile.compare(lock, ctx.files):
-        yield rules.finding(finding.rule, file=finding.file, evidence=finding.evidence, scanner=NAME)
+    yield from lock_findings(lock, ctx.files)
 
 
+def lock_findings(lock: dict[str, Any], files: Any, ignore: frozenset[str] | set[str] = frozenset(),
+                  scanner: str = NAME) -> list[Finding]:
+    """Drift from a lock as findings: LOCK-CHANGED, LOCK-MISSING, LOCK-EXTRA (LOCK-EXTRA-CODE for code a
+    loader can run, rules/hub.yaml `lock_code_suffixes`)."""
+    from pathlib import PurePosixPath
+
+    from auditor.parsers import lockfile
+    code_suffixes = tuple(rules.load("hub.yaml")["lock_code_suffixes"])
+    findings = []
+    for d in lockfile.drift(lock, files, ignore):
+        want = f"locked sha256 {d.locked['sha256']}, {d.locked['size']} bytes" if d.locked else ""
+        if d.kind == "missing":
+            findings.append(rules.finding("LOCK-MISSING", file=d.path, scanner=scanner, evidence=want))
+        elif d.kind == "changed":
+            findings.append(rules.finding("LOCK-CHANGED", file=d.path, scanner=scanner, evidence=f"{want}; now {d.now}"))
+        else:
+            rule = "LOCK-EXTRA-CODE" if PurePosixPath(d.path).name.lower().endswith(code_suffixes) else "LOCK-EXTRA"
+            findings.append(rules.finding(rule, file=d.path, scanner=scanner, evidence=d.now))
+    return findings

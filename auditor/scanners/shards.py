@@ -48,17 +48,7 @@ def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator
     for tensor, shard in weight_map.items():
         shards.setdefault(shard, []).append(tensor)
     usable: dict[str, str] = {}   # shard name -> inventory path
-    for shard in sorted(shards):
-        if _UNSAFE_NAME.search(shard):
-            yield finding("SHARDS-PATH-ESCAPE", f"weight_map {shards[shard][0]!r}",
-                          f"shard {shard!r} is not a plain file next to the index")
-            continue
-        rel = posixpath.normpath(posixpath.join(folder, shard)) if folder else posixpath.normpath(shard)
-        if rel not in present:
-            yield finding("SHARDS-MISSING-SHARD", f"weight_map {shards[shard][0]!r}",
-                          f"{shard} (needed by {len(shards[shard])} tensors) is not in the snapshot")
-            continue
-        usable[shard] = rel
+    yield from _resolve_shards(ctx, shards, folder, present, usable, finding)
     yield from _stray_files(rec, folder, set(usable.values()), present)
     total = index.get("metadata", {}).get("total_size") if isinstance(index.get("metadata"), dict) else None
     if rec.path.endswith(".safetensors.index.json"):
@@ -68,6 +58,25 @@ def _scan_index(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator
         if total > on_disk:
             yield finding("SHARDS-SIZE-MISMATCH", "metadata.total_size",
                           f"total_size {total} > {on_disk} bytes of shard files")
+
+
+def _resolve_shards(ctx: ScanContext, shards: dict[str, list[str]], folder: str, present: dict[str, Any],
+                    usable: dict[str, str], finding: Any) -> Iterator[Finding]:
+    """Each shard the index names, as a path in the snapshot (into `usable`), or a finding."""
+    not_downloaded = {r.get("path") for r in ctx.snapshot.facts.get("remote_files", []) if not r.get("downloaded")}
+    for shard in sorted(shards):
+        if _UNSAFE_NAME.search(shard):
+            yield finding("SHARDS-PATH-ESCAPE", f"weight_map {shards[shard][0]!r}",
+                          f"shard {shard!r} is not a plain file next to the index")
+            continue
+        rel = posixpath.normpath(posixpath.join(folder, shard)) if folder else posixpath.normpath(shard)
+        if rel not in present and rel in not_downloaded:
+            continue        # --metadata-only: listed by the publisher, not fetched (one HUB-METADATA-ONLY lists them)
+        if rel not in present:
+            yield finding("SHARDS-MISSING-SHARD", f"weight_map {shards[shard][0]!r}",
+                          f"{shard} (needed by {len(shards[shard])} tensors) is not in the snapshot")
+            continue
+        usable[shard] = rel
 
 
 def _stray_files(rec: Any, folder: str, referenced: set[str], present: dict[str, Any]) -> Iterator[Finding]:

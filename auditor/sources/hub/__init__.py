@@ -29,13 +29,15 @@ from auditor.errors import AuditorError
 from auditor.model import Options, Snapshot
 from auditor.parsers import lineage, repoid
 from auditor.sources.hub import _ancestors, _files
-from auditor.sources.hub._files import copy_snapshot, evict
+from auditor.sources.hub._download import DownloadProgress
+from auditor.sources.hub._files import copy_snapshot, evict, reporting
 from auditor.sources.hub._files import unsafe_path as _unsafe_path
-from auditor.sources.hub._http import config, explain, network_errors, ranged_head, recording, timeout_of, token_for
+from auditor.sources.hub._http import budget_of, config, explain, network_errors, ranged_head, recording, token_for
 from auditor.sources.hub._http import token_for as _token
+from auditor.sources.hub._retry import Budget
 
-__all__ = ["config", "copy_snapshot", "evict", "open_snapshot", "parse_target", "resolve_endpoint", "cache_root",
-           "_unsafe_path", "_token"]
+__all__ = ["DownloadProgress", "config", "copy_snapshot", "evict", "open_snapshot", "parse_target", "reporting",
+           "resolve_endpoint", "cache_root", "_unsafe_path", "_token"]
 
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HUB_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/(?:models/)?"
@@ -151,10 +153,14 @@ def open_snapshot(target: str, options: Options) -> Snapshot:
     from huggingface_hub.utils import disable_progress_bars
     disable_progress_bars()
     token = token_for(options, endpoint)
-    timeout = timeout_of(options)
-    with recording(endpoint, timeout) as log:
-        facts, root, publisher, ancestors, commit = _fetch(repo_id, requested, endpoint, token, cache, timeout,
-                                                           options)
+    budget = budget_of(options)
+    with recording(endpoint, budget) as log:
+        try:
+            facts, root, publisher, ancestors, commit = _fetch(repo_id, requested, endpoint, token, cache, budget,
+                                                               options)
+        except KeyboardInterrupt:
+            budget.stop()           # downloads in worker threads stop at their next chunk; partials are kept
+            raise
     facts["authorization_withheld_from"] = sorted(set(log.stripped))
     return Snapshot(
         root=str(root), kind="hub", target=target, repo_id=repo_id, requested_revision=requested,
@@ -163,24 +169,28 @@ def open_snapshot(target: str, options: Options) -> Snapshot:
         fetched_at=datetime.now(UTC).isoformat(timespec="seconds"), ancestors=ancestors, facts=facts)
 
 
-def _fetch(repo_id: str, requested: str, endpoint: str, token: str | bool, cache: Path, timeout: float,
+def _fetch(repo_id: str, requested: str, endpoint: str, token: str | bool, cache: Path, budget: Budget,
            options: Options) -> tuple[dict[str, Any], Path, dict[str, dict[str, Any]], tuple, str]:
     from huggingface_hub import HfApi
     what = f"{repo_id} on {endpoint}"
     api = HfApi(endpoint=endpoint, token=token)
+    timeout = budget.timeout
     try:
         commit, revision_kind = _resolve(api, repo_id, requested, timeout)
         unsafe: list[str] = []
-        entries = _files.tree(api, repo_id, commit, unsafe, options.limits.max_files)
+        entries = _files.tree(api, repo_id, commit, budget, unsafe, options.limits.max_files)
         info = api.model_info(repo_id, revision=commit, timeout=timeout)
         publisher = {path: _files.publisher_hash(e) for path, e in entries.items()}
         wanted = sorted(p for p, e in entries.items()
                         if not options.metadata_only or not _files.is_weight(p, e.size))
         _record_endpoint(cache, repo_id, endpoint)
-        root = _files.download(repo_id, commit, wanted, endpoint, token, cache, timeout)
-        walk = _ancestors.Walk(api, endpoint, token, cache, timeout)
+        _files.record_tree(cache, repo_id, commit, entries)
+        root, mismatched, hashed = _files.download(repo_id, commit, wanted, publisher, endpoint, token, cache,
+                                                   budget)
+        _files.record_ref(cache, repo_id, requested, commit)
+        walk = _ancestors.Walk(api, endpoint, token, cache, budget)
         card, notes, conflicts = _verified_card(root, publisher, info, wanted)
-        headers = _remote_gguf_headers(repo_id, commit, endpoint, token, entries, wanted, timeout, notes)
+        headers = _remote_gguf_headers(repo_id, commit, endpoint, token, entries, wanted, budget, notes)
         refs = lineage.unique(lineage.card_refs(card) + lineage.adapter_refs(root, _verified(root, publisher, wanted))
                               + lineage.gguf_refs(root, [p for p in wanted if p.lower().endswith(".gguf")])
                               + [r for meta in headers.values() for r in lineage.gguf_metadata_refs(meta, "GGUF")])
@@ -188,7 +198,7 @@ def _fetch(repo_id: str, requested: str, endpoint: str, token: str | bool, cache
     except AuditorError:
         raise
     except network_errors() as exc:
-        raise explain(exc, what, timeout) from None
+        raise explain(exc, what, budget) from None
     siblings = {s.rfilename for s in (getattr(info, "siblings", None) or []) if getattr(s, "rfilename", None)}
     facts = {"link_root": str(root.parent.parent), "revision_kind": revision_kind, "card": card,
              "remote_files": [{"path": p, **publisher[p], "downloaded": False} for p in sorted(entries)
@@ -196,7 +206,8 @@ def _fetch(repo_id: str, requested: str, endpoint: str, token: str | bool, cache
              "signature_files": sorted(p for p in entries if p.endswith((".sig", ".sigstore", ".sigstore.json"))),
              "cache_dir": str(cache), "unsafe_paths": unsafe, "remote_headers": headers,
              "listing_missing": sorted(p for p in siblings - set(entries) - set(unsafe) if not _unsafe_path(p))[:200],
-             "card_conflicts": conflicts, "unverified_sources": notes + walk.notes}
+             "card_conflicts": conflicts, "unverified_sources": notes + walk.notes,
+             "download_mismatched": mismatched, "verified_sha256": hashed}
     return facts, root, publisher, ancestors, commit
 
 
@@ -244,7 +255,7 @@ def _card_dict(info: Any) -> dict[str, Any]:
 
 
 def _remote_gguf_headers(repo_id: str, commit: str, endpoint: str, token: str | bool, entries: dict[str, Any],
-                         wanted: list[str], timeout: float, notes: list[str]) -> dict[str, dict[str, Any]]:
+                         wanted: list[str], budget: Budget, notes: list[str]) -> dict[str, dict[str, Any]]:
     """general.* of each GGUF that was not downloaded, from a ranged read of its header."""
     from huggingface_hub import hf_hub_url
 
@@ -253,7 +264,7 @@ def _remote_gguf_headers(repo_id: str, commit: str, endpoint: str, token: str | 
     headers: dict[str, dict[str, Any]] = {}
     for path in sorted(p for p in entries if p.lower().endswith(".gguf") and p not in wanted)[:4]:
         url = hf_hub_url(repo_id, path, revision=commit, endpoint=endpoint)
-        data = ranged_head(url, token, limit, timeout)
+        data = ranged_head(url, token, limit, budget)
         try:
             metadata = gguf.read(data, len(data)).metadata
         except Exception:  # noqa: BLE001 - a header cut at the limit or broken: nothing read from it

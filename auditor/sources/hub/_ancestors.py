@@ -14,6 +14,7 @@ from auditor.model import Ancestor
 from auditor.parsers import licensetext, lineage
 from auditor.sources.hub import _files
 from auditor.sources.hub._http import config, explain, network_errors
+from auditor.sources.hub._retry import Budget
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Walk:
     endpoint: str
     token: str | bool
     cache: Path
-    timeout: float
+    budget: Budget
     notes: list[str] = field(default_factory=list)      # files whose bytes failed verification
 
 
@@ -66,11 +67,11 @@ def _stop_reason(ref: lineage.BaseRef, key: str, chain: tuple[str, ...], depth: 
 
 def _resolve(walk: Walk, ref: lineage.BaseRef, parent: str, depth: int) -> tuple[Ancestor, list[lineage.BaseRef]]:
     try:
-        info = walk.api.model_info(ref.repo_id, revision="main", timeout=walk.timeout)
+        info = walk.api.model_info(ref.repo_id, revision="main", timeout=walk.budget.timeout)
         commit = str(info.sha or "")
         texts = verified_texts(walk, ref.repo_id, commit)
     except network_errors() as exc:
-        reason = str(explain(exc, f"{ref.repo_id} on {walk.endpoint}", walk.timeout))
+        reason = str(explain(exc, f"{ref.repo_id} on {walk.endpoint}", walk.budget))
         return Ancestor(ref.repo_id, ref.relation, depth, parent, error=reason), []
     card = lineage.front_matter(texts.pop("README.md", ""))
     ancestor = Ancestor(ref.repo_id, ref.relation, depth, parent, commit=commit, card=card, license_texts=texts)
@@ -78,21 +79,25 @@ def _resolve(walk: Walk, ref: lineage.BaseRef, parent: str, depth: int) -> tuple
 
 
 def verified_texts(walk: Walk, repo_id: str, commit: str) -> dict[str, str]:
-    """README.md and the license files at the repo root, only those whose bytes match the listing."""
-    from huggingface_hub import hf_hub_download
+    """README.md and the license files at the repo root, only those whose bytes match the listing
+    (downloaded like the model's files: _download.py places only matching bytes as blobs)."""
     cfg = config()
     limit = int(cfg["license_file_max_bytes"])
+    wanted = {name: _files.publisher_hash(entry) for name, entry in _files.tree(walk.api, repo_id, commit,
+                                                                                 walk.budget).items()
+              if "/" not in name and (name == "README.md" or licensetext.catalog().file_role(name))
+              and (entry.size or 0) <= limit}
     texts: dict[str, str] = {}
-    for name, entry in _files.tree(walk.api, repo_id, commit).items():
-        if "/" in name or not (name == "README.md" or licensetext.catalog().file_role(name)) or (entry.size or 0) > limit:
-            continue
-        local = Path(hf_hub_download(repo_id, name, revision=commit, cache_dir=str(walk.cache),
-                                     endpoint=walk.endpoint, token=walk.token, etag_timeout=walk.timeout))
-        expected = _files.publisher_hash(entry)
-        if not _files.matches(local, expected):
+    if not wanted:
+        return texts
+    root, _mismatched, _hashed = _files.download(repo_id, commit, sorted(wanted), wanted, walk.endpoint, walk.token,
+                                        walk.cache, walk.budget)
+    for name in sorted(wanted):
+        local = root / name
+        if not _files.matches(local, wanted[name]):
             walk.notes.append(f"{repo_id}@{commit} {name}: the bytes served do not match the listing's hash; "
                               "not used for lineage or license facts (evicted from the cache)")
-            _files.evict(local.parent, [local.name])
+            _files.evict(root, [name])
             continue
         with open(local, "rb") as fh:
             texts[name] = fh.read(limit).decode("utf-8", "replace")

@@ -11,32 +11,51 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import AuditorError
+from auditor.sources.hub import _download
 from auditor.sources.hub._http import config
+from auditor.sources.hub._retry import Budget
 
 SUSPECTS = ".auditor-suspect-blobs.json"
 
 
-def tree(api: Any, repo_id: str, commit: str, unsafe: list[str] | None = None,
+def tree(api: Any, repo_id: str, commit: str, budget: Budget, unsafe: list[str] | None = None,
          limit: int = 200_000) -> dict[str, Any]:
-    """The publisher's file listing at `commit`; paths that could escape a folder go to `unsafe`."""
+    """The publisher's file listing at `commit` (pages and entries bounded, _download.list_tree);
+    paths that could escape a folder go to `unsafe`."""
     from huggingface_hub.hf_api import RepoFile
+    from huggingface_hub.utils import get_session
     entries: dict[str, Any] = {}
-    for count, entry in enumerate(api.list_repo_tree(repo_id, revision=commit, recursive=True)):
-        if count >= limit:
-            raise AuditorError(f"{repo_id}@{commit}: the listing has more than {limit} entries (limit)")
-        if not isinstance(entry, RepoFile):
+    pages = int(config()["listing_max_pages"])
+    for item in _download.list_tree(get_session(), api.endpoint, repo_id, commit, api._build_hf_headers(),
+                                    budget, pages, limit):
+        if item.get("type") != "file":
             continue
+        try:
+            entry = RepoFile(**item)
+        except (KeyError, TypeError) as exc:
+            raise AuditorError(f"{repo_id}@{commit}: a listing entry is malformed ({exc})") from None
         if unsafe_path(entry.path):
             if unsafe is not None:
                 unsafe.append(entry.path[:300])
             continue
         entries[entry.path] = entry
     return entries
+
+
+def record_tree(cache: Path, repo_id: str, commit: str, entries: dict[str, Any]) -> None:
+    """The listing in huggingface_hub's own tree cache (trees/<commit>.json), read by offline audits."""
+    from huggingface_hub._tree_cache import TreeCacheEntry, write_tree_cache
+    write_tree_cache(str(repo_folder(cache, repo_id)), commit, {
+        path: TreeCacheEntry(size=int(e.size or 0), blob_id=str(e.blob_id or ""),
+                             lfs_sha256=e.lfs.sha256 if e.lfs is not None else None,
+                             lfs_size=e.lfs.size if e.lfs is not None else None)
+        for path, e in entries.items()})
 
 
 def unsafe_path(path: str) -> bool:
@@ -77,24 +96,45 @@ def repo_folder(cache: Path, repo_id: str) -> Path:
     return cache / f"models--{repo_id.replace('/', '--')}"
 
 
-def download(repo_id: str, commit: str, paths: list[str], endpoint: str, token: str | bool,
-             cache: Path, timeout: float) -> Path:
-    """Download `paths` at `commit` into the cache; return the snapshot folder."""
-    from huggingface_hub import snapshot_download
+def download(repo_id: str, commit: str, paths: list[str], publisher: dict[str, dict[str, Any]], endpoint: str,
+             token: str | bool, cache: Path, budget: Budget) -> tuple[Path, list[str], dict[str, list[Any]]]:
+    """Download `paths` at `commit` into the cache (verified, resumable: _download.py); return the
+    snapshot folder, the paths whose bytes did not match the listing, and the hashes computed while
+    downloading (_download.download)."""
     cache.mkdir(parents=True, exist_ok=True)
     evict_suspects(cache, repo_id)
-    root = repo_folder(cache, repo_id) / "snapshots" / commit
-    if not paths:
-        root.mkdir(parents=True, exist_ok=True)
-        return root
-    patterns = [_glob_escape(p) for p in paths]
-    folder = snapshot_download(repo_id, revision=commit, cache_dir=str(cache), endpoint=endpoint, token=token,
-                               allow_patterns=patterns, etag_timeout=timeout, max_workers=8)
-    return Path(folder)
+    jobs = [_download.Job(path, publisher.get(path, {})) for path in paths]
+    return _download.download(repo_id, commit, jobs, endpoint, token, repo_folder(cache, repo_id), budget,
+                              progress_sink(), int(config()["download_workers"]))
 
 
-def _glob_escape(path: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in path)
+def record_ref(cache: Path, repo_id: str, revision: str, commit: str) -> None:
+    """refs/<branch or tag> -> commit, as huggingface_hub records it (offline audits resolve it)."""
+    from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision
+    if revision and revision != commit:
+        _cache_commit_hash_for_specific_revision(str(repo_folder(cache, repo_id)), revision, commit)
+    elif not revision:
+        _cache_commit_hash_for_specific_revision(str(repo_folder(cache, repo_id)), "main", commit)
+
+
+_progress: list[_download.DownloadProgress] = []
+
+
+def progress_sink() -> _download.DownloadProgress | None:
+    return _progress[-1] if _progress else None
+
+
+@contextmanager
+def reporting(callback: _download.DownloadProgress | None) -> Iterator[None]:
+    """Byte progress of every download in the block goes to `callback` (the CLI's progress display)."""
+    if callback is None:
+        yield
+        return
+    _progress.append(callback)
+    try:
+        yield
+    finally:
+        _progress.remove(callback)
 
 
 def evict(root: Path, paths: Iterable[str]) -> list[str]:

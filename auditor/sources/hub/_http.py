@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from auditor import rules, settings
 from auditor.errors import AuditorError
 from auditor.model import Options
+from auditor.sources.hub._retry import Budget, Cancelled, DeadlineExceeded, Policy, RetryTransport
 
 
 def config() -> dict[str, Any]:
@@ -48,10 +49,24 @@ def token_for(options: Options, endpoint: str) -> str | bool:
 def timeout_of(options: Options) -> float:
     if options.timeout and options.timeout > 0:
         return float(options.timeout)
+    return _seconds(settings.current().hub_timeout, config()["timeout_seconds"], "AUDITOR_HUB_TIMEOUT")
+
+
+def budget_of(options: Options) -> Budget:
+    """The per-request timeout, the overall deadline and the retry policy of one fetch."""
+    deadline = float(options.deadline) if options.deadline and options.deadline > 0 else \
+        _seconds(settings.current().hub_deadline, config()["deadline_seconds"], "AUDITOR_HUB_DEADLINE")
+    return Budget(timeout=timeout_of(options), deadline_seconds=deadline, policy=Policy.from_config(config()))
+
+
+def _seconds(text: str, default: Any, name: str) -> float:
     try:
-        return float(settings.current().hub_timeout or config()["timeout_seconds"])
+        value = float(text or default)
     except ValueError:
-        return float(config()["timeout_seconds"])
+        raise AuditorError(f"{name}={text!r} is not a number of seconds") from None
+    if value < 0:
+        raise AuditorError(f"{name}={text!r} must not be negative")
+    return value
 
 
 class HostLog:
@@ -85,8 +100,9 @@ _factory_lock = threading.Lock()
 
 
 @contextmanager
-def recording(endpoint: str, timeout: float) -> Iterator[HostLog]:
-    """Install a client factory whose request hook records every URL (each redirect hop fires it)."""
+def recording(endpoint: str, budget: Budget) -> Iterator[HostLog]:
+    """Install a client factory whose request hook records every URL (each redirect hop fires it) and
+    whose transports apply the one retry policy and the budget's timeouts (_retry.py)."""
     import httpx2
     from huggingface_hub import constants, set_client_factory
     from huggingface_hub.utils import _http
@@ -103,8 +119,14 @@ def recording(endpoint: str, timeout: float) -> Iterator[HostLog]:
             active.guard(request)
 
     def factory() -> Any:
-        return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook, on_request]},
-                             follow_redirects=True, timeout=httpx2.Timeout(timeout))
+        client = httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook, on_request]},
+                               follow_redirects=True, timeout=httpx2.Timeout(budget.timeout))
+        # Wrapped after construction so the client still builds its transports (proxies from the
+        # environment included) as it would without auditor.
+        client._transport = cast(Any, RetryTransport(client._transport, budget))
+        client._mounts = {pattern: cast(Any, RetryTransport(t, budget)) if t is not None else None
+                          for pattern, t in client._mounts.items()}
+        return client
 
     with _factory_lock:
         _active_logs.append(log)
@@ -128,10 +150,17 @@ def _no_agent_registry() -> None:
         _detect_agent._registry = _detect_agent._EMPTY_REGISTRY
 
 
-def explain(exc: BaseException, what: str, timeout: float) -> AuditorError:
-    """One line for the user from a huggingface_hub / httpx2 error."""
+def explain(exc: BaseException, what: str, budget: Budget) -> AuditorError:
+    """One line for the user from a huggingface_hub / httpx2 error, with the real figures (timeout per
+    request, attempts made and the time they took, the overall deadline)."""
     from huggingface_hub import errors
     name = type(exc).__name__
+    tried = f" ({budget.last_failure})" if budget.last_failure else ""
+    if isinstance(exc, DeadlineExceeded):
+        return AuditorError(f"{what}: stopped at the overall deadline of {budget.deadline_seconds:g} s "
+                            "(--deadline, AUDITOR_HUB_DEADLINE)")
+    if isinstance(exc, Cancelled):
+        return AuditorError(f"{what}: interrupted")
     if isinstance(exc, errors.RevisionNotFoundError):
         return AuditorError(f"{what}: revision not found")
     if isinstance(exc, errors.GatedRepoError):
@@ -143,12 +172,13 @@ def explain(exc: BaseException, what: str, timeout: float) -> AuditorError:
     if isinstance(exc, (errors.RemoteEntryNotFoundError, errors.EntryNotFoundError)):
         return AuditorError(f"{what}: file not found")
     if "Timeout" in name or "timed out" in str(exc).lower():
-        return AuditorError(f"{what}: the server did not answer within {timeout:g} s")
+        return AuditorError(f"{what}: the server sent nothing for {budget.timeout:g} s (--timeout, "
+                            f"AUDITOR_HUB_TIMEOUT){tried}")
     if "Connect" in name or isinstance(exc, ConnectionError):
-        return AuditorError(f"{what}: cannot connect to the endpoint ({name})")
+        return AuditorError(f"{what}: cannot connect to the endpoint ({name}){tried}")
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status:
-        return AuditorError(f"{what}: the server answered HTTP {status}")
+        return AuditorError(f"{what}: the server answered HTTP {status}{tried if status >= 500 or status == 429 else ''}")
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return AuditorError(f"{what}: {name}{': ' + first if first else ''}")
 
@@ -156,16 +186,17 @@ def explain(exc: BaseException, what: str, timeout: float) -> AuditorError:
 def network_errors() -> tuple[type[BaseException], ...]:
     import httpx2
     from huggingface_hub import errors
-    return (httpx2.HTTPError, errors.HfHubHTTPError, OSError, ValueError, errors.OfflineModeIsEnabled)
+    return (httpx2.HTTPError, errors.HfHubHTTPError, OSError, ValueError, errors.OfflineModeIsEnabled, Cancelled,
+            DeadlineExceeded)
 
 
-def ranged_head(url: str, token: str | bool, limit: int, timeout: float) -> bytes:
+def ranged_head(url: str, token: str | bool, limit: int, budget: Budget) -> bytes:
     """The first `limit` bytes of a file (HTTP Range; a server that ignores Range is cut off at `limit`)."""
     from huggingface_hub.utils import build_hf_headers, get_session
     headers = {**build_hf_headers(token=token), "Range": f"bytes=0-{limit - 1}", "Accept-Encoding": "identity"}
     chunks: list[bytes] = []
     size = 0
-    with get_session().stream("GET", url, headers=headers, timeout=timeout) as response:
+    with get_session().stream("GET", url, headers=headers, timeout=budget.request_timeout()) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
             chunks.append(chunk)
