@@ -176,7 +176,7 @@ class Identity:
 
 
 def _lock_identity(path: Path) -> Identity | None:
-    from auditor.workflows import lockfile
+    from auditor.parsers import lockfile
     try:
         if path.stat().st_size > lockfile.MAX_LOCK_BYTES:
             return None
