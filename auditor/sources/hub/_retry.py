@@ -150,7 +150,7 @@ class RetryTransport:
                 budget.last_failure = _tried(attempt, started)
                 if wait is None or budget.remaining() < wait:
                     raise
-                log.warning("%s %s: %s; retry %d/%d in %.1f s", request.method, request.url, type(exc).__name__,
+                log.info("%s %s: %s; retry %d/%d in %.1f s", request.method, request.url, type(exc).__name__,
                             attempt, len(waits), wait)
                 budget.wait(wait)
                 continue
@@ -161,7 +161,7 @@ class RetryTransport:
             if wait is None or budget.remaining() < delay:
                 return response
             response.close()
-            log.warning("%s %s: HTTP %d; retry %d/%d in %.1f s", request.method, request.url,
+            log.info("%s %s: HTTP %d; retry %d/%d in %.1f s", request.method, request.url,
                         response.status_code, attempt, len(waits), delay)
             budget.wait(delay)
         raise AssertionError("unreachable")   # the last attempt returns or raises
