@@ -43,3 +43,10 @@ def crash_always(job: Job) -> task.Outcome:
     if Path(job.target).name.startswith("crash-always"):
         os._exit(17)
     return task.run(job)
+
+
+def hog_memory(job: Job) -> task.Outcome:
+    """Allocates 512 MiB before auditing (a target whose audit needs more memory than the worker may use)."""
+    hog = bytearray(512 << 20)
+    hog[-1] = 1
+    return task.run(job)

@@ -139,9 +139,12 @@ def test_a_worker_that_dies_once_is_retried(tmp_path: Path) -> None:
 def test_memory_limit_applies_to_workers(tmp_path: Path) -> None:
     models = tmp_path / "models"
     clean_model(models / "m")
-    result = batch.run(plan.read_targets(str(models)), tmp_path / "out", workers=1, memory=64 << 20)
-    [entry] = result["targets"]
-    assert entry["status"] == "error" or entry["verdict"] != "pass", entry   # 64 MiB cannot even import auditor
+    jobs = plan.read_targets(str(models))
+    limited = batch.run(jobs, tmp_path / "out", workers=1, memory=256 << 20, task=batch_support.hog_memory, force=True)
+    [entry] = limited["targets"]
+    assert entry["status"] == "error", entry            # 512 MiB cannot be had under a 256 MiB limit
+    roomy = batch.run(jobs, tmp_path / "out2", workers=1, memory=4 << 30, task=batch_support.hog_memory, force=True)
+    assert roomy["targets"][0]["verdict"] == "pass", roomy["targets"][0]
 
 
 @pytest.mark.parametrize("content,message", [

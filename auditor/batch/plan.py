@@ -75,8 +75,10 @@ def read_targets(source: str, *, policy: str = "default", formats: tuple[str, ..
             if len(words) > 2:
                 raise AuditorError(f"{source} line {number}: expected `TARGET [POLICY]`, got {len(words)} fields")
             target = words[0]
-            if not sources.is_hub_target(target) and not Path(target).expanduser().is_absolute():
-                target = str(path.parent / target)
+            beside = path.parent / target
+            # local paths first: relative to the list file when that exists (org/name-shaped folders too)
+            if not Path(target).expanduser().is_absolute() and (beside.exists() or not sources.is_hub_target(target)):
+                target = str(beside)
             pairs.append((target, words[1] if len(words) == 2 else policy, number))
     else:
         raise AuditorError(f"no such target list or folder: {source}")
