@@ -1,36 +1,22 @@
 """One place for each decision: behaviours that went wrong when two layers decided the same thing differently."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from hfcache_support import cache_entry, git_blob_sha1
+
 from auditor.model import Options
 from auditor.pipeline import audit
 
 
-def _git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 def _cache_snapshot(root: Path, repo_id: str, files: dict[str, bytes]) -> Path:
-    """A Hugging Face cache entry (snapshots/<sha>/<file> -> ../../blobs/<etag>) for repo_id."""
-    org, name = repo_id.split("/")
-    repo = root / f"models--{org}--{name}"
     commit = "b" * 40
-    snap = repo / "snapshots" / commit
-    (repo / "blobs").mkdir(parents=True)
-    snap.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    for rel, data in files.items():
-        etag = _git_blob_sha1(data)
-        (repo / "blobs" / etag).write_bytes(data)
-        (snap / rel).symlink_to(Path("../../blobs") / etag)
-    return snap
+    entries = {rel: (data, git_blob_sha1(data)) for rel, data in files.items()}
+    return cache_entry(root, repo_id, entries, commit) / "snapshots" / commit
 
 
 def test_random_bytes_named_bin_are_not_denied_as_a_pickle_under_strict(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hfcache_support import cache_entry, git_blob_sha1
 
 from auditor.errors import AuditorError
 from auditor.model import Options
@@ -12,25 +13,11 @@ from auditor.pipeline import audit
 from auditor.sources import is_hub_target, local
 
 
-def _git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
 def _make_cache(root: Path) -> tuple[Path, str]:
-    """The layout huggingface_hub writes: snapshots/<sha>/<file> -> ../../blobs/<etag>."""
-    repo = root / "models--acme--tiny"
     commit = "a" * 40
-    snap = repo / "snapshots" / commit
-    (repo / "blobs").mkdir(parents=True)
-    snap.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
     weights, config = b"\x00" * 64, b'{"model_type": "tiny"}'
-    for name, data, etag in (("model.bin", weights, hashlib.sha256(weights).hexdigest()),
-                             ("config.json", config, _git_blob_sha1(config))):
-        (repo / "blobs" / etag).write_bytes(data)
-        (snap / name).symlink_to(Path("../../blobs") / etag)
-    return repo, commit
+    files = {"model.bin": (weights, hashlib.sha256(weights).hexdigest()), "config.json": (config, git_blob_sha1(config))}
+    return cache_entry(root, "acme/tiny", files, commit), commit
 
 
 def test_hf_cache_snapshot_records_repo_commit_and_publisher_hashes(tmp_path: Path) -> None:

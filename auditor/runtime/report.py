@@ -7,20 +7,14 @@ from typing import Any
 
 from auditor import rules
 from auditor.model import Finding, Severity
+from auditor.runtime.child_watch import DNS, FILE_CHANGES, NETWORK, SPAWN
 from auditor.sandbox import Outcome
 
 NAME = "runtime"
 MAX_FACT_EVENTS = 200
 MAX_TEXT = 500
-NETWORK = {"socket.connect", "socket.sendto", "socket.sendmsg", "http.client.connect", "urllib.Request",
-           "ftplib.connect", "smtplib.connect", "telnetlib.Telnet.open", "poplib.connect", "imaplib.open",
-           "nntplib.connect"}
-DNS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr",
-       "socket.getnameinfo"}
-SPAWN = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty",
-         "os.startfile", "pty.spawn"}
-WRITES = {"open", "os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.truncate",
-          "os.chmod", "os.chown", "shutil.rmtree", "shutil.move", "shutil.copyfile"}
+# The event names the in-sandbox watcher reports, from the watcher itself (one list for both sides).
+WRITES = {"open"} | FILE_CHANGES
 ATTEMPT_RULES = ("RUNTIME-NETWORK", "RUNTIME-DNS", "RUNTIME-SPAWN", "RUNTIME-FILE-WRITE")
 LIMIT_STATUSES = ("timeout", "idle-timeout", "output-limit")
 
