@@ -227,7 +227,12 @@ class Facts:
         record.files[path] = value
 
     def to_dict(self) -> dict[str, Any]:
-        return {record.NAME: record.to_dict() for record in self._records.values()}
+        out = {record.NAME: record.to_dict() for record in self._records.values()}
+        integrity, provenance = out.get(IntegrityFacts.NAME), out.get(ProvenanceFacts.NAME)
+        if isinstance(integrity, dict) and isinstance(provenance, dict):
+            # auditor.report/v1 had the counts under provenance too: keys are never removed from v1
+            provenance["verification"] = integrity["verification"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Facts:

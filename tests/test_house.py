@@ -82,3 +82,11 @@ def test_a_file_repeating_one_problem_is_capped_with_a_summary_of_the_same_sever
     (summary,) = [f for f in spawns if f.location == "(more)"]
     assert summary.severity == max(f.severity for f in spawns)
     assert summary.evidence.startswith("250 more CODE-PROCESS finding(s)")
+
+
+def test_v1_reports_keep_the_verification_counts_under_provenance_too(tmp_path: Path) -> None:
+    """The integrity scanner owns the counts; the v1 report still shows them where it always did."""
+    snap = _cache_snapshot(tmp_path, "acme/tiny", {"config.json": b'{"model_type": "tiny"}'})
+    facts = audit(str(snap), Options(engines=("auditor",))).facts
+    assert facts["integrity"]["verification"]["verified"] == 1
+    assert facts["provenance"]["verification"] == facts["integrity"]["verification"]
