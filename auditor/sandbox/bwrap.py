@@ -72,13 +72,14 @@ def command(bwrap: str, *, staging: Path, binds: Sequence[tuple[str, str]], uid:
     args = [bwrap, "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
     args += _system_mounts()
-    for path in python_paths():
-        args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/home/sandbox",
              "--ro-bind", str(staging), "/sandbox",
              "--ro-bind", str(staging / "passwd"), "/etc/passwd", "--ro-bind", str(staging / "group"), "/etc/group",
              "--ro-bind", str(staging / "hosts"), "/etc/hosts"]
+    # after the private /tmp: bwrap mounts in order, so an interpreter (a venv) under /tmp stays visible
+    for path in python_paths():
+        args += ["--ro-bind", path, path]
     for host, inside in binds:
         args += ["--ro-bind", host, inside]
     for key, value in sorted(env.items()):
