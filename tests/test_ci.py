@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import run_cli
+from git_support import SARIF_SCHEMA, ci_env, git
 from markdown_it import MarkdownIt
 
 from auditor import rules
@@ -20,20 +21,8 @@ from auditor.errors import AuditorError
 from auditor.workflows import ci, demo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SARIF_SCHEMA = Path("/work/shared/schemas/sarif-schema-2.1.0.json")
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org"}
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV})
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
-    return {**env, **GIT_ENV, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +33,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("ci") / "repo"
     root.mkdir()
-    _git(root, "init", "-q", "-b", "main")
+    git(root, "init", "-q", "-b", "main")
     for name in ("a", "b", "d"):
         demo.build_clean(root / "models" / name)
     (root / "README.md").write_text("# our models\n")
     (root / "models.yaml").write_text("models:\n  - target: models/a\n  - target: models/b\n"
                                       "  - target: models/d\n    name: model-d\n")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "first")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first")
     demo.build_clean(root / "models" / "c")
     (root / "models" / "c" / "preview.png").write_text("text, not a picture\n")   # medium: fails strict
     save_file({"bias": np.zeros(4, dtype=np.float32)}, str(root / "models" / "a" / "adapter.safetensors"))
@@ -61,8 +50,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "models.yaml").write_text("models:\n  - target: models/a\n  - target: models/b\n    policy: strict\n"
                                       "  - target: models/d\n    name: model-d\n"
                                       "  - target: models/c\n    policy: strict\n")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "second")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "second")
     return root
 
 
@@ -75,7 +64,7 @@ def test_ci_audits_exactly_what_changed_and_writes_valid_reports(repo: Path, tmp
     summary.write_text("earlier step\n")
     out = tmp_path / "out"
     proc = run_cli("ci", "--sarif", str(out / "a.sarif"), "--markdown", str(out / "s.md"),
-                   "--comment", str(out / "c.md"), cwd=repo, env=_env(GITHUB_STEP_SUMMARY=str(summary)))
+                   "--comment", str(out / "c.md"), cwd=repo, env=ci_env(GITHUB_STEP_SUMMARY=str(summary)))
     assert proc.returncode == 1, proc.stderr           # c fails under strict
     assert "Traceback" not in proc.stderr
     audited = re.findall(r"^(PASS|WARN|FAIL|ERROR) +(\S+) \(([^)]*)\)", proc.stderr, re.M)
@@ -116,7 +105,7 @@ def test_ci_audits_exactly_what_changed_and_writes_valid_reports(repo: Path, tmp
 
 
 def test_ci_defaults_nothing_changed_and_all(repo: Path) -> None:
-    proc = run_cli("ci", "--base", "HEAD", cwd=repo, env=_env())
+    proc = run_cli("ci", "--base", "HEAD", cwd=repo, env=ci_env())
     assert proc.returncode == 0, proc.stderr
     assert "nothing to audit" in proc.stderr
     written = {p: repo / p for p in ("auditor.sarif", "auditor-summary.md", "auditor-comment.md")}
@@ -130,14 +119,14 @@ def test_ci_defaults_nothing_changed_and_all(repo: Path) -> None:
     everything = ci.plan(repo, repo / "models.yaml", ci.EMPTY_TREE, audit_all=True)
     assert [(i.entry.label, i.why) for i in everything.items] == [
         ("models/a", "--all"), ("models/b", "--all"), ("model-d", "--all"), ("models/c", "--all")]
-    first = ci.plan(repo, repo / "models.yaml", _git(repo, "rev-parse", "HEAD~1"), audit_all=False)
+    first = ci.plan(repo, repo / "models.yaml", git(repo, "rev-parse", "HEAD~1"), audit_all=False)
     assert [i.entry.target for i in first.items] == ["models/a", "models/b", "models/c", "extra"]
     assert [i.entry.line for i in first.items[:3]] == [2, 3, 7]
 
 
 def test_precommit_mode_audits_the_model_folders_of_the_given_files(repo: Path, tmp_path: Path) -> None:
     proc = run_cli("ci", "--warn-exit-code", "0", "extra/head.safetensors", "models/d/model.safetensors",
-                   "models/d/config.json", "README.md", cwd=repo, env=_env())
+                   "models/d/config.json", "README.md", cwd=repo, env=ci_env())
     assert proc.returncode == 0, proc.stderr
     assert re.findall(r"^\w+ +(\S+) \(given: ([^)]*)\)", proc.stderr, re.M) == [
         ("extra", "extra/head.safetensors"), ("models/d", "models/d/model.safetensors, models/d/config.json")]
@@ -145,10 +134,10 @@ def test_precommit_mode_audits_the_model_folders_of_the_given_files(repo: Path, 
 
 
 def test_ci_usage_errors_are_one_line(repo: Path, tmp_path: Path) -> None:
-    proc = run_cli("ci", "--base", "no-such-branch", cwd=repo, env=_env())
+    proc = run_cli("ci", "--base", "no-such-branch", cwd=repo, env=ci_env())
     assert proc.returncode == 2 and proc.stderr.strip() == (
         "auditor: error: base ref 'no-such-branch' not found (in GitHub Actions, check out with fetch-depth: 0)")
-    outside = run_cli("ci", cwd=tmp_path, env=_env())
+    outside = run_cli("ci", cwd=tmp_path, env=ci_env())
     assert outside.returncode == 2 and "is not inside a git repository" in outside.stderr
     assert len(outside.stderr.strip().splitlines()) == 1
 
@@ -230,7 +219,7 @@ def test_action_scripts_run_the_check_and_carry_its_exit_code(repo: Path, tmp_pa
     """The composite action's own bash, run as GitHub would: inputs in env, outputs in $GITHUB_OUTPUT."""
     check = _action_step("Audit changed models")
     outputs = tmp_path / "github-output"
-    env = _env(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", GITHUB_OUTPUT=str(outputs),
+    env = ci_env(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", GITHUB_OUTPUT=str(outputs),
                AUDITOR_POLICY="default", AUDITOR_MANIFEST="models.yaml", AUDITOR_BASE="HEAD~1", AUDITOR_ALL="false",
                AUDITOR_FAIL_ON="fail",
                AUDITOR_ENDPOINT="", AUDITOR_WAIVERS="")

@@ -16,48 +16,37 @@ import jsonschema
 import pytest
 import yaml
 from conftest import run_cli
+from git_support import SARIF_SCHEMA, ci_env, git
 
 from auditor.reports import sarif
 from auditor.workflows import ci, demo
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SARIF_SCHEMA = Path("/work/shared/schemas/sarif-schema-2.1.0.json")
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.org"}
 LFS_POINTER = ("version https://git-lfs.github.com/spec/v1\n"
                "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n")
 REMOTE_CODE = "import urllib.request\n\n\ndef fetch():\n    return urllib.request.urlopen('https://api.example.net/x')\n"
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV})
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
-    return {**env, **GIT_ENV, **extra}
 
 
 def _new_repo(root: Path, manifest: str | None = "models:\n  - target: models/a\n") -> Path:
     root.mkdir(parents=True)
-    _git(root, "init", "-q", "-b", "main")
+    git(root, "init", "-q", "-b", "main")
     demo.build_clean(root / "models" / "a")
     if manifest is not None:
         (root / "models.yaml").write_text(manifest)
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "base")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "base")
     return root
 
 
 def _commit(root: Path, message: str = "change") -> None:
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", message)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
 
 
 def _ci(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("ci", "--base", "HEAD~1", *args, cwd=repo, env=_env(**env), timeout=300)
+    return run_cli("ci", "--base", "HEAD~1", *args, cwd=repo, env=ci_env(**env), timeout=300)
 
 
 # -- fail closed ----------------------------------------------------------------------------------
@@ -126,7 +115,7 @@ def test_a_changed_code_file_re_audits_its_whole_model_folder(tmp_path: Path) ->
     (repo / "docs").mkdir()
     (repo / "docs" / "notes.md").write_text("not a model\n")
     _commit(repo)
-    run = ci.plan(repo, None, _git(repo, "rev-parse", "HEAD~1"), audit_all=False)
+    run = ci.plan(repo, None, git(repo, "rev-parse", "HEAD~1"), audit_all=False)
     assert [(i.entry.target, i.why) for i in run.items] == [("models/a", "files changed: models/a/modeling_a.py")]
     ci.execute(run, policy="default", waivers="", endpoint="", manifest_dir=repo)
     (item,) = run.items
@@ -152,9 +141,9 @@ def test_fingerprints_survive_lines_inserted_above_a_finding(tmp_path: Path) -> 
     code = repo / "models" / "a" / "modeling_a.py"
     code.write_text(REMOTE_CODE)
     _commit(repo)
-    first = json.loads(run_cli("scan", "models/a", "--format", "sarif", cwd=repo, env=_env()).stdout)
+    first = json.loads(run_cli("scan", "models/a", "--format", "sarif", cwd=repo, env=ci_env()).stdout)
     code.write_text("# a comment\n# and another\n\n" + REMOTE_CODE)
-    second = json.loads(run_cli("scan", "models/a", "--format", "sarif", cwd=repo, env=_env()).stdout)
+    second = json.loads(run_cli("scan", "models/a", "--format", "sarif", cwd=repo, env=ci_env()).stdout)
     before, after = _fingerprints(first), _fingerprints(second)
     moved = {fp: (rule, line) for fp, (rule, line) in before.items() if rule == "CODE-NETWORK-CALL"}
     assert moved and set(moved) <= set(after)
@@ -167,7 +156,7 @@ def test_sarif_from_a_repo_subfolder_is_repo_relative_and_valid(tmp_path: Path) 
     (repo / "models" / "a" / "modeling_a.py").write_text(REMOTE_CODE)
     (repo / "models" / "a" / "weights.bin").write_bytes(b"\x80\x04\x95" + b"\x00" * 64)   # a broken pickle
     (repo / "models" / "a" / "README.md").unlink()                  # repo-level findings need another carrier
-    proc = run_cli("scan", "a", "--format", "sarif", "--policy", "strict", cwd=repo / "models", env=_env())
+    proc = run_cli("scan", "a", "--format", "sarif", "--policy", "strict", cwd=repo / "models", env=ci_env())
     doc = json.loads(proc.stdout)
     assert list(jsonschema.Draft202012Validator(json.loads(SARIF_SCHEMA.read_text())).iter_errors(doc)) == []
     (run,) = doc["runs"]
@@ -188,7 +177,7 @@ def test_sarif_from_a_repo_subfolder_is_repo_relative_and_valid(tmp_path: Path) 
     assert run["properties"]["belowThreshold"]["count"] >= 1
     outside = tmp_path / "loose"
     shutil.copytree(repo / "models" / "a", outside)
-    plain = json.loads(run_cli("scan", str(outside), "--format", "sarif", env=_env()).stdout)
+    plain = json.loads(run_cli("scan", str(outside), "--format", "sarif", env=ci_env()).stdout)
     assert "originalUriBaseIds" not in plain["runs"][0]
     assert "modeling_a.py" in {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
                                for r in plain["runs"][0]["results"]}
@@ -262,7 +251,7 @@ def test_pr_comment_is_updated_in_place_by_its_marker(tmp_path: Path) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     api = f"http://127.0.0.1:{server.server_address[1]}"
     body = tmp_path / "c.md"
-    env = _env(GH_TOKEN="t0ken", GITHUB_REPOSITORY="acme/models", GITHUB_API_URL=api)
+    env = ci_env(GH_TOKEN="t0ken", GITHUB_REPOSITORY="acme/models", GITHUB_API_URL=api)
     try:
         body.write_text(ci.COMMENT_MARKER + "\n# first\n")
         first = run_cli("pr-comment", str(body), "--pr", "7", env=env)
@@ -275,7 +264,7 @@ def test_pr_comment_is_updated_in_place_by_its_marker(tmp_path: Path) -> None:
     assert _FakeGitHub.comments[:150] == other                          # no other comment was touched
     assert [c["body"] for c in _FakeGitHub.comments[150:]] == [ci.COMMENT_MARKER + "\n# second\n"]
     assert ("PATCH", "/repos/acme/models/issues/comments/1150") in _FakeGitHub.calls
-    no_token = run_cli("pr-comment", str(body), "--pr", "7", env=_env())
+    no_token = run_cli("pr-comment", str(body), "--pr", "7", env=ci_env())
     assert no_token.returncode == 2 and "no GitHub token" in no_token.stderr
 
 
@@ -340,7 +329,7 @@ def test_actionlint_and_the_github_schemas_accept_the_action_and_the_workflows(t
     for p in (REPO_ROOT / ".github" / "workflows").glob("*.yml"):
         shutil.copy(p, workflows / p.name)
     (workflows / "readme-snippet.yml").write_text(_readme_workflow())
-    _git(tmp_path / "w", "init", "-q")                                     # actionlint looks for the repository
+    git(tmp_path / "w", "init", "-q")                                     # actionlint looks for the repository
     lint = subprocess.run([_actionlint(), "-no-color"], cwd=tmp_path / "w", capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     for schema, files in (("vendor.github-actions", [REPO_ROOT / "action.yml"]),
