@@ -255,7 +255,8 @@ def catalog() -> Catalog:
                                   licensor_control=bool(spec.get("licensor_control")))
                     for key, spec in data["term_keys"].items()},
         signal_confidence={k: float(v) for k, v in data["signal_confidence"].items()},
-        license_files={role: [re.compile(p) for p in pats] for role, pats in data["license_files"].items()})
+        # one alternation per role: one match per role and file name instead of one per pattern
+        license_files={role: [re.compile("|".join(f"(?:{p})" for p in pats))] for role, pats in data["license_files"].items()})
 
 
 def identify(text: str, *, normalized: str | None = None) -> Match | None:

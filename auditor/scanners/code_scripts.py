@@ -1,6 +1,7 @@
 """Scripts, executables, notebooks and README run instructions that ship next to the weights."""
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -25,7 +26,7 @@ def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
     binaries = set(data["binary_formats"])
     compiled = tuple(data.get("compiled_suffixes", ()))
     for rec in ctx.files:
-        name = PurePosixPath(rec.path).name
+        name = rec.path.rsplit("/", 1)[-1]
         lower = name.lower()
         if rec.format in binaries:
             facts["scripts"].append(rec.path)
@@ -50,21 +51,27 @@ def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
 
 def _first_line(ctx: ScanContext, rec: FileRecord) -> str:
     try:
-        with open(ctx.path(rec), "rb") as fh:
+        with open(ctx.fspath(rec), "rb") as fh:
             head = fh.read(200).decode("utf-8", "replace")
     except OSError as exc:
         return exc.strerror or str(exc)
     return head.splitlines()[0] if head.strip() else "(empty)"
 
 
+@functools.cache
+def _readme_patterns() -> tuple[list[re.Pattern[str]], re.Pattern[str]]:
+    data = rules.load("code-patterns.yaml")
+    return ([re.compile(p, re.I) for p in data["readme_run_patterns"]],
+            re.compile(data["readme_pipe_to_shell"], re.I))
+
+
 def _readme_instructions(ctx: ScanContext, rec: FileRecord, data: dict[str, Any]) -> Iterator[Finding]:
     try:
-        with open(ctx.path(rec), "rb") as fh:
+        with open(ctx.fspath(rec), "rb") as fh:
             text = fh.read(MAX_README_BYTES).decode("utf-8", "replace")
     except OSError:
         return
-    run = [re.compile(p, re.I) for p in data["readme_run_patterns"]]
-    pipe = re.compile(data["readme_pipe_to_shell"], re.I)
+    run, pipe = _readme_patterns()
     for number, line in enumerate(text.splitlines(), start=1):
         if len(line) > 2000:
             line = line[:2000]

@@ -68,7 +68,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                 yield rules.finding("SCANNER-MISSING-DEPENDENCY", file=rec.path, scanner=NAME,
                                     evidence="h5py is not installed: pip install 'auditor[keras]'")
             h5_files = []
-    attrs = read_h5_attrs([str(ctx.path(rec)) for rec in h5_files], _data()["max_config_bytes"])
+    attrs = read_h5_attrs([ctx.fspath(rec) for rec in h5_files], _data()["max_config_bytes"])
     yield from ctx.per_file(list(zip(h5_files, attrs, strict=True)), lambda item: _scan_h5(ctx, *item), NAME,
                             name=lambda item: item[0].path)
     yield from ctx.per_file(zip_files, lambda rec: _scan_zip(ctx, rec), NAME)
