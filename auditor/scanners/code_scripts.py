@@ -59,9 +59,12 @@ def _first_line(ctx: ScanContext, rec: FileRecord) -> str:
 
 
 @functools.cache
-def _readme_patterns() -> tuple[list[re.Pattern[str]], re.Pattern[str]]:
+def _readme_patterns() -> tuple[re.Pattern[str], list[re.Pattern[str]], re.Pattern[str]]:
+    """(any run pattern, each run pattern, pipe to shell). Searched in MULTILINE mode over the whole text,
+    the alternation matches wherever a pattern matches one line: a README it misses has no line to report."""
     data = rules.load("code-patterns.yaml")
-    return ([re.compile(p, re.I) for p in data["readme_run_patterns"]],
+    patterns = data["readme_run_patterns"]
+    return (re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M), [re.compile(p, re.I) for p in patterns],
             re.compile(data["readme_pipe_to_shell"], re.I))
 
 
@@ -71,7 +74,9 @@ def _readme_instructions(ctx: ScanContext, rec: FileRecord, data: dict[str, Any]
             text = fh.read(MAX_README_BYTES).decode("utf-8", "replace")
     except OSError:
         return
-    run, pipe = _readme_patterns()
+    anywhere, run, pipe = _readme_patterns()
+    if not anywhere.search(text):
+        return
     for number, line in enumerate(text.splitlines(), start=1):
         if len(line) > 2000:
             line = line[:2000]
