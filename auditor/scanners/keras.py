@@ -127,7 +127,7 @@ def read_h5_attrs(paths: list[str], limit: int) -> list[dict[str, Any]]:
     """Per file: model_config / training_config (text, or their length when over `limit`) and version
     attributes, or {"error": ...}. Read in the sandbox, each file with its own time budget; a file that
     crashes or hangs the reader is an error for that file only, and the others are read once each."""
-    from auditor import sandbox   # only for HDF5 files: a repo without them does not pay its imports
+    from auditor import sandbox  # only for HDF5 files: a repo without them does not pay its imports
     binds = list(sandbox.iter_paths(paths, "/input"))
     items = [{"path": inside, "limit": limit} for _host, inside in binds]
     results = sandbox.run_items(_H5_READER, items, binds=binds, seconds_per_item=H5_SECONDS_PER_FILE,
