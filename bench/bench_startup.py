@@ -51,8 +51,11 @@ def make_small_repo(root: Path, files: int = 200) -> None:
     marker.write_text(str(files))
 
 
-def commands(repo: Path) -> dict[str, list[str]]:
-    return {
+def commands(repo: Path, baseline: str = "") -> dict[str, list[str]]:
+    """The commands of one loop; `baseline` (a checkout of auditor) adds its scan, for a before/after ratio."""
+    before = {"auditor scan (baseline)": ["env", f"PYTHONPATH={baseline}", sys.executable, "-m", "auditor", "scan",
+                                          str(repo), "-q", "-o", "/dev/null"]} if baseline else {}
+    return {**before, 
         "python -c pass (floor)": [sys.executable, "-c", "pass"],
         "auditor --version": [*AUDITOR, "--version"],
         "auditor scan": [*AUDITOR, "scan", str(repo), "-q", "-o", "/dev/null"],
@@ -100,6 +103,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--files", type=int, nargs="*", default=[200])
     ap.add_argument("--repeat-large", type=int, default=1, help="runs for repos of 10,000 files or more")
+    ap.add_argument("--baseline", default="", help="another checkout of auditor to time in the same loop")
     ap.add_argument("--peer-timeout", type=float, default=300, help="seconds before a peer is stopped")
     args = ap.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -108,7 +112,7 @@ def main() -> None:
         repo = workdir("startup") / f"repo-{files}"
         make_small_repo(repo, files)
         repeat = args.repeat if files < 10_000 else args.repeat_large
-        found = measure(commands(repo), repeat, args.peer_timeout)
+        found = measure(commands(repo, args.baseline), repeat, args.peer_timeout)
         fastest_peer = min(found[p][0] for p in PEERS)
         print(f"\n{files} files, best of {repeat} (load average {os.getloadavg()[0]:.1f}):")
         for name, (seconds, cpu, rss, stopped) in found.items():
