@@ -55,7 +55,7 @@ def commands(repo: Path, baseline: str = "") -> dict[str, list[str]]:
     """The commands of one loop; `baseline` (a checkout of auditor) adds its scan, for a before/after ratio."""
     before = {"auditor scan (baseline)": ["env", f"PYTHONPATH={baseline}", sys.executable, "-m", "auditor", "scan",
                                           str(repo), "-q", "-o", "/dev/null"]} if baseline else {}
-    return {**before, 
+    return {**before,
         "python -c pass (floor)": [sys.executable, "-c", "pass"],
         "auditor --version": [*AUDITOR, "--version"],
         "auditor scan": [*AUDITOR, "scan", str(repo), "-q", "-o", "/dev/null"],
