@@ -52,8 +52,9 @@ def make_small_repo(root: Path, files: int = 200) -> None:
 
 
 def commands(repo: Path, baseline: str = "") -> dict[str, list[str]]:
-    """The commands of one loop; `baseline` (a checkout of auditor) adds its scan, for a before/after ratio."""
-    before = {"auditor scan (baseline)": ["env", f"PYTHONPATH={baseline}", sys.executable, "-m", "auditor", "scan",
+    """The commands of one loop; `baseline` (a checkout of auditor) adds its scan, for a before/after ratio
+    (-P: the current folder, maybe another checkout, must not come before PYTHONPATH)."""
+    before = {"auditor scan (baseline)": ["env", f"PYTHONPATH={baseline}", sys.executable, "-P", "-m", "auditor", "scan",
                                           str(repo), "-q", "-o", "/dev/null"]} if baseline else {}
     return {**before,
         "python -c pass (floor)": [sys.executable, "-c", "pass"],
