@@ -4,6 +4,10 @@ Run: python bench/bench_startup.py [--repeat 7] [--files 200]. Every tool runs a
 the same loop (auditor, picklescan, modelscan, `python -c pass` as the interpreter floor), so a load
 spike hits them all; the figure is the best of N for each, and the ratios are taken from those.
 Byte-code caching is on (an installed package has its .pyc files), whatever PYTHONDONTWRITEBYTECODE says.
+Each figure is wall and CPU (user + system) seconds: on a shared machine CPU moves less with the load.
+A peer still running after --peer-timeout seconds is stopped and shown as "> N s" (modelscan ran for
+16 minutes on 100,000 files without finishing). numpy is imported only to make a repo, so this process
+stays small: a child's peak RSS starts from its parent's at the fork.
 """
 from __future__ import annotations
 
@@ -16,9 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from _common import AUDITOR, workdir
-from safetensors.numpy import save_file
 
 BIN = Path(sys.executable).parent
 
@@ -28,6 +30,8 @@ def make_small_repo(root: Path, files: int = 200) -> None:
     marker = root.parent / f"{root.name}.complete"   # outside the repo: it is not one of its files
     if marker.is_file():
         return
+    import numpy as np
+    from safetensors.numpy import save_file
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     rng = np.random.default_rng(1)
@@ -47,8 +51,12 @@ def make_small_repo(root: Path, files: int = 200) -> None:
     marker.write_text(str(files))
 
 
-def commands(repo: Path) -> dict[str, list[str]]:
-    return {
+def commands(repo: Path, baseline: str = "") -> dict[str, list[str]]:
+    """The commands of one loop; `baseline` (a checkout of auditor) adds its scan, for a before/after ratio
+    (-P: the current folder, maybe another checkout, must not come before PYTHONPATH)."""
+    before = {"auditor scan (baseline)": ["env", f"PYTHONPATH={baseline}", sys.executable, "-P", "-m", "auditor", "scan",
+                                          str(repo), "-q", "-o", "/dev/null"]} if baseline else {}
+    return {**before,
         "python -c pass (floor)": [sys.executable, "-c", "pass"],
         "auditor --version": [*AUDITOR, "--version"],
         "auditor scan": [*AUDITOR, "scan", str(repo), "-q", "-o", "/dev/null"],
@@ -57,21 +65,38 @@ def commands(repo: Path) -> dict[str, list[str]]:
     }
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one run; any exit code (modelscan exits 3 on "nothing to scan")."""
+Run = tuple[float, float, float, bool]   # wall s, CPU s, peak RSS MB, stopped at the timeout
+
+
+def run(cmd: list[str], timeout: float) -> Run:
+    """One run; any exit code (modelscan exits 3 on "nothing to scan"); stopped after `timeout` s."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, _status, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    stopped = False
+    while True:   # os.wait4 (not Popen.wait) reaps the child: it alone returns the child's rusage
+        pid, _status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if not stopped and time.perf_counter() - start > timeout:
+            proc.kill()
+            stopped = True
+        time.sleep(0.002)
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stopped
 
 
-def measure(cmds: dict[str, list[str]], repeat: int) -> dict[str, tuple[float, float]]:
-    """Best wall time and peak RSS of each command, the commands taken in turn `repeat` times."""
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+def measure(cmds: dict[str, list[str]], repeat: int, timeout: float) -> dict[str, Run]:
+    """Best wall and CPU time and the peak RSS of each command, the commands taken in turn `repeat` times;
+    a command stopped at the timeout is not run again."""
+    runs: dict[str, list[Run]] = {name: [] for name in cmds}
     for _ in range(repeat):
         for name, cmd in cmds.items():
-            runs[name].append(run(cmd))
-    return {name: (min(t for t, _ in r), max(m for _, m in r)) for name, r in runs.items()}
+            if not any(r[3] for r in runs[name]):
+                runs[name].append(run(cmd, timeout if name in PEERS else 3600))
+    return {name: (min(r[0] for r in rs), min(r[1] for r in rs), max(r[2] for r in rs), any(r[3] for r in rs))
+            for name, rs in runs.items()}
+
+
+PEERS = ("picklescan", "modelscan")
 
 
 def main() -> None:
@@ -79,6 +104,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--files", type=int, nargs="*", default=[200])
     ap.add_argument("--repeat-large", type=int, default=1, help="runs for repos of 10,000 files or more")
+    ap.add_argument("--baseline", default="", help="another checkout of auditor to time in the same loop")
+    ap.add_argument("--peer-timeout", type=float, default=300, help="seconds before a peer is stopped")
     args = ap.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -86,11 +113,12 @@ def main() -> None:
         repo = workdir("startup") / f"repo-{files}"
         make_small_repo(repo, files)
         repeat = args.repeat if files < 10_000 else args.repeat_large
-        found = measure(commands(repo), repeat)
-        fastest_peer = min(found["picklescan"][0], found["modelscan"][0])
-        print(f"\n{files} files, best of {repeat}:")
-        for name, (seconds, rss) in found.items():
-            print(f"  {name:24s} {seconds:6.3f} s  {seconds / fastest_peer:5.2f}x fastest peer  "
+        found = measure(commands(repo, args.baseline), repeat, args.peer_timeout)
+        fastest_peer = min(found[p][0] for p in PEERS)
+        print(f"\n{files} files, best of {repeat} (load average {os.getloadavg()[0]:.1f}):")
+        for name, (seconds, cpu, rss, stopped) in found.items():
+            shown = f"> {seconds:5.1f} s (stopped)" if stopped else f"{seconds:6.3f} s"
+            print(f"  {name:24s} {shown}  CPU {cpu:6.3f} s  {seconds / fastest_peer:5.2f}x fastest peer  "
                   f"{seconds / found['modelscan'][0]:5.2f}x modelscan  peak RSS {rss:4.0f} MB")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 

@@ -255,7 +255,8 @@ def catalog() -> Catalog:
                                   licensor_control=bool(spec.get("licensor_control")))
                     for key, spec in data["term_keys"].items()},
         signal_confidence={k: float(v) for k, v in data["signal_confidence"].items()},
-        license_files={role: [re.compile(p) for p in pats] for role, pats in data["license_files"].items()})
+        # one alternation per role: one match per role and file name instead of one per pattern
+        license_files={role: [re.compile("|".join(f"(?:{p})" for p in pats))] for role, pats in data["license_files"].items()})
 
 
 def identify(text: str, *, normalized: str | None = None) -> Match | None:
@@ -359,19 +360,29 @@ class Located:
 @dataclass(frozen=True)
 class Group:
     """One `extract` group of rules/licenses.yaml: patterns for one fact, with its cheap anchors
-    (plain substrings, one must occur) and negations (a hit whose sentence matches one is skipped)."""
-    patterns: tuple[re.Pattern[str], ...]
+    (plain substrings, one must occur) and negations (a hit whose sentence matches one is skipped).
+    The patterns are compiled on first use: most audits pass the anchors of few groups, and compiling
+    all ~100 took longer than the rest of a small repo's license scan."""
+    pattern_texts: tuple[str, ...]
     anchors: tuple[str, ...] = ()
-    negations: tuple[re.Pattern[str], ...] = ()
+    negation_texts: tuple[str, ...] = ()
     summary: str = ""
 
     @classmethod
     def parse(cls, spec: dict[str, Any]) -> Group:
-        def compiled(items: list[str]) -> tuple[re.Pattern[str], ...]:
-            return tuple(re.compile(p.replace("{num}", _NUM).replace("{scale}", _SCALE)
-                                    .replace("{cscale}", _CSCALE)) for p in items)
-        return cls(patterns=compiled(spec.get("patterns") or []), anchors=tuple(spec.get("anchors") or ()),
-                   negations=compiled(spec.get("negations") or []), summary=str(spec.get("summary") or ""))
+        def expanded(items: list[str]) -> tuple[str, ...]:
+            return tuple(p.replace("{num}", _NUM).replace("{scale}", _SCALE).replace("{cscale}", _CSCALE)
+                         for p in items)
+        return cls(pattern_texts=expanded(spec.get("patterns") or []), anchors=tuple(spec.get("anchors") or ()),
+                   negation_texts=expanded(spec.get("negations") or []), summary=str(spec.get("summary") or ""))
+
+    @functools.cached_property
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p) for p in self.pattern_texts)
+
+    @functools.cached_property
+    def negations(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p) for p in self.negation_texts)
 
 
 @dataclass

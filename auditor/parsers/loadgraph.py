@@ -48,20 +48,36 @@ def _patterns() -> dict[str, Any]:
     return dict(rules.load("code-patterns.yaml").get("load_graph", {}))
 
 
+@functools.cache
+def _role_rules() -> tuple[Any, ...]:
+    """The `load_graph` path rules as sets and one compiled pattern (path_role runs once per file)."""
+    spec = _patterns()
+    names = [f"(?:{pattern})" for pattern in spec.get("example_names", ())]
+    return (tuple(spec.get("ci_paths", ())), frozenset(spec.get("ci_files", ())),
+            frozenset(spec.get("data_suffixes", ())), frozenset(spec.get("data_dirs", ())),
+            frozenset(spec.get("example_suffixes", ())), frozenset(spec.get("example_dirs", ())),
+            re.compile("|".join(names)) if names else None,
+            frozenset(spec.get("doc_suffixes", ())), frozenset(spec.get("doc_dirs", ())))
+
+
 def path_role(path: str) -> str:
     """The role a file has by its path alone (before the load graph is known)."""
-    spec = _patterns()
-    p = PurePosixPath(path.lower())
-    parts, name = p.parts[:-1], p.name
-    if any(path.lower().startswith(c) for c in spec.get("ci_paths", ())) or name in spec.get("ci_files", ()):
+    ci_paths, ci_files, data_suffixes, data_dirs, example_suffixes, example_dirs, example_names, \
+        doc_suffixes, doc_dirs = _role_rules()
+    low = path.lower()
+    folder, _, name = low.rpartition("/")
+    parts = {part for part in folder.split("/") if part not in ("", ".")}   # PurePosixPath(low).parts[:-1]
+    dot = name.rfind(".")
+    suffix = name[dot:] if 0 < dot < len(name) - 1 else ""                 # PurePosixPath(low).suffix
+    if low.startswith(ci_paths) or name in ci_files:
         return CI
-    if p.suffix in spec.get("data_suffixes", ()) or any(part in spec.get("data_dirs", ()) for part in parts):
+    if suffix in data_suffixes or not parts.isdisjoint(data_dirs):
         return DATA
-    if p.suffix in spec.get("example_suffixes", ()) or any(part in spec.get("example_dirs", ()) for part in parts):
+    if suffix in example_suffixes or not parts.isdisjoint(example_dirs):
         return EXAMPLE
-    if any(re.search(pattern, name) for pattern in spec.get("example_names", ())):
+    if example_names is not None and example_names.search(name):
         return EXAMPLE
-    if p.suffix in spec.get("doc_suffixes", ()) or any(part in spec.get("doc_dirs", ()) for part in parts):
+    if suffix in doc_suffixes or not parts.isdisjoint(doc_dirs):
         return DOCS
     return SHIPPED
 

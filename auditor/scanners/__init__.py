@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,16 @@ class ScanContext:
     def root(self) -> Path:   # built once: scanners ask for it per file
         return Path(self.snapshot.root)
 
+    @functools.cached_property
+    def root_str(self) -> str:
+        return str(self.snapshot.root)
+
     def path(self, rec: FileRecord) -> Path:
         return self.root / rec.path
+
+    def fspath(self, rec: FileRecord) -> str:
+        """The file's path as a string: what open() takes, without building a Path (once per file per scanner)."""
+        return os.path.join(self.root_str, rec.path)
 
     def files_of(self, *formats: str) -> list[FileRecord]:
         """Files whose detected content is one of `formats` (see inventory.detect)."""
@@ -77,7 +86,7 @@ class ScanContext:
     def read_text(self, rec: FileRecord) -> tuple[str, bool]:
         """The file as text (UTF-8, undecodable bytes replaced) and whether it was cut at the limit."""
         limit = self.options.limits.max_text_bytes
-        with open(self.path(rec), "rb") as fh:
+        with open(self.fspath(rec), "rb") as fh:
             raw = fh.read(limit + 1)
         return raw[:limit].decode("utf-8", "replace"), len(raw) > limit
 

@@ -159,7 +159,7 @@ def _site_signals(source: str, text: str) -> list[dict[str, Any]]:
 
 
 def _read(ctx: ScanContext, rec: FileRecord, limit: int) -> str:
-    with open(ctx.path(rec), "rb") as fh:
+    with open(ctx.fspath(rec), "rb") as fh:
         return fh.read(limit).decode("utf-8", "replace")
 
 

@@ -85,7 +85,7 @@ def _graph(ctx: ScanContext, found: list[loadgraph.Entry], sources: dict[str, _S
 def _analyze_file(ctx: ScanContext, rec: FileRecord, sources: dict[str, _Source]) -> Iterator[Finding]:
     source = sources[rec.path] = _Source()
     limit = ctx.options.limits.max_text_bytes
-    with open(ctx.path(rec), "rb") as fh:
+    with open(ctx.fspath(rec), "rb") as fh:
         raw = fh.read(limit + 1)
     if len(raw) > limit:
         source.problems.append(rules.finding("CODE-LIMIT", file=rec.path, scanner=NAME,
@@ -256,7 +256,8 @@ def _read_config(ctx: ScanContext, rec: FileRecord, found: list[loadgraph.Entry]
         yield rules.finding("AUTOMAP-UNPARSEABLE", file=rec.path, scanner=NAME, severity=Severity.HIGH,
                             evidence=f"config larger than {MAX_CONFIG_BYTES} bytes; auto_map not checked")
         return
-    raw = ctx.path(rec).read_bytes()      # parsed whatever it holds: "auto\u005fmap" is auto_map too
+    with open(ctx.fspath(rec), "rb") as fh:   # parsed whatever it holds: "auto\u005fmap" is auto_map too
+        raw = fh.read()
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:

@@ -14,12 +14,11 @@ import functools
 import re
 import tomllib
 from collections.abc import Iterable, Iterator
-from pathlib import PurePosixPath
 from typing import Any
 
 from auditor import rules
 from auditor.model import FileRecord, Finding
-from auditor.parsers import loadgraph
+from auditor.parsers import loadgraph, relpath
 from auditor.scanners import ScanContext
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -43,7 +42,7 @@ def scan(ctx: ScanContext, graph: loadgraph.LoadGraph, scanner: str) -> Iterator
 
 
 def _kind(path: str) -> str:
-    name = PurePosixPath(path).name.lower()
+    name = relpath.name(path).lower()
     if name.endswith(".txt") and name.startswith(("requirements", "constraints", "requires")):
         return "requirements"
     if name in ("environment.yml", "environment.yaml"):

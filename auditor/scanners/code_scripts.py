@@ -1,6 +1,7 @@
 """Scripts, executables, notebooks and README run instructions that ship next to the weights."""
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -25,7 +26,7 @@ def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
     binaries = set(data["binary_formats"])
     compiled = tuple(data.get("compiled_suffixes", ()))
     for rec in ctx.files:
-        name = PurePosixPath(rec.path).name
+        name = rec.path.rsplit("/", 1)[-1]
         lower = name.lower()
         if rec.format in binaries:
             facts["scripts"].append(rec.path)
@@ -50,21 +51,32 @@ def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
 
 def _first_line(ctx: ScanContext, rec: FileRecord) -> str:
     try:
-        with open(ctx.path(rec), "rb") as fh:
+        with open(ctx.fspath(rec), "rb") as fh:
             head = fh.read(200).decode("utf-8", "replace")
     except OSError as exc:
         return exc.strerror or str(exc)
     return head.splitlines()[0] if head.strip() else "(empty)"
 
 
+@functools.cache
+def _readme_patterns() -> tuple[re.Pattern[str], list[re.Pattern[str]], re.Pattern[str]]:
+    """(any run pattern, each run pattern, pipe to shell). Searched in MULTILINE mode over the whole text,
+    the alternation matches wherever a pattern matches one line: a README it misses has no line to report."""
+    data = rules.load("code-patterns.yaml")
+    patterns = data["readme_run_patterns"]
+    return (re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M), [re.compile(p, re.I) for p in patterns],
+            re.compile(data["readme_pipe_to_shell"], re.I))
+
+
 def _readme_instructions(ctx: ScanContext, rec: FileRecord, data: dict[str, Any]) -> Iterator[Finding]:
     try:
-        with open(ctx.path(rec), "rb") as fh:
+        with open(ctx.fspath(rec), "rb") as fh:
             text = fh.read(MAX_README_BYTES).decode("utf-8", "replace")
     except OSError:
         return
-    run = [re.compile(p, re.I) for p in data["readme_run_patterns"]]
-    pipe = re.compile(data["readme_pipe_to_shell"], re.I)
+    anywhere, run, pipe = _readme_patterns()
+    if not anywhere.search(text):
+        return
     for number, line in enumerate(text.splitlines(), start=1):
         if len(line) > 2000:
             line = line[:2000]

@@ -67,7 +67,7 @@ def _scan_oversized(ctx: ScanContext, rec: Any, limit: int) -> Iterator[Finding]
     targets: list[str] = []
     tags: list[str] = []
     carry = b""
-    with open(ctx.path(rec), "rb") as fh:
+    with open(ctx.fspath(rec), "rb") as fh:
         while len(targets) < 100 and len(tags) < 100:
             chunk = fh.read(_CHUNK)
             if not chunk:
@@ -235,7 +235,7 @@ def _collect(config: Any, out: list[tuple[str, str, dict[str, Any]]]) -> None:
 def _scan_nemo(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
     limit = _data()["max_nemo_member_bytes"]
     try:
-        with tarfile.open(ctx.path(rec), "r:*") as tar:
+        with tarfile.open(ctx.fspath(rec), "r:*") as tar:
             for count, member in enumerate(tar):
                 if count > ctx.options.limits.max_archive_members:
                     yield rules.finding("CONFIG-TARGET-LIMIT", file=rec.path, scanner=NAME,

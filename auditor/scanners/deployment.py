@@ -63,7 +63,7 @@ def _scan_repo(ctx: ScanContext, spec: dict[str, Any]) -> Iterator[Finding]:
     limit = ctx.options.limits.max_text_bytes
 
     def one(rec: Any) -> Iterator[Finding]:
-        with open(ctx.path(rec), "rb") as fh:
+        with open(ctx.fspath(rec), "rb") as fh:
             text = _without_comments(fh.read(limit).decode("utf-8", "replace"))
         _read_text(text, rec.path, state)
         return iter(())

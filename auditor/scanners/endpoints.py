@@ -14,14 +14,13 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 from auditor import rules
 from auditor.facts import CodeFacts, EndpointFacts, Facts, GgufFacts, KerasFacts, OnnxFacts, SafetensorsFacts
 from auditor.model import FileRecord, Finding, Severity
-from auditor.parsers import loadgraph
+from auditor.parsers import loadgraph, relpath
 from auditor.parsers.hosts import HostInfo, classifier
 from auditor.scanners import ScanContext
 
@@ -245,8 +244,7 @@ def _url_host(url: str) -> str:
 
 
 def file_context(path: str) -> str:
-    p = PurePosixPath(path)
-    name, suffix = p.name.lower(), p.suffix.lower()
+    name, suffix = relpath.name(path).lower(), relpath.suffix(path).lower()
     if suffix in _CODE_EXT or name in ("dockerfile", "makefile") or name.startswith("dockerfile"):
         return "code"
     if name.startswith(("requirements", "constraints", ".env")):
@@ -295,15 +293,15 @@ def _line_context(lines: list[str], doc_lines: set[int], kind: str = "code") -> 
 
 
 def _hash_comments(path: str) -> bool:
-    p = PurePosixPath(path.lower())
-    return p.suffix in (".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".env", ".txt") or \
-        p.name.startswith((".env", "requirements", "constraints"))
+    low = path.lower()
+    return relpath.suffix(low) in (".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf", ".env", ".txt") or \
+        relpath.name(low).startswith((".env", "requirements", "constraints"))
 
 
 def is_vocabulary(path: str) -> bool:
     """Tokenizer vocabularies: bare host-like tokens in them are not endpoints."""
     data = classifier().data
-    name = PurePosixPath(path).name.lower()
+    name = relpath.name(path).lower()
     return name in data.get("vocabulary_files", ()) or name.endswith(tuple(data.get("vocabulary_suffixes", ())))
 
 
@@ -342,7 +340,7 @@ def _scan_file(ctx: ScanContext, rec: FileRecord, collector: Collector, roles: d
     role = roles.get(rec.path) or loadgraph.path_role(rec.path)
     bare = not is_vocabulary(rec.path)
     line_base = 0
-    with open(ctx.path(rec), "rb") as fh:
+    with open(ctx.fspath(rec), "rb") as fh:
         head = fh.read(CHUNK_BYTES + 1)
         if len(head) <= CHUNK_BYTES:
             collector.add_text(rec.path, head, _by_role(role, context_for(rec.path, head)), bare_hosts=bare)

@@ -36,7 +36,7 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
         yield finding("GGUF-UNPARSEABLE", "byte 0", "empty file")
         return
     try:
-        with open(ctx.path(rec), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        with open(ctx.fspath(rec), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             g = read(buf, min(rec.size, len(buf)), _spec())
     except GgufError as p:
         yield finding(f"GGUF-{p.kind}", p.location, p.evidence)

@@ -79,7 +79,7 @@ def _git_sha1(ctx: ScanContext, rec: FileRecord) -> str | None:
         return None
     digest = hashlib.sha1(b"blob %d\0" % rec.size, usedforsecurity=False)
     try:
-        with open(ctx.path(rec), "rb") as fh:
+        with open(ctx.fspath(rec), "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError:

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from auditor import rules, sandbox
+from auditor import rules
 from auditor.facts import KerasFacts
 from auditor.model import Finding
 from auditor.scanners import ScanContext
@@ -68,7 +68,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                 yield rules.finding("SCANNER-MISSING-DEPENDENCY", file=rec.path, scanner=NAME,
                                     evidence="h5py is not installed: pip install 'auditor[keras]'")
             h5_files = []
-    attrs = read_h5_attrs([str(ctx.path(rec)) for rec in h5_files], _data()["max_config_bytes"])
+    attrs = read_h5_attrs([ctx.fspath(rec) for rec in h5_files], _data()["max_config_bytes"])
     yield from ctx.per_file(list(zip(h5_files, attrs, strict=True)), lambda item: _scan_h5(ctx, *item), NAME,
                             name=lambda item: item[0].path)
     yield from ctx.per_file(zip_files, lambda rec: _scan_zip(ctx, rec), NAME)
@@ -127,6 +127,7 @@ def read_h5_attrs(paths: list[str], limit: int) -> list[dict[str, Any]]:
     """Per file: model_config / training_config (text, or their length when over `limit`) and version
     attributes, or {"error": ...}. Read in the sandbox, each file with its own time budget; a file that
     crashes or hangs the reader is an error for that file only, and the others are read once each."""
+    from auditor import sandbox  # only for HDF5 files: a repo without them does not pay its imports
     binds = list(sandbox.iter_paths(paths, "/input"))
     items = [{"path": inside, "limit": limit} for _host, inside in binds]
     results = sandbox.run_items(_H5_READER, items, binds=binds, seconds_per_item=H5_SECONDS_PER_FILE,
@@ -362,6 +363,7 @@ def decode_lambdas(payloads: list[str]) -> list[dict[str, Any]]:
     todo = [p for p, b in zip(payloads, big, strict=True) if not b]
     results: list[Any] = []
     if todo:
+        from auditor import sandbox
         results = sandbox.run_items(_DECODER, todo, seconds_per_item=LAMBDA_TIMEOUT_SECONDS,
                                     limits=sandbox.SandboxLimits(memory_bytes=LAMBDA_MEMORY_BYTES))
     it = (r if isinstance(r, dict) else {"error": "the decoder returned no result"} for r in results)

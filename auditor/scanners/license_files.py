@@ -87,7 +87,7 @@ def file_text(ctx: ScanContext, rec: FileRecord) -> tuple[str, str]:
     """The text of a license file (PDF text extracted, HTML stripped) and a problem ('' when none)."""
     if rec.error or rec.format not in ("text", "script", "unknown", "empty", "pdf", "html"):
         return "", f"license file not readable as text (format {rec.format}{', ' + rec.error if rec.error else ''})"
-    with open(ctx.path(rec), "rb") as fh:
+    with open(ctx.fspath(rec), "rb") as fh:
         head = fh.read(8)
     if pdftext.is_pdf(head):
         pdf = pdftext.extract(ctx.path(rec), seconds=min(ctx.options.limits.seconds_per_file, MAX_PDF_SECONDS),

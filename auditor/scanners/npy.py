@@ -60,7 +60,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
 
 
 def _scan_npy(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
-    with open(ctx.path(rec), "rb") as fh:
+    with open(ctx.fspath(rec), "rb") as fh:
         head = fh.read(HEAD_BYTES)
     yield from _check(rec.path, "", head, rec.size)
 

@@ -54,7 +54,7 @@ def _scan_file(ctx: ScanContext, rec: Any, present: dict[str, Any]) -> Iterator[
         yield finding("ONNX-LIMIT", "", f"{rec.size} bytes >= the 2 GiB protobuf limit")
         return
     try:
-        model = onnx.load_model(str(ctx.path(rec)), load_external_data=False)
+        model = onnx.load_model(ctx.fspath(rec), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf DecodeError, onnx ValueError/RuntimeError...: fail closed
         yield finding("ONNX-UNPARSEABLE", "", f"{type(exc).__name__}: {exc}")
         return

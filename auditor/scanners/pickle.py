@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from auditor.facts import PickleFacts
 from auditor.inventory import detect
 from auditor.model import FileRecord, Finding, Limits
 from auditor.parsers import archive as arc
+from auditor.parsers import relpath
 from auditor.parsers.budget import Budget
 from auditor.parsers.picklevm import FRAME, PROTO, looks_like_pickle
 from auditor.scanners.pickle_containers import scan_archive, scan_blob, scan_container_source
@@ -134,4 +135,4 @@ def _scan_unknown_or_pickle(data: mmap.mmap, state: FileState) -> None:
 
 
 def is_pickle_name(rec: FileRecord) -> bool:
-    return PurePosixPath(rec.path).suffix.lower() in globals_policy().extensions
+    return relpath.suffix(rec.path).lower() in globals_policy().extensions

@@ -41,7 +41,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
 
 
 def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
-    path = str(ctx.path(rec))
+    path = ctx.fspath(rec)
     try:
         header = read_header(path, rec.size, ctx.options.limits)
     except FormatProblem as p:

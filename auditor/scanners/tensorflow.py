@@ -75,7 +75,7 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
         if saved_model:
             yield _finding(rec, "TF-UNPARSEABLE", "byte 0", "empty file")
         return
-    with open(ctx.path(rec), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+    with open(ctx.fspath(rec), "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
         if rec.size > ctx.options.limits.max_header_bytes:
             yield _finding(rec, "TF-LIMIT", "", f"{rec.size} bytes > the {ctx.options.limits.max_header_bytes}-byte "
                            "graph limit; only a raw scan for op names was done")

