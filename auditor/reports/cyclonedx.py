@@ -47,8 +47,9 @@ _STREAMED = ("components", "vulnerabilities")     # the lists that grow with the
 
 
 def iter_render(result: AuditResult, spec: str = DEFAULT_SPEC) -> Iterator[str]:
-    """The BOM as json.dumps(to_dict(), indent=2) writes it, with the file components and the vulnerabilities
-    made and written one at a time (each list's place is marked in the rest of the document)."""
+    """The BOM as json.dumps(to_dict(), indent=2) writes it, except that each file component and each
+    vulnerability is one line (the C encoder: indent= makes json use its pure-Python one), made and written
+    one at a time (each list's place is marked in the rest of the document)."""
     doc = _document(result, spec)
     lists = {key: doc[key] for key in _STREAMED if key in doc}
     for key in lists:
@@ -58,7 +59,7 @@ def iter_render(result: AuditResult, spec: str = DEFAULT_SPEC) -> Iterator[str]:
         before, text = text.split(json.dumps(f"\x00{key}\x00"), 1)
         first = True
         for item in items:
-            yield (before if first else ",\n    ") + json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+            yield (before if first else ",\n    ") + json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
             first = False
         if first:                          # an empty list: `[]`, as json.dumps writes it
             yield before.rstrip()[:-1] + "[]"

@@ -11,6 +11,7 @@ written against.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import groupby
 from typing import Any
 
 _ROW_SIZE = 6.0          # pt
@@ -42,26 +43,25 @@ class Grid:
         # a character the monospace font lacks is drawn in the first fallback that has it
         self.fonts = [mono, *(pdf.fonts[key] for key in fallbacks if key in pdf.fonts)]
         self.encoders = {font.i: _Encoder(font) for font in self.fonts}
+        self.glyphs: dict[str, tuple[Any, int]] = {}
         self.k = pdf.k
         self.ascii_room = int(self.widths[0] / (mono.cw[ord("0")] * _ROW_SIZE / 1000 / self.k)) - 1
 
     # -- text -------------------------------------------------------------------------------------
-    def _font_of(self, ch: str) -> Any:
-        code = ord(ch)
-        return next((f for f in self.fonts if code in f.cmap), self.fonts[0])
+    def _glyph(self, ch: str) -> tuple[Any, int]:
+        """(font that draws ch, its advance in 1/1000 em), remembered per character."""
+        known = self.glyphs.get(ch)
+        if known is None:
+            code = ord(ch)
+            font = next((f for f in self.fonts if code in f.cmap), self.fonts[0])
+            known = self.glyphs[ch] = (font, font.cw.get(code, 0))
+        return known
 
     def runs(self, text: str) -> list[tuple[Any, str]]:
         """The text cut where the font changes."""
         if text.isascii():
             return [(self.fonts[0], text)]
-        out: list[tuple[Any, str]] = []
-        for ch in text:
-            font = self._font_of(ch)
-            if out and out[-1][0] is font:
-                out[-1] = (font, out[-1][1] + ch)
-            else:
-                out.append((font, ch))
-        return out
+        return [(font, "".join(chars)) for font, chars in groupby(text, lambda ch: self._glyph(ch)[0])]
 
     def wrap(self, text: str) -> list[str]:
         """Lines that fit the path column: by character count for ASCII (monospace), measured otherwise."""
@@ -69,15 +69,14 @@ class Grid:
             room = self.ascii_room
             return [text[i:i + room] for i in range(0, len(text), room)] or [""]
         limit = (self.widths[0] - 1) * self.k * 1000 / _ROW_SIZE     # in font units (1/1000 em)
-        lines, current, used = [], "", 0.0
-        for ch in text:
-            width = self._font_of(ch).cw.get(ord(ch), 0)
-            if current and used + width > limit:
-                lines.append(current)
-                current, used = "", 0.0
-            current += ch
+        lines, start, used = [], 0, 0
+        for i, ch in enumerate(text):
+            width = self._glyph(ch)[1]
+            if i > start and used + width > limit:
+                lines.append(text[start:i])
+                start, used = i, 0
             used += width
-        return [*lines, current]
+        return [*lines, text[start:]]
 
     def _show(self, x: float, y: float, text: str, state: list[int]) -> str:
         """Text operators drawing `text` with its baseline-left at (x, y) pt; state[0] is the font set."""
