@@ -70,6 +70,9 @@ def read_object(fh: BinaryIO, streamed: dict[str, Callable[[Any], None]]) -> dic
     """The top-level object's members; the items of an array under a key of `streamed` go to its callback
     one by one instead (that key maps to the item count)."""
     reader = _Reader(fh)
+    first = reader.peek()
+    if first and first in '["-0123456789tfn':       # JSON, but not an object: json.loads would take it
+        raise ValueError("the top-level JSON value is not an object")
     reader.expect("{")
     out: dict[str, Any] = {}
     if reader.peek() == "}":

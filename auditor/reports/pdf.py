@@ -301,7 +301,8 @@ class _Report:
         if not issues:
             self.para("No findings.")
             return
-        rows = []
+        from auditor.reports.pdf_grid import Cell, Table
+        rows: list[list[Cell]] = []
         for issue in issues[:MAX_FINDINGS]:
             f = issue.first
             what = _t(f.title, 300) + "".join(f"\n{_t(e, 300)}" for e in issue.evidence[:5])
@@ -312,7 +313,10 @@ class _Report:
             places = "; ".join(_t(loc, 80) for loc in issue.locations[:8])
             where = _t(f.file or "the model", 300) + (f"\n{places}" if places else "")
             rows.append([(f.severity.label.upper(), _SEVERITY_COLOR[f.severity]), _t(f.rule), where, what])
-        self.table(["Severity", "Rule", "Where", "Finding"], rows, (18, 46, 44, 72), 7.5)
+        self.pdf.set_draw_color(208, 215, 222)
+        Table(self.pdf, (18, 46, 44, 72), 7.5, self.fallbacks, _HEAD_FILL).draw(
+            ["Severity", "Rule", "Where", "Finding"], rows)
+        self.pdf.ln(2)
         if len(issues) > MAX_FINDINGS:
             self.para(f"{len(issues) - MAX_FINDINGS} more issues are in the attached JSON result.", 8, _GREY)
 
