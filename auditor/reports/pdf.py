@@ -110,8 +110,9 @@ class _Report:
         wanted = drawable(self.json[2])
         used = [str(fonts / "DejaVuSans.ttf")]
         self.fallbacks = ["dejavu"]
-        if cjk_font() and uncovered(wanted, used):       # the big CJK font only for what DejaVu cannot draw
-            pdf.add_font("CJK", "", cjk_font())
+        beyond = uncovered(wanted, used)
+        if cjk_font() and beyond:       # the big CJK font only for what DejaVu cannot draw, and only those
+            pdf.add_font("CJK", "", cjk_font(), unicode_range=[ord(ch) for ch in beyond])
             pdf.set_fallback_fonts(["CJK"], exact_match=False)
             used.append(cjk_font())
             self.fallbacks.append("cjk")
