@@ -126,9 +126,9 @@ def _parts(result: AuditResult) -> tuple[dict[str, Any], dict[str, Iterator[Any]
     return head, rows, tail
 
 
-def _row_canonical(row: dict[str, Any]) -> str:
-    """_canonical() of a file or finding row: its values are plain JSON already, no round trip needed."""
-    return json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+# made once: json.dumps() with any option builds a new encoder per call (a third of a row's time)
+_ROW = json.JSONEncoder(ensure_ascii=False, default=str, separators=(", ", ": ")).encode
+_ROW_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def iter_render(result: AuditResult) -> Iterator[str]:
@@ -156,9 +156,8 @@ def iter_render(result: AuditResult) -> Iterator[str]:
         first = True
         for row in items:
             # one line per file or finding: the C encoder, and a diff shows which one changed
-            yield ("\n    " if first else ",\n    ") + _escape_surrogates(
-                json.dumps(row, ensure_ascii=False, default=str, separators=(", ", ": ")))
-            h.update((("" if first else ",") + _row_canonical(row)).encode("utf-8", "surrogatepass"))
+            yield ("\n    " if first else ",\n    ") + _escape_surrogates(_ROW(row))
+            h.update((("" if first else ",") + _ROW_CANONICAL(row)).encode("utf-8", "surrogatepass"))
             first = False
         h.update(b"]")
         yield ("]" if first else "\n  ]") + ",\n"
