@@ -13,7 +13,11 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
+
+Data = str | bytes | Iterable[str | bytes]     # a whole output, or its pieces as a renderer yields them
 
 FIFO_WAIT_SECONDS = 10.0        # how long a reader has to open the FIFO
 
@@ -57,7 +61,15 @@ def _remove_stale(path: Path) -> None:
                 pass
 
 
-def _write_through(path: Path, payload: bytes) -> None:
+def write_pieces(fh: BinaryIO, data: Data) -> None:
+    """Write a whole output or its pieces (str as UTF-8), never holding more than one piece encoded."""
+    if isinstance(data, (str, bytes)):
+        data = (data,)
+    for piece in data:
+        fh.write(piece.encode("utf-8") if isinstance(piece, str) else piece)
+
+
+def _write_through(path: Path, payload: Data) -> None:
     """/dev/null, /dev/stdout, a FIFO: a rename would replace the node itself, so write into it."""
     if stat.S_ISFIFO(path.stat().st_mode):
         deadline = time.monotonic() + FIFO_WAIT_SECONDS
@@ -73,24 +85,24 @@ def _write_through(path: Path, payload: bytes) -> None:
                 time.sleep(0.05)
         os.set_blocking(fd, True)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            write_pieces(fh, payload)
         return
     with open(path, "wb") as fh:
-        fh.write(payload)
+        write_pieces(fh, payload)
 
 
-def write(path: str | Path, data: str | bytes) -> None:
+def write(path: str | Path, data: Data) -> None:
+    """`data` may be an iterable of pieces: they go into the temp file as they come (flat memory)."""
     path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     if path.exists() and not path.is_file():
-        _write_through(path, payload)
+        _write_through(path, data)
         return
     _remove_stale(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~current_umask())
-            fh.write(payload)
+            write_pieces(fh, data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

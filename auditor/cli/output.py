@@ -44,14 +44,18 @@ def choose_format(fmt: str | None, output: str, *, several: bool = False) -> str
     return chosen
 
 
-def render(result: AuditResult, fmt: str, *, sarif_root: str | None = None, sarif_threshold: str = "low") -> str | bytes:
+def render(result: AuditResult, fmt: str, *, sarif_root: str | None = None,
+           sarif_threshold: str = "low") -> atomic.Data:
+    """The report, in pieces when the format streams (`iter_render`): emit() writes them as they come."""
     if fmt == "summary":
         return summary(result) + "\n"
     if fmt == "sarif":
         from auditor.model import Severity
         from auditor.reports import sarif
         return sarif.render(result, root=sarif_root or None, threshold=Severity.parse(sarif_threshold))
-    return reports.get(fmt).render(result)
+    module = reports.get(fmt)
+    streamed = getattr(module, "iter_render", None)
+    return streamed(result) if streamed else module.render(result)
 
 
 def emit_results(results: list[AuditResult], fmt: str, output: str, **options: Any) -> list[str]:
@@ -86,9 +90,13 @@ def emit_results(results: list[AuditResult], fmt: str, output: str, **options: A
     return written
 
 
-def emit(data: str | bytes, output: str | None) -> None:
-    """Write to a file atomically, or to stdout for None / '-' (UTF-8 whatever the console's encoding)."""
+def emit(data: atomic.Data, output: str | None) -> None:
+    """Write to a file atomically (pieces stream into the temp file), or to stdout for None / '-' (UTF-8
+    whatever the console's encoding; whole, so a render that fails midway prints nothing)."""
     if output in (None, "", "-"):
+        if not isinstance(data, (str, bytes)):
+            pieces = list(data)
+            data = b"".join(pieces) if pieces and isinstance(pieces[0], bytes) else "".join(pieces)  # type: ignore[arg-type]
         payload = data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape")
         sys.stdout.flush()
         sys.stdout.buffer.write(payload)

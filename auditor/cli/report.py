@@ -7,8 +7,27 @@ from pathlib import Path
 import click
 
 from auditor import reports
+from auditor.errors import AuditorError
+from auditor.model import AuditResult
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
+
+
+def load(result_file: str) -> AuditResult:
+    """A saved JSON result back as an AuditResult; every failure is one AuditorError line."""
+    from auditor.reports import json_report
+    path = Path(result_file)
+    try:
+        if path.stat().st_size > MAX_RESULT_BYTES:
+            raise AuditorError(f"{result_file} is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB")
+        with path.open("rb") as fh:
+            return json_report.from_file(fh)
+    except OSError as exc:
+        raise AuditorError(f"cannot read {result_file}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise AuditorError(f"{result_file} is not JSON: {exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AuditorError(f"{result_file} is not an auditor JSON result: {type(exc).__name__}: {exc}") from None
 
 
 @click.command("report", epilog="""\b
@@ -27,22 +46,8 @@ Exit codes: 0 written, 2 an error (one line on stderr).""")
 def command(result_file: str, fmt: str | None, output: str, sarif_root: str | None) -> int:
     """Render RESULT_FILE (a saved `auditor scan --format json` result) in another format."""
     from auditor.cli import output as out
-    from auditor.errors import AuditorError
-    from auditor.reports import json_report
 
-    path = Path(result_file)
-    try:
-        if path.stat().st_size > MAX_RESULT_BYTES:
-            raise AuditorError(f"{result_file} is larger than {MAX_RESULT_BYTES // (1024 * 1024)} MiB")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AuditorError(f"cannot read {result_file}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AuditorError(f"{result_file} is not JSON: {exc}") from None
-    try:
-        result = json_report.from_dict(data)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise AuditorError(f"{result_file} is not an auditor JSON result: {type(exc).__name__}: {exc}") from None
+    result = load(result_file)
     chosen = out.choose_format(fmt, output)
     out.emit(out.render(result, chosen, sarif_root=sarif_root), output)
     return 0

@@ -20,11 +20,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
 from auditor import inventory, rules
-from auditor.model import AuditResult, ClaimStatus, Finding, Severity
+from auditor.model import AuditResult, ClaimStatus, FileRecord, Finding, Severity
 from auditor.parsers import repoid
 from auditor.reports import view
 
@@ -39,7 +40,31 @@ _MAX_FACTS = 1000
 
 
 def render(result: AuditResult, spec: str = DEFAULT_SPEC) -> str:
-    return json.dumps(to_dict(result, spec), indent=2, ensure_ascii=False) + "\n"
+    return "".join(iter_render(result, spec))
+
+
+_STREAMED = ("components", "vulnerabilities")     # the lists that grow with the files and findings
+
+
+def iter_render(result: AuditResult, spec: str = DEFAULT_SPEC) -> Iterator[str]:
+    """The BOM as json.dumps(to_dict(), indent=2) writes it, except that each file component and each
+    vulnerability is one line (the C encoder: indent= makes json use its pure-Python one), made and written
+    one at a time (each list's place is marked in the rest of the document)."""
+    doc = _document(result, spec)
+    lists = {key: doc[key] for key in _STREAMED if key in doc}
+    for key in lists:
+        doc[key] = [f"\x00{key}\x00"]
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    for key, items in lists.items():
+        before, text = text.split(json.dumps(f"\x00{key}\x00"), 1)
+        first = True
+        for item in items:
+            yield (before if first else ",\n    ") + json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+            first = False
+        if first:                          # an empty list: `[]`, as json.dumps writes it
+            yield before.rstrip()[:-1] + "[]"
+            text = text.lstrip()[1:]
+    yield text
 
 
 def manifest_digest(result: AuditResult) -> str:
@@ -160,11 +185,13 @@ def _vulnerability_id(f: Finding, used: set[str]) -> str:
     return vid
 
 
-def _files(result: AuditResult) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    files, refs = [], {}
-    for i, r in enumerate(sorted(result.files, key=lambda r: r.path)):
-        ref = f"file-{i}"
-        refs[r.path] = ref
+def _file_refs(result: AuditResult) -> tuple[list[FileRecord], dict[str, str]]:
+    ordered = sorted(result.files, key=lambda r: r.path)
+    return ordered, {r.path: f"file-{i}" for i, r in enumerate(ordered)}
+
+
+def _files(ordered: list[FileRecord]) -> Iterator[dict[str, Any]]:
+    for i, r in enumerate(ordered):
         props = [_prop("file:format", r.format), _prop("file:size", r.size)]
         if r.extension_format and r.extension_format != r.format:
             props.append(_prop("file:extension-format", r.extension_format))
@@ -174,12 +201,11 @@ def _files(result: AuditResult) -> tuple[list[dict[str, Any]], dict[str, str]]:
             props.append(_prop("file:publisher-git-sha1", r.publisher_git_sha1))
         if r.error:
             props.append(_prop("file:error", r.error))
-        comp: dict[str, Any] = {"type": "file", "bom-ref": ref, "name": _c(r.path, 1000)}
+        comp: dict[str, Any] = {"type": "file", "bom-ref": f"file-{i}", "name": _c(r.path, 1000)}
         if r.sha256:
             comp["hashes"] = [{"alg": "SHA-256", "content": r.sha256}]
         comp["properties"] = props
-        files.append(comp)
-    return files, refs
+        yield comp
 
 
 def _ancestors(result: AuditResult) -> tuple[list[dict[str, Any]], list[str]]:
@@ -264,11 +290,12 @@ def _model(result: AuditResult, digest: str) -> dict[str, Any]:
 
 
 def _core(result: AuditResult, spec: str) -> dict[str, Any]:
+    """The document with its two long lists as iterators (to_dict() makes them lists, iter_render() streams)."""
     digest = manifest_digest(result)
-    files, file_refs = _files(result)
+    ordered, file_refs = _file_refs(result)
     used: set[str] = set()
-    vulns = [_vulnerability(f, _vulnerability_id(f, used), f"finding-{i}", file_refs.get(f.file, "model"))
-             for i, f in enumerate(f for f in view.ordered(result.findings) if f.severity > Severity.INFO)]
+    vulns = (_vulnerability(f, _vulnerability_id(f, used), f"finding-{i}", file_refs.get(f.file, "model"))
+             for i, f in enumerate(f for f in view.ordered(result.findings) if f.severity > Severity.INFO))
     serial = uuid.uuid5(uuid.NAMESPACE_URL, f"auditor:{result.target}:{result.started_at}:{digest}")
     doc: dict[str, Any] = {
         "$schema": f"http://cyclonedx.org/schema/bom-{spec}.schema.json",
@@ -277,10 +304,10 @@ def _core(result: AuditResult, spec: str) -> dict[str, Any]:
                      "tools": {"components": [{"type": "application", "name": "auditor",
                                                "version": _c(result.tool_version)}]},
                      "component": _model(result, digest)},
-        "components": files,
+        "components": _files(ordered),
         "dependencies": [{"ref": "model", "dependsOn": []}],
     }
-    if vulns:
+    if any(f.severity > Severity.INFO for f in result.findings):
         doc["vulnerabilities"] = vulns
     return doc
 
@@ -373,7 +400,7 @@ def _declarations(result: AuditResult, model_name: str) -> tuple[dict[str, Any],
     return standard, declarations
 
 
-def to_dict(result: AuditResult, spec: str = DEFAULT_SPEC) -> dict[str, Any]:
+def _document(result: AuditResult, spec: str) -> dict[str, Any]:
     if spec not in SPECS:
         raise ValueError(f"CycloneDX spec {spec!r} is not supported (use one of {', '.join(SPECS)})")
     doc = _core(result, spec)
@@ -381,6 +408,14 @@ def to_dict(result: AuditResult, spec: str = DEFAULT_SPEC) -> dict[str, Any]:
     standard, declarations = _declarations(result, model["name"])
     doc.setdefault("definitions", {}).setdefault("standards", []).append(standard)
     doc["declarations"] = declarations
+    return doc
+
+
+def to_dict(result: AuditResult, spec: str = DEFAULT_SPEC) -> dict[str, Any]:
+    doc = _document(result, spec)
+    for key in _STREAMED:
+        if key in doc:
+            doc[key] = list(doc[key])
     return doc
 
 

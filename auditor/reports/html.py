@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from auditor.model import AuditResult
@@ -63,8 +64,9 @@ def context(result: AuditResult) -> dict[str, Any]:
         "lineage": [{"depth": e.depth, "repo_id": c(e.repo_id), "relation": c(e.relation or "?"),
                      "origin": c(view.origin_line({"org": e.org, "entity": e.entity, "country": e.country})),
                      "license": c(e.license or e.error or "?")} for e in view.lineage(result)],
-        "files": [{"path": c(r.path), "format": c(r.format), "size": view.human_size(r.size),
-                   "sha256": r.sha256 or c(r.error or "unreadable")} for r in result.files],
+        "files": ({"path": c(r.path), "format": c(r.format), "size": view.human_size(r.size),
+                   "sha256": r.sha256 or c(r.error or "unreadable")} for r in result.files),   # made as written
+        "file_count": len(result.files),
         "script": script, "script_hash": script_hash,
     }
 
@@ -79,4 +81,9 @@ def _issues(result: AuditResult) -> list[dict[str, Any]]:
 
 
 def render(result: AuditResult) -> str:
-    return _environment().get_template("report.html.j2").render(**context(result))
+    return "".join(iter_render(result))
+
+
+def iter_render(result: AuditResult) -> Iterator[str]:
+    """The page as Jinja writes it, piece by piece (the file rows are made as they are written)."""
+    return _environment().get_template("report.html.j2").generate(**context(result))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ EXTENSION = ".pdf"
 # A person reads the PDF; beyond these the PDF says how many were left out (the attached JSON has them all).
 MAX_FINDINGS = 300
 MAX_FILES = 10_000
-_MONO_EM = 0.602              # DejaVu Sans Mono advance width in em: fitting text needs no width measuring
+_ATTACHMENT_LEVEL = 1         # zlib level of the attachments: a quarter of the size, at ~100 MB/s
 
 _STATUS_COLOR = {ClaimStatus.SUPPORTED: (26, 127, 55), ClaimStatus.REFUTED: (207, 34, 46),
                  ClaimStatus.NOT_ASSESSED: (87, 96, 106)}
@@ -42,23 +44,35 @@ def cjk_font() -> str:
     return next((p for p in CJK_FONTS if Path(p).is_file()), "")
 
 
-@functools.cache
-def _covered(path: str) -> frozenset[int]:
-    from fontTools.ttLib import TTCollection, TTFont
-    if path.endswith(".ttc"):
-        return frozenset(TTCollection(path).fonts[0].getBestCmap() or {})
-    return frozenset(TTFont(path).getBestCmap() or {})
+def drawable(chars: set[str]) -> set[int]:
+    """The code points of `chars` the PDF draws as themselves: above ASCII, and not one that view.clean()
+    shows as <U+XXXX>."""
+    return {ord(ch) for ch in chars if ord(ch) > 0x7E and view.clean(ch) == ch}
 
 
-def missing_characters(result: AuditResult, fonts: list[str]) -> list[str]:
-    """Characters of the result that none of `fonts` can draw (control characters are shown as <U+XXXX>)."""
-    from auditor.reports import json_report
-    wanted = {ord(ch) for ch in view.clean(json_report.render(result)) if ord(ch) > 0x7E}
+def uncovered(wanted: set[int], fonts: Iterable[Any]) -> list[str]:
+    """The characters none of the (fpdf2) fonts has a glyph for; their cmaps are read when they are added."""
     for font in fonts:
-        wanted -= _covered(font)
+        wanted = {c for c in wanted if c not in font.cmap}
         if not wanted:
             return []
     return sorted(chr(c) for c in wanted)
+
+
+def deflated(pieces: Iterable[str]) -> tuple[bytes, int, set[str]]:
+    """(zlib stream, size before, the non-ASCII characters) of a text rendered piece by piece: the text
+    itself is never held whole."""
+    z = zlib.compressobj(_ATTACHMENT_LEVEL)
+    out: list[bytes] = []
+    size, chars = 0, set[str]()
+    for piece in pieces:
+        if not piece.isascii():
+            chars.update(piece)
+        data = piece.encode("utf-8")
+        size += len(data)
+        out.append(z.compress(data))
+    out.append(z.flush())
+    return b"".join(out), size, chars
 
 
 def glyphs_finding(missing: list[str]) -> Finding:
@@ -84,12 +98,18 @@ class _Report:
         pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
         pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
         pdf.add_font("DejaVuMono", "", str(fonts / "DejaVuSansMono.ttf"))
-        used = [str(fonts / "DejaVuSans.ttf")]
-        if cjk_font():
-            pdf.add_font("CJK", "", cjk_font())
+        from auditor.reports import json_report
+        self.json = deflated(json_report.iter_render(result))     # rendered once: attachment and coverage
+        wanted = drawable(self.json[2])
+        used = [pdf.fonts["dejavu"]]
+        self.fallbacks = ["dejavu"]
+        beyond = uncovered(wanted, used)
+        if cjk_font() and beyond:       # the big CJK font only for what DejaVu cannot draw, and only those
+            pdf.add_font("CJK", "", cjk_font(), unicode_range=[ord(ch) for ch in beyond])
             pdf.set_fallback_fonts(["CJK"], exact_match=False)
-            used.append(cjk_font())
-        self.missing = missing_characters(result, used)
+            used.append(pdf.fonts["cjk"])
+            self.fallbacks.append("cjk")
+        self.missing = uncovered(wanted, used)
         pdf.set_auto_page_break(True, margin=16)
         pdf.set_margins(15, 15, 15)
         model = _t(view.model_name(result), 200)
@@ -275,7 +295,8 @@ class _Report:
         if not issues:
             self.para("No findings.")
             return
-        rows = []
+        from auditor.reports.pdf_grid import Cell, Table
+        rows: list[list[Cell]] = []
         for issue in issues[:MAX_FINDINGS]:
             f = issue.first
             what = _t(f.title, 300) + "".join(f"\n{_t(e, 300)}" for e in issue.evidence[:5])
@@ -286,7 +307,10 @@ class _Report:
             places = "; ".join(_t(loc, 80) for loc in issue.locations[:8])
             where = _t(f.file or "the model", 300) + (f"\n{places}" if places else "")
             rows.append([(f.severity.label.upper(), _SEVERITY_COLOR[f.severity]), _t(f.rule), where, what])
-        self.table(["Severity", "Rule", "Where", "Finding"], rows, (18, 46, 44, 72), 7.5)
+        self.pdf.set_draw_color(208, 215, 222)
+        Table(self.pdf, (18, 46, 44, 72), 7.5, self.fallbacks, _HEAD_FILL).draw(
+            ["Severity", "Rule", "Where", "Finding"], rows)
+        self.pdf.ln(2)
         if len(issues) > MAX_FINDINGS:
             self.para(f"{len(issues) - MAX_FINDINGS} more issues are in the attached JSON result.", 8, _GREY)
 
@@ -298,12 +322,11 @@ class _Report:
             self.para(f"{len(r.files) - MAX_FILES} more files are in the attached JSON result.", 8, _GREY)
 
     def file_grid(self, files: list[Any]) -> None:
-        """One row per file in the monospace font (fpdf2's wrapping table is far too slow for thousands of
-        rows); a long path wraps onto more lines, never cut, so two folders never look the same."""
+        """One row per file in the monospace font, drawn by pdf_grid (fpdf2's cells are far too slow for
+        thousands of rows); a long path wraps onto more lines, never cut, so two folders never look the same."""
+        from auditor.reports.pdf_grid import Grid
         pdf = self.pdf
-        size, height = 6, 3.4
         widths = (64, 19, 14, 83)     # 64 hex digits at 6 pt need 81.5 mm
-        room = int(widths[0] / (_MONO_EM * size * 25.4 / 72)) - 1
         pdf.set_draw_color(208, 215, 222)
         pdf.set_text_color(0, 0, 0)
 
@@ -311,43 +334,26 @@ class _Report:
             pdf.set_font("DejaVu", "B", 7)
             pdf.set_fill_color(*_HEAD_FILL)
             for w, h in zip(widths, ("Path", "Format", "Size", "SHA-256"), strict=True):
-                pdf.cell(w, height + 0.6, h, border="B", fill=True)
+                pdf.cell(w, 4.0, h, border="B", fill=True)
             pdf.ln()
             pdf.set_fill_color(255, 255, 255)
-            pdf.set_font("DejaVuMono", "", size)
-        plain = all(f.path.isascii() for f in files)
-        if plain and cjk_font():
-            pdf.set_fallback_fonts([])        # per-glyph fallback lookups cost more than the rows themselves
-        header()
-        for f in files:
-            path = _t(f.path, keep_newlines=False)
-            lines = _wrap(pdf, path, room, widths[0] - 1)
-            if pdf.get_y() + height * len(lines) > pdf.page_break_trigger:
-                pdf.add_page()
-                header()
-            cells = (lines[0], _t(f.format, 14), view.human_size(f.size), f.sha256 or _t(f.error or "unreadable", 60))
-            last = len(lines) == 1
-            for w, text in zip(widths, cells, strict=True):
-                pdf.cell(w, height, text, border="B" if last else 0)
-            pdf.ln()
-            for i, more in enumerate(lines[1:], 2):
-                pdf.cell(widths[0], height, more, border="B" if i == len(lines) else 0)
-                pdf.cell(sum(widths[1:]), height, "", border="B" if i == len(lines) else 0)
-                pdf.ln()
-        if plain and cjk_font():
-            pdf.set_fallback_fonts(["CJK"], exact_match=False)
+        rows = ((_t(f.path, keep_newlines=False), _t(f.format, 14), view.human_size(f.size),
+                 f.sha256 or _t(f.error or "unreadable", 60)) for f in files)
+        Grid(pdf, widths, header, self.fallbacks).draw(rows)
         pdf.ln(2)
 
     def attach(self) -> None:
-        from auditor.reports import cyclonedx, json_report
+        from auditor.reports import cyclonedx
         when = view.started(self.result)
-        self.pdf.embed_file(bytes=json_report.render(self.result).encode("utf-8"), basename="auditor-result.json",
-                            mime_type="application/json", associated_file_relationship="Data",
-                            desc="The canonical auditor result (auditor.report/v1)", modification_date=when)
-        self.pdf.embed_file(bytes=cyclonedx.render(self.result).encode("utf-8"), basename="bom.cdx.json",
-                            mime_type="application/vnd.cyclonedx+json", associated_file_relationship="Data",
-                            desc="CycloneDX 1.6 ML-BOM with the no-direct-connection declarations",
-                            modification_date=when)
+        bom = deflated(cyclonedx.iter_render(self.result))
+        for (data, size, _), name, mime, desc in (
+                (self.json, "auditor-result.json", "application/json",
+                 "The canonical auditor result (auditor.report/v1)"),
+                (bom, "bom.cdx.json", "application/vnd.cyclonedx+json",
+                 "CycloneDX 1.6 ML-BOM with the no-direct-connection declarations")):
+            attached = self.pdf.embed_file(bytes=data, basename=name, mime_type=mime, desc=desc,
+                                           associated_file_relationship="Data", modification_date=when)
+            _already_deflated(attached, len(data), size)
 
     def build(self) -> bytes:
         self.decision_page()
@@ -404,18 +410,12 @@ def with_info(data: bytes, fields: dict[str, Any]) -> bytes:
     return body + obj.encode("ascii") + trailer.encode("ascii")
 
 
-def _wrap(pdf: Any, text: str, room: int, width: float) -> list[str]:
-    """Cut a path into lines that fit `width` mm: by character count for ASCII (monospace), measured for wide
-    scripts (a CJK character is twice as wide)."""
-    if text.isascii():
-        return [text[i:i + room] for i in range(0, len(text), room)] or [""]
-    lines, current = [], ""
-    for ch in text:
-        if current and pdf.get_string_width(current + ch) > width:
-            lines.append(current)
-            current = ""
-        current += ch
-    return [*lines, current]
+def _already_deflated(attached: Any, stored: int, size: int) -> None:
+    """Mark an embedded file whose bytes are a zlib stream already (fpdf2 2.8 internals: an EmbeddedFile is a
+    PDFContentStream with `filter`, and `params` holds /Size, which is the size before compression)."""
+    from fpdf.syntax import Name
+    attached.filter = Name("FlateDecode")
+    attached.params = attached.params.replace(f"/Size {stored}", f"/Size {size}", 1)
 
 
 def _claim_reason(claim: Any) -> str:

@@ -23,8 +23,12 @@ _LINE = re.compile(r"\bline\s+(\d+)", re.IGNORECASE)
 def clean(text: Any, limit: int = 0, *, keep_newlines: bool = True) -> str:
     """Untrusted text -> plain printable text: control, bidi-override and invisible characters become a
     visible <U+XXXX>; format-specific escaping is each renderer's job on top of this."""
+    text = str(text)
+    if text.isprintable():      # the common case, in C: no control, format (bidi), private or unassigned character
+        result = text if keep_newlines else " ".join(text.split())
+        return result[:limit] + "…" if limit and len(result) > limit else result
     out = []
-    for ch in str(text):
+    for ch in text:
         if ch in "\n\t" and keep_newlines:
             out.append(ch)
         elif ch in _BIDI_AND_INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn"):
