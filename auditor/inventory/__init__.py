@@ -52,8 +52,10 @@ def manifest_digest(files: Iterable[FileRecord]) -> str:
     """The model's identity: SHA-256 over `sha256  path` lines sorted by path (sha256sum's format).
 
     An unreadable file counts as `-`, so a model with one is never the same as the readable original."""
-    lines = "".join(f"{r.sha256 or '-'}  {r.path}\n" for r in sorted(files, key=lambda r: r.path))
-    return hashlib.sha256(lines.encode("utf-8", "surrogateescape")).hexdigest()   # names of any bytes
+    digest = hashlib.sha256()
+    for r in sorted(files, key=lambda r: r.path):    # line by line: no copy of the whole list at 100k files
+        digest.update(f"{r.sha256 or '-'}  {r.path}\n".encode("utf-8", "surrogateescape"))   # names of any bytes
+    return digest.hexdigest()
 
 
 def build(snapshot: Snapshot, options: Options, progress: Progress | None = None) -> Inventory:
