@@ -10,6 +10,7 @@ UTF-8) of the report without its `digest` key. `verify_digest()` recomputes it, 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -93,7 +94,14 @@ def _escape_surrogates(text: str) -> str:
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+PRETTY_LIMIT = 64 * 1024   # a bigger value (facts at 100k files) has one line per member: json's indenting is pure Python
+
+
 def _dump(value: Any, indent: str) -> str:
+    compact = _ROW(value)
+    if len(compact) > PRETTY_LIMIT and isinstance(value, dict) and value:
+        members = (f'{indent}  {json.dumps(str(k), ensure_ascii=False)}: {_ROW(v)}' for k, v in value.items())
+        return _escape_surrogates("{\n" + ",\n".join(members) + f"\n{indent}}}")
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     return _escape_surrogates(text.replace("\n", "\n" + indent) if indent else text)
 
@@ -175,8 +183,13 @@ def render(result: AuditResult) -> str:
 
 def _known(cls: type[T], data: dict[str, Any], **override: Any) -> T:
     """Build cls from the keys it knows: a report from a newer version (with added keys) still loads."""
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = _field_names(cls)
     return cls(**{k: v for k, v in data.items() if k in names}, **override)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def _file(data: Any) -> FileRecord:
