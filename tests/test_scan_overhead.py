@@ -69,3 +69,20 @@ def test_readme_run_instruction_found_on_any_line(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"")   # something to audit beside the card
     found = [f for f in audit(str(tmp_path), Options(engines=("auditor",))).findings if f.rule == "SCRIPT-README-RUN"]
     assert [(f.location, f.severity.label) for f in found] == [("line 151", "medium")]
+
+
+def test_modelscan_prefilter_covers_every_extension_modelscan_reads() -> None:
+    """The engine skips importing modelscan when no file has one of these extensions: the list must be a
+    superset of what the installed modelscan scans, or a file it reads would go unscanned by it."""
+    from modelscan.settings import DEFAULT_SETTINGS
+
+    from auditor.scanners import modelscan_engine
+    assert set(modelscan_engine._extensions(DEFAULT_SETTINGS)) <= set(modelscan_engine.MAYBE_MODELSCAN)
+
+
+def test_modelscan_engine_still_scans_a_pickle(tmp_path: Path) -> None:
+    import pickle
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    (tmp_path / "config.json").write_text("{}")
+    result = audit(str(tmp_path), Options())
+    assert "model.pkl" in result.facts["modelscan"]["scanned"]

@@ -34,9 +34,16 @@ _SEVERITY = {"CRITICAL": Severity.CRITICAL, "HIGH": Severity.HIGH, "MEDIUM": Sev
              "LOW": Severity.LOW}
 
 
+# A superset of the extensions modelscan's DEFAULT_SETTINGS scan (a test keeps it one): checked before any import.
+MAYBE_MODELSCAN = (".npz", ".npy", ".pth", ".joblib", ".zip", ".keras", ".h5", ".pkl", ".pickle", ".dat", ".data",
+                   ".pt", ".bin", ".ckpt", ".pb", ".dill")
+
+
 def scan(ctx: Any) -> Iterator[Finding]:
     if "modelscan" not in ctx.options.engines:
         return
+    if not any(rec.path.lower().endswith(MAYBE_MODELSCAN) for rec in ctx.files):
+        return          # importing even modelscan.settings costs ~70 ms; no file can be one it reads
     try:
         from modelscan.settings import DEFAULT_SETTINGS
         extensions = _extensions(DEFAULT_SETTINGS)
