@@ -183,12 +183,12 @@ def render(result: AuditResult) -> str:
 
 def _known(cls: type[T], data: dict[str, Any], **override: Any) -> T:
     """Build cls from the keys it knows: a report from a newer version (with added keys) still loads."""
-    names = _field_names(cls)
+    names = _field_names(cls)   # type: ignore[arg-type]  # a dataclass type is hashable
     return cls(**{k: v for k, v in data.items() if k in names}, **override)
 
 
 @functools.cache
-def _field_names(cls: type) -> frozenset[str]:
+def _field_names(cls: Any) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(cls))
 
 
