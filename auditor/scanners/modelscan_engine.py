@@ -39,11 +39,16 @@ MAYBE_MODELSCAN = (".npz", ".npy", ".pth", ".joblib", ".zip", ".keras", ".h5", "
                    ".pt", ".bin", ".ckpt", ".pb", ".dill")
 
 
+def _wanted(ctx: Any) -> bool:
+    """The engine is asked for and some file could be one it reads (importing even modelscan.settings costs
+    ~70 ms, so this is decided from the names first)."""
+    return "modelscan" in ctx.options.engines and any(rec.path.lower().endswith(MAYBE_MODELSCAN)
+                                                      for rec in ctx.files)
+
+
 def scan(ctx: Any) -> Iterator[Finding]:
-    if "modelscan" not in ctx.options.engines:
+    if not _wanted(ctx):
         return
-    if not any(rec.path.lower().endswith(MAYBE_MODELSCAN) for rec in ctx.files):
-        return          # importing even modelscan.settings costs ~70 ms; no file can be one it reads
     try:
         from modelscan.settings import DEFAULT_SETTINGS
         extensions = _extensions(DEFAULT_SETTINGS)
