@@ -8,6 +8,8 @@ import io
 import lzma
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 import time
 import zipfile
@@ -352,6 +354,38 @@ def test_shipped_rules_are_read_through_a_json_copy_and_a_bad_copy_is_ignored(tm
     copy.write_text("{not json")
     assert rules._shipped(source) == expected          # a corrupt copy: the YAML is parsed again ...
     assert rules._shipped(source) == expected and copy.read_text().startswith("{\"")   # ... and the copy rewritten
+
+
+def test_every_shipped_data_file_gets_a_json_copy_that_reads_back_equal(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Integer-keyed tables (GGUF and ONNX type codes) too: a file without a copy is parsed by PyYAML on
+    every run."""
+    import yaml
+
+    from auditor import rules
+    monkeypatch.setenv("AUDITOR_CACHE", str(tmp_path))
+    sources = sorted(rules.rules_dir().rglob("*.yaml"))
+    for source in sources:
+        expected = yaml.safe_load(source.read_text(encoding="utf-8"))
+        assert rules._shipped(source) == expected, source.name       # parsed, and the copy written
+        assert rules._shipped(source) == expected, source.name       # read back from the copy
+    assert len(list((tmp_path / "parsed-rules").iterdir())) == len({s.read_bytes() for s in sources})
+    gguf = rules._shipped(rules.rules_dir() / "weight-formats.yaml")["gguf"]["value_types"]
+    assert gguf and all(type(k) is int for k in gguf)
+
+
+def test_a_scan_of_a_repo_without_yaml_imports_no_yaml_library(tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    (model / "README.md").write_text("# card\n\nno front matter\n")
+    code = ("import sys\nfrom auditor.pipeline import audit\naudit(sys.argv[1])\naudit(sys.argv[1])\n"
+            "print('yaml' in sys.modules)")
+    env = {**os.environ, "AUDITOR_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True, env=env)
+    again = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True, env=env)
+    assert first.stdout.split()[-1] == "True"     # the first run parses the shipped rules and caches them
+    assert again.stdout.split()[-1] == "False"
 
 
 def test_large_file_truncated_while_hashed_from_its_mapping_is_an_error_not_a_crash(tmp_path: Path) -> None:

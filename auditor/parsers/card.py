@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from auditor.parsers import yamlsafe
 
 MAX_FRONT_MATTER = 256 * 1024     # bytes of card YAML parsed
@@ -35,7 +33,7 @@ class Card:
 
 
 def parse(text: str) -> Card:
-    """Front matter and body. Raises ValueError (or yaml.YAMLError / RecursionError) for a front
+    """Front matter and body. Raises ValueError (yamlsafe.YamlError among them) or RecursionError for a front
     matter that is not closed, too large, or not a mapping."""
     stripped = text.lstrip("\ufeff")
     if not stripped.startswith("---"):
@@ -60,7 +58,7 @@ def front_matter(text: str) -> dict[str, Any]:
     """The YAML front matter of a model card, {} when there is none or it cannot be read."""
     try:
         return parse(text).front
-    except (ValueError, yaml.YAMLError, RecursionError):
+    except (ValueError, RecursionError):
         return {}
 
 

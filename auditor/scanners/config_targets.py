@@ -14,8 +14,6 @@ import tarfile
 from collections.abc import Iterator
 from typing import Any
 
-import yaml
-
 from auditor import rules
 from auditor.facts import ConfigTargetFacts
 from auditor.model import Finding
@@ -23,7 +21,7 @@ from auditor.parsers import yamlsafe
 from auditor.scanners import ScanContext
 
 NAME = "config_targets"
-_PYTHON_TAG = "tag:yaml.org,2002:python/"
+_PYTHON_TAG = yamlsafe.PYTHON_TAG
 _CHUNK = 8 * 1024 * 1024
 
 
@@ -50,12 +48,7 @@ def _scan_config(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
 
 
 def _may_carry_code(text: str, is_json: bool) -> bool:
-    return any(k in text for k in _data()["keys"]) or (not is_json and _may_have_tags(text))
-
-
-def _may_have_tags(text: str) -> bool:
-    """A YAML tag can spell `python` with %-escapes or through a %TAG directive: look for any tag at all."""
-    return "!" in text and ("python" in text or "%" in text)
+    return any(k in text for k in _data()["keys"]) or (not is_json and yamlsafe.may_have_tags(text))
 
 
 def _scan_oversized(ctx: ScanContext, rec: Any, limit: int) -> Iterator[Finding]:
@@ -93,10 +86,10 @@ def _scan_text(ctx: ScanContext, file: str, member: str, text: str, *, is_json: 
         if is_json:
             config = json.loads(text)
         else:
-            for line, tag in python_tags(text):
+            for line, tag in yamlsafe.python_tags(text):
                 yield _tag_finding(file, f"{prefix}line {line}", tag)
             config = _load_yaml(text)
-    except (ValueError, yaml.YAMLError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         yield rules.finding("CONFIG-TARGET-UNPARSEABLE", file=file, location=member,
                             evidence=f"{type(exc).__name__}: {str(exc)[:300]}", scanner=NAME)
         return
@@ -149,48 +142,9 @@ def _tag_finding(file: str, location: str, tag: str) -> Finding:
                          evidence=f"!!python/{kind}", severity=None if calls else "low")
 
 
-def python_tags(text: str) -> list[tuple[int, str]]:
-    """(line, tag) of every python/* tag in a YAML text, read from the composed nodes (so %TAG directives
-    and %-escapes are resolved the way a loader resolves them). Nothing is constructed."""
-    if not _may_have_tags(text):
-        return []
-    out: list[tuple[int, str]] = []
-    seen: set[int] = set()
-    for document in yaml.compose_all(text, Loader=yaml.SafeLoader):
-        stack = [document] if document is not None else []
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if isinstance(node.tag, str) and node.tag.startswith(_PYTHON_TAG):
-                out.append((node.start_mark.line + 1, node.tag))
-            if isinstance(node, yaml.SequenceNode):
-                stack.extend(node.value)
-            elif isinstance(node, yaml.MappingNode):
-                stack.extend(n for pair in node.value for n in pair)
-    return out
-
-
-class _TagBlindLoader(yamlsafe._Loader):  # noqa: SLF001 - the bounded safe loader, python tags read as data
-    pass
-
-
-def _plain(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-
-_TagBlindLoader.add_multi_constructor(_PYTHON_TAG, _plain)
-
-
 def _load_yaml(text: str) -> Any:
     """The document with python tags treated as plain values (they are reported separately)."""
-    documents = yaml.load_all(text, Loader=_TagBlindLoader)  # noqa: S506 - a SafeLoader subclass
-    values = [d for d in documents]
+    values = yamlsafe.load_all_tags_as_data(text)
     return values[0] if len(values) == 1 else values
 
 

@@ -19,8 +19,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from auditor import inventory, rules
 from auditor.facts import DeploymentFacts
 from auditor.model import Finding, Severity
@@ -202,7 +200,7 @@ def _read_env(text: str, file: str, state: _State) -> None:
 def _read_yaml_env(text: str, file: str, state: _State) -> Iterator[Finding]:
     try:
         documents = yamlsafe.load_all(text)[:MAX_YAML_DOCUMENTS]
-    except (yaml.YAMLError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         yield rules.finding("ENDPOINT-LIMIT", file=file, scanner=NAME,
                             evidence=f"YAML not parsed ({type(exc).__name__}); searched as text only")
         return

@@ -68,7 +68,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                 yield rules.finding("SCANNER-MISSING-DEPENDENCY", file=rec.path, scanner=NAME,
                                     evidence="h5py is not installed: pip install 'auditor[keras]'")
             h5_files = []
-    attrs = read_h5_attrs([ctx.fspath(rec) for rec in h5_files], _data()["max_config_bytes"])
+    attrs = read_h5_attrs([ctx.fspath(rec) for rec in h5_files], _data()["max_config_bytes"]) if h5_files else []
     yield from ctx.per_file(list(zip(h5_files, attrs, strict=True)), lambda item: _scan_h5(ctx, *item), NAME,
                             name=lambda item: item[0].path)
     yield from ctx.per_file(zip_files, lambda rec: _scan_zip(ctx, rec), NAME)
@@ -127,6 +127,8 @@ def read_h5_attrs(paths: list[str], limit: int) -> list[dict[str, Any]]:
     """Per file: model_config / training_config (text, or their length when over `limit`) and version
     attributes, or {"error": ...}. Read in the sandbox, each file with its own time budget; a file that
     crashes or hangs the reader is an error for that file only, and the others are read once each."""
+    if not paths:
+        return []
     from auditor import sandbox  # only for HDF5 files: a repo without them does not pay its imports
     binds = list(sandbox.iter_paths(paths, "/input"))
     items = [{"path": inside, "limit": limit} for _host, inside in binds]
