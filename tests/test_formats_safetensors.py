@@ -208,3 +208,62 @@ def test_cross_check_reports_what_the_library_sees_differently(tmp_path, benign)
                                                                             "data_offsets": [0, 4]}}, b""))
     found = list(st._cross_check(rec, str(tmp_path / "broken.safetensors"), ours, clean=True))
     assert found and "refused" in found[0].evidence
+
+
+def test_large_file_header_goes_to_the_library_alone_and_a_refusal_still_counts(tmp_path, benign, monkeypatch):
+    import safetensors
+
+    from auditor.model import Limits
+    from auditor.scanners import safetensors as st
+    monkeypatch.setattr(st, "LIBRARY_BYTES_LIMIT", 0)      # every file takes the large-file path
+    good = benign / "model.safetensors"
+    assert st._library_tensor_names(safetensors, str(good)) is None        # accepted, names not compared
+    ours = st.read_header(str(good), good.stat().st_size, Limits())
+    assert list(st._cross_check(type("Rec", (), {"path": "m.safetensors"})(), str(good), ours, clean=True)) == []
+    for header in ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}},      # 4 bytes for two floats
+                   {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+                    "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}):      # overlapping tensors
+        bad = tmp_path / "bad.safetensors"
+        bad.write_bytes(safetensors_bytes(header, b"\0" * 8))
+        found = list(st._cross_check(type("Rec", (), {"path": "bad.safetensors"})(), str(bad), ours, clean=True))
+        assert [f.rule for f in found] == ["SAFETENSORS-LIBRARY-DISAGREES"] and "refused" in found[0].evidence
+
+
+def test_a_library_that_does_not_judge_a_header_alone_is_asked_with_safe_open(benign, monkeypatch):
+    """If a safetensors release compared the buffer's length before reading the header, a header alone
+    would always get the same error: the calibration notices and the whole file is opened instead."""
+    import safetensors
+
+    from auditor.scanners import safetensors as st
+
+    class LengthFirst:    # the real library behind a length check that comes first
+        SafetensorError = safetensors.SafetensorError
+
+        @staticmethod
+        def deserialize(buffer: bytes) -> object:
+            header_end = 8 + int.from_bytes(buffer[:8], "little")
+            if len(buffer) == header_end and json.loads(buffer[8:header_end]):
+                raise safetensors.SafetensorError("buffer too short")
+            return safetensors.deserialize(buffer)
+
+        safe_open = safetensors.safe_open
+
+    monkeypatch.setattr(st, "LIBRARY_BYTES_LIMIT", 0)
+    assert st._missing_data_error(LengthFirst) == ""
+    assert st._library_tensor_names(LengthFirst, str(benign / "model.safetensors")) == {
+        name for name, _ in safetensors.deserialize((benign / "model.safetensors").read_bytes())}
+
+
+def test_a_sharded_model_is_cross_checked_without_importing_numpy(tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / "m"
+    model.mkdir()
+    for i in range(2):
+        save_file({f"w{i}": np.zeros(5 * 1024 * 1024, np.float32)}, str(model / f"model-0000{i + 1}-of-00002.safetensors"))
+    code = ("import sys\nfrom auditor.pipeline import audit\nfrom auditor.model import Options\n"
+            "r = audit(sys.argv[1], Options(engines=('auditor',)))\n"
+            "print(sorted({f.rule for f in r.findings if f.rule.startswith('SAFETENSORS')}), 'numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "[] False"

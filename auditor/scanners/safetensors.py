@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import mmap
 import os
 from collections.abc import Iterator
@@ -85,7 +86,7 @@ def _cross_check(rec: Any, path: str, header: Header, *, clean: bool) -> Iterato
                                 evidence=f"safetensors library refused the file: {exc}", scanner=NAME)
         return
     ours = {t.name for t in header.tensors}
-    if names != ours:
+    if names is not None and names != ours:
         only_lib, only_ours = sorted(names - ours)[:10], sorted(ours - names)[:10]
         yield rules.finding("SAFETENSORS-LIBRARY-DISAGREES", file=rec.path, location="header",
                             evidence=f"library-only tensors {only_lib}, auditor-only tensors {only_ours}",
@@ -176,13 +177,47 @@ def _metadata_pickle(value: str) -> picklevm.Analysis | None:
 
 
 LIBRARY_BYTES_LIMIT = 16 * 1024 * 1024   # below this the library parses the file from bytes
+LIBRARY_HEADER_CAP = 100_000_000          # the library's own header limit: a longer header is cut here
 
 
-def _library_tensor_names(library: Any, path: str) -> set[str]:
-    """The tensor names the safetensors library reads. `safe_open` imports numpy (~0.1 s, more than a small
-    file's whole audit), `deserialize` does not: small files are read once and given to it as bytes."""
+def _library_tensor_names(library: Any, path: str) -> set[str] | None:
+    """The tensor names the safetensors library reads, or None when it accepted the header of a large file.
+
+    `safe_open` imports numpy (~0.1 s of CPU, taken from the hashing threads of a sharded model), and
+    `deserialize` does not. A small file is given to `deserialize` whole. A large file's header is given
+    alone: the library validates the whole header before it compares its offsets with the buffer's length,
+    so "tensor data missing" is its only possible objection to a header it accepts. The names are then not
+    compared (they would need the data). `_missing_data_error` checks that this library behaves that way;
+    if it does not, the file is opened with `safe_open`."""
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size <= LIBRARY_BYTES_LIMIT:
             return {name for name, _tensor in library.deserialize(fh.read(LIBRARY_BYTES_LIMIT + 1))}
-    with library.safe_open(path, framework="numpy") as f:
-        return set(f.keys())
+        size = fh.read(8)
+        prefix = size + fh.read(min(int.from_bytes(size, "little"), LIBRARY_HEADER_CAP))
+    missing_data = _missing_data_error(library)
+    if not missing_data:
+        with library.safe_open(path, framework="numpy") as f:
+            return set(f.keys())
+    try:
+        return {name for name, _tensor in library.deserialize(prefix)}   # a file whose tensors hold no bytes
+    except Exception as exc:
+        if str(exc) == missing_data:
+            return None
+        raise
+
+
+@functools.cache
+def _missing_data_error(library: Any) -> str:
+    """What the library says of a valid header without its tensor data; "" if it says the same of an
+    invalid header (it would not be judging the header, so a header alone cannot be given to it)."""
+    def said(header: dict[str, Any]) -> str:
+        text = json.dumps(header).encode()
+        try:
+            library.deserialize(len(text).to_bytes(8, "little") + text)
+        except Exception as exc:  # noqa: BLE001 - the message is what is compared
+            return str(exc)
+        return ""
+
+    valid = said({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})
+    invalid = said({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})   # 4 bytes for 2 floats
+    return valid if valid and valid != invalid else ""
