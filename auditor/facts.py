@@ -29,37 +29,32 @@ class FileFacts(Fact):
         return dict(self.files)
 
 
-@dataclass
+# The per-scanner types below only name their record. They inherit their base's dataclass methods; a
+# decorator of their own would generate the same ones again, for ~0.4 ms of start-up each.
 class SafetensorsFacts(FileFacts):
     NAME: ClassVar[str] = "safetensors"
 
 
-@dataclass
 class GgufFacts(FileFacts):
     NAME: ClassVar[str] = "gguf"
 
 
-@dataclass
 class OnnxFacts(FileFacts):
     NAME: ClassVar[str] = "onnx"
 
 
-@dataclass
 class KerasFacts(FileFacts):
     NAME: ClassVar[str] = "keras"
 
 
-@dataclass
 class TensorflowFacts(FileFacts):
     NAME: ClassVar[str] = "tensorflow"
 
 
-@dataclass
 class TemplateFacts(FileFacts):
     NAME: ClassVar[str] = "templates"
 
 
-@dataclass
 class ConfigTargetFacts(FileFacts):
     NAME: ClassVar[str] = "config_targets"
 
@@ -85,22 +80,18 @@ class RecordFacts(Fact):
         return self.data.get(key, default)
 
 
-@dataclass
 class ModelscanFacts(RecordFacts):
     NAME: ClassVar[str] = "modelscan"
 
 
-@dataclass
 class CodeFacts(RecordFacts):
     NAME: ClassVar[str] = "code"
 
 
-@dataclass
 class EndpointFacts(RecordFacts):
     NAME: ClassVar[str] = "endpoints"
 
 
-@dataclass
 class DeploymentFacts(RecordFacts):
     NAME: ClassVar[str] = "deployment"
 
@@ -119,13 +110,11 @@ class LicenseObligation:
     applies: bool = True                # False: e.g. a multimodal-only exclusion on a text-only model
 
 
-@dataclass
 class RuntimeFacts(RecordFacts):
     """{status, reason, steps, attempts, ...}: what the sandboxed load did (auditor.runtime)."""
     NAME: ClassVar[str] = "runtime"
 
 
-@dataclass
 class LicenseFacts(RecordFacts):
     """{model, code, notices, model_kind, lineage, obligations, governing_law, venue, summary}: see the
     license scanner. Readers use the typed accessors below."""
@@ -169,7 +158,6 @@ class LicenseFacts(RecordFacts):
         return str(self.data.get("venue") or "")
 
 
-@dataclass
 class ModelCardFacts(RecordFacts):
     """{config: what config.json says the model is, card: the card's front matter fields, limitations:
     the card's own limitations section}: the model_card scanner, read by the CycloneDX modelCard."""

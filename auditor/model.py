@@ -70,6 +70,7 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)   # one per file: no __dict__ per record at 100,000 files
 class FileRecord:
+    """One file of the snapshot as the inventory saw it: path, size, hash and detected format."""
     path: str                      # relative, POSIX separators
     size: int
     sha256: str                    # "" when the file could not be read
@@ -85,6 +86,7 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem a check found: a rule id from rules/checks, where, and the evidence."""
     rule: str
     severity: Severity
     title: str
@@ -120,6 +122,7 @@ class ClaimStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Claim:
+    """One of the "no direct connection" claims (rules/claims.yaml) with its status and evidence."""
     id: str
     title: str
     status: ClaimStatus
@@ -133,6 +136,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class Verdict:
+    """The policy's decision on the findings, with the reasons that decided it."""
     decision: str                  # "pass" | "warn" | "fail"
     policy: str
     reasons: tuple[str, ...] = ()
@@ -149,6 +153,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class AuditResult:
+    """Everything one audit produced; the reports render it and the JSON report is its saved form."""
     target: str
     snapshot: Snapshot
     files: tuple[FileRecord, ...]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -86,3 +89,41 @@ def test_modelscan_engine_still_scans_a_pickle(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     result = audit(str(tmp_path), Options())
     assert "model.pkl" in result.facts["modelscan"]["scanned"]
+
+
+# Readers a repo of configs, tokenizers, cards and safetensors files never needs: each is imported by the
+# scanner that meets its kind of file (yaml for YAML, ast for Python, the archive readers for containers).
+UNNEEDED = ("yaml", "auditor.parsers.pyast", "auditor.parsers.archive", "auditor.scanners.pickle_containers",
+            "tarfile", "zipfile", "tomllib", "html.parser", "auditor.sandbox", "numpy")
+
+
+def test_a_repo_without_code_archives_or_yaml_imports_none_of_their_readers(tmp_path: Path) -> None:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}')
+    (model / "tokenizer.json").write_text('{"model": {"type": "BPE"}}')
+    (model / "README.md").write_text("# card\n\nno front matter\n")
+    save_file({"w": np.zeros(4, np.float32)}, str(model / "model.safetensors"))
+    code = ("import sys\nfrom auditor.pipeline import audit\nresult = audit(sys.argv[1])\n"
+            f"print(sorted(m for m in {UNNEEDED!r} if m in sys.modules), len(result.files))")
+    env = {**os.environ, "AUDITOR_CACHE": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, check=True, env=env)  # fills the cache
+    out = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split("\n")[-2] == "[] 4"
+
+
+def test_the_readers_left_out_still_run_when_their_files_are_there(tmp_path: Path) -> None:
+    """The other side of the lazy imports: a card with front matter, Python code, a pickle in a zip."""
+    import pickle
+    import zipfile
+
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\n# card\n")
+    (tmp_path / "modeling_x.py").write_text("import os\nos.system('id')\n")
+    with zipfile.ZipFile(tmp_path / "model.pt", "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(os.system))
+    result = audit(str(tmp_path), Options(engines=("auditor",)))
+    found = {(f.rule, f.file) for f in result.findings}
+    assert {("CODE-PROCESS", "modeling_x.py"), ("PICKLE-GLOBAL-DANGEROUS", "model.pt"), ("LICENSE-IDENTIFIED", "")} <= found

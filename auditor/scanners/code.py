@@ -12,13 +12,16 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import rules
 from auditor.facts import CodeFacts
 from auditor.model import FileRecord, Finding, Severity
-from auditor.parsers import loadgraph, pyast
+from auditor.parsers import loadgraph
 from auditor.scanners import ScanContext, code_install, code_scripts
+
+if TYPE_CHECKING:   # imported where Python is analysed: a repo without code does not pay for ast and the walkers
+    from auditor.parsers import pyast
 
 NAME = "code"
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
@@ -31,8 +34,8 @@ _HIDING = {"obfuscation", "blob", "encoding", "bidi"}
 
 @dataclass
 class _Source:
+    analysis: pyast.Analysis
     analyzed: bool = False       # the text itself is not kept: only what the analysis found
-    analysis: pyast.Analysis = field(default_factory=pyast.Analysis)
     problems: list[Finding] = field(default_factory=list)
 
 
@@ -83,7 +86,9 @@ def _graph(ctx: ScanContext, found: list[loadgraph.Entry], sources: dict[str, _S
 
 
 def _analyze_file(ctx: ScanContext, rec: FileRecord, sources: dict[str, _Source]) -> Iterator[Finding]:
-    source = sources[rec.path] = _Source()
+    from auditor.parsers import pyast
+
+    source = sources[rec.path] = _Source(pyast.Analysis())
     limit = ctx.options.limits.max_text_bytes
     with open(ctx.fspath(rec), "rb") as fh:
         raw = fh.read(limit + 1)
@@ -110,6 +115,8 @@ def findings_for_source(source: str, file: str, *, scanner: str = NAME, location
                         repo_id: str = "", role: str = loadgraph.SHIPPED, why: str = "",
                         analysis: pyast.Analysis | None = None) -> tuple[list[Finding], pyast.Analysis]:
     """CODE-* findings for one piece of Python source (also used by the deployment scanner)."""
+    from auditor.parsers import pyast
+
     analysis = analysis if analysis is not None else pyast.analyze(source)
     found: list[Finding] = []
     if analysis.limit:
@@ -138,6 +145,8 @@ def findings_for_source(source: str, file: str, *, scanner: str = NAME, location
 
 def _hit_findings(analysis: pyast.Analysis, file: str, scanner: str, location_prefix: str, repo_id: str,
                   role: str, why: str, called_modules: set[str]) -> list[Finding]:
+    from auditor.parsers import pyast
+
     categories = pyast.patterns().categories
     found: list[Finding] = []
     seen: set[tuple[str, int]] = set()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import functools
 import re
-import tomllib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -172,6 +171,8 @@ def _flatten(value: Any) -> Iterable[str]:
 
 
 def _pyproject(file: str, text: str, scanner: str) -> Iterator[Finding]:
+    import tomllib  # only for a shipped pyproject.toml
+
     try:
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError) as exc:

@@ -10,7 +10,6 @@ import functools
 import io
 import json
 import re
-import tarfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,6 +186,8 @@ def _collect(config: Any, out: list[tuple[str, str, dict[str, Any]]]) -> None:
 
 
 def _scan_nemo(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
+    import tarfile  # only for .nemo files
+
     limit = _data()["max_nemo_member_bytes"]
     try:
         with tarfile.open(ctx.fspath(rec), "r:*") as tar:

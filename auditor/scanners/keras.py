@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import functools
 import re
-import zipfile
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -142,6 +141,8 @@ def _text(value: Any) -> str:
 
 
 def _scan_zip(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
+    import zipfile  # for .keras archives only
+
     data = _data()
     facts: dict[str, Any] = {"container": "zip"}
     try:

@@ -2,8 +2,6 @@
 files in any text format (PDF text extracted, HTML stripped), the card's license_link target."""
 from __future__ import annotations
 
-import html
-import html.parser
 import re
 from typing import Any
 
@@ -68,19 +66,6 @@ def license_files(ctx: ScanContext, card: cardparser.Card, findings: list[Findin
     return found
 
 
-class _TextOnly(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("p", "br", "div", "li", "h1", "h2", "h3", "h4", "tr"):
-            self.parts.append("\n")
-
-
 def file_text(ctx: ScanContext, rec: FileRecord) -> tuple[str, str]:
     """The text of a license file (PDF text extracted, HTML stripped) and a problem ('' when none)."""
     if rec.error or rec.format not in ("text", "script", "unknown", "empty", "pdf", "html"):
@@ -97,9 +82,9 @@ def file_text(ctx: ScanContext, rec: FileRecord) -> tuple[str, str]:
         limit = min(ctx.options.limits.max_text_bytes, licensetext.MAX_TEXT_CHARS)
         problem = f"longer than {limit:,} characters; only the beginning was read"
     if rec.path.lower().endswith((".html", ".htm")):
-        parser = _TextOnly()
-        parser.feed(text)
-        text = html.unescape("".join(parser.parts))
+        from auditor.parsers import htmltext  # html.parser only for a license shipped as HTML
+
+        text = htmltext.text_of(text)
     return text, problem
 
 

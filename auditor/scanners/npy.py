@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import math
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,6 +65,8 @@ def _scan_npy(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
 
 
 def _scan_npz(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
+    import zipfile  # for .npz archives only
+
     try:
         with zipfile.ZipFile(ctx.path(rec)) as zf:
             members = [i for i in zf.infolist() if i.filename.endswith(".npy")]

@@ -20,11 +20,9 @@ from typing import Any
 from auditor.facts import PickleFacts
 from auditor.inventory import detect
 from auditor.model import FileRecord, Finding, Limits
-from auditor.parsers import archive as arc
 from auditor.parsers import relpath
 from auditor.parsers.budget import Budget
 from auditor.parsers.picklevm import FRAME, PROTO, looks_like_pickle
-from auditor.scanners.pickle_containers import scan_archive, scan_blob, scan_container_source
 from auditor.scanners.pickle_streams import (
     NAME,
     PICKLE_FORMATS,
@@ -103,11 +101,17 @@ def scan_path(path: Path, fmt: str = "", limits: Limits = DEFAULT_LIMITS, rel: s
 
 
 def scan_file(path: Path, fmt: str, state: FileState) -> None:
+    # The container readers are imported for containers only: most repos have none.
     if fmt == "zip":
+        from auditor.parsers import archive as arc
+        from auditor.scanners.pickle_containers import scan_archive
+
         state.kind = "zip"
         with arc.read_zip(path, state.limits) as archive:
             scan_archive(archive, "", state, 0)
     elif fmt in ("7z", "tar", "gzip", "bz2", "xz", "zstd", "lz4"):
+        from auditor.scanners.pickle_containers import scan_container_source
+
         state.kind = fmt
         scan_container_source(path, fmt, "", state, 0)
     elif path.stat().st_size:
@@ -128,6 +132,8 @@ def _scan_unknown_or_pickle(data: mmap.mmap, state: FileState) -> None:
         state.kind = state.kind or "pickle"     # FRAME first, no PROTO, protocol-0 text: all pickles
         scan_pickle_bytes(data, "", state, 0)
     elif fmt in PICKLE_FORMATS or fmt == "zlib":
+        from auditor.scanners.pickle_containers import scan_blob
+
         scan_blob(bytes(data), fmt, "", state, 0)
     else:
         state.add("PICKLE-NOT-PICKLE", "byte 0", f"content is {fmt}, not a pickle; no pickle loader "
