@@ -94,7 +94,8 @@ def test_modelscan_engine_still_scans_a_pickle(tmp_path: Path) -> None:
 # Readers a repo of configs, tokenizers, cards and safetensors files never needs: each is imported by the
 # scanner that meets its kind of file (yaml for YAML, ast for Python, the archive readers for containers).
 UNNEEDED = ("yaml", "auditor.parsers.pyast", "auditor.parsers.archive", "auditor.scanners.pickle_containers",
-            "tarfile", "zipfile", "tomllib", "html.parser", "auditor.sandbox", "numpy")
+            "auditor.parsers.picklevm", "auditor.scanners.pickle_streams", "tarfile", "zipfile", "tomllib",
+            "html.parser", "auditor.sandbox", "numpy")
 
 
 def test_a_repo_without_code_archives_or_yaml_imports_none_of_their_readers(tmp_path: Path) -> None:

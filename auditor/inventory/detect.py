@@ -5,10 +5,9 @@ import functools
 import struct
 
 from auditor import rules
-from auditor.parsers.picklevm import looks_like_pickle
+from auditor.parsers.pickle_start import FRAME, PROTO, looks_like_pickle
 
 HEAD = 4096
-PROTO, FRAME = 0x80, 0x95
 
 
 @functools.cache

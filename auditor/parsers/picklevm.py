@@ -22,9 +22,10 @@ from typing import Any
 
 from auditor.parsers.budget import Budget
 from auditor.parsers.pickle_ops import HANDLERS, JOBLIB_WRAPPER, _normalize, _text
+from auditor.parsers.pickle_start import FRAME, PROTO, looks_like_pickle
 from auditor.parsers.pickle_values import MARK, Broken, Build, Call, Limit, Obj, Ref, Stop, render
 
-__all__ = ["JOBLIB_WRAPPER", "MARK", "Analysis", "Bounds", "Build", "Call", "Obj", "Ref", "analyze",
+__all__ = ["FRAME", "JOBLIB_WRAPPER", "MARK", "PROTO", "Analysis", "Bounds", "Build", "Call", "Obj", "Ref", "analyze",
            "analyze_all", "find_pickles", "looks_like_pickle", "render"]
 
 NESTED_MIN_BYTES = 8          # shorter byte strings cannot hold a pickle that does anything
@@ -93,29 +94,6 @@ def analyze_all(data: bytes | memoryview | mmap.mmap, start: int = 0, bounds: Bo
         if not result.complete or result.end <= pos:
             return
         pos = result.end
-
-
-# Opcodes pickle.load can execute first: those that need nothing on the stack (push a value or a mark,
-# import a global, frame or declare the protocol). Everything else fails on an empty stack.
-_FIRST_OPCODES = frozenset(b"(NIJKLMFGSTUVXBC])}cPgh") | {0x88, 0x89, 0x8A, 0x8B, 0x8C, 0x8D, 0x8E, 0x8F,
-                                                          0x82, 0x83, 0x84, 0x96, 0x97}
-FRAME = 0x95
-PROTO = 0x80
-
-
-def looks_like_pickle(head: bytes) -> bool:
-    """Whether bytes could begin a stream pickle.load accepts: PROTO 0-5, FRAME (then one of these),
-    or any opcode that can run on an empty stack (protocol-0/1 streams have no header at all)."""
-    if not head:
-        return False
-    if head[0] == PROTO:
-        return len(head) < 2 or head[1] <= 5
-    if head[0] == FRAME:
-        if len(head) < 10:
-            return True
-        length = int.from_bytes(head[1:9], "little")
-        return length > 0 and (head[9] in _FIRST_OPCODES or head[9] == PROTO)
-    return head[0] in _FIRST_OPCODES
 
 
 def find_pickles(data: bytes | memoryview | mmap.mmap, start: int = 0, end: int | None = None,

@@ -15,24 +15,18 @@ from __future__ import annotations
 import mmap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.facts import PickleFacts
 from auditor.inventory import detect
 from auditor.model import FileRecord, Finding, Limits
 from auditor.parsers import relpath
 from auditor.parsers.budget import Budget
-from auditor.parsers.picklevm import FRAME, PROTO, looks_like_pickle
-from auditor.scanners.pickle_streams import (
-    NAME,
-    PICKLE_FORMATS,
-    FileState,
-    GlobalsPolicy,
-    globals_policy,
-    is_pickle_stream,
-    scan_npy,
-    scan_pickle_bytes,
-)
+from auditor.parsers.pickle_start import FRAME, PROTO, looks_like_pickle
+from auditor.scanners.pickle_allowlist import NAME, PICKLE_FORMATS, GlobalsPolicy, globals_policy
+
+if TYPE_CHECKING:   # the analysis (and the pickle VM under it) is imported once a file is wanted
+    from auditor.scanners.pickle_streams import FileState
 
 __all__ = ["NAME", "scan", "scan_path", "wants"]
 DEFAULT_LIMITS = Limits()
@@ -71,6 +65,9 @@ def scan(ctx: Any) -> Iterator[Finding]:
     facts: dict[str, Any] = {}
     budget = audit_budget(ctx.options.limits)
     records = [rec for rec in ctx.files if wants(rec, policy, ctx.root)]
+    if not records:
+        return
+    from auditor.scanners.pickle_streams import FileState
 
     def scan_one(rec: FileRecord) -> list[Finding]:
         state = FileState(rec, ctx.options.limits, budget)
@@ -94,6 +91,8 @@ def scan_path(path: Path, fmt: str = "", limits: Limits = DEFAULT_LIMITS, rel: s
         with open(path, "rb") as fh:
             head = fh.read(4096)
         fmt = detect(head, path.stat().st_size)
+    from auditor.scanners.pickle_streams import FileState
+
     rec = FileRecord(path=rel or path.name, size=path.stat().st_size, sha256="", format=fmt)
     state = FileState(rec, limits, budget or audit_budget(limits))
     scan_file(path, fmt, state)
@@ -115,6 +114,8 @@ def scan_file(path: Path, fmt: str, state: FileState) -> None:
         state.kind = fmt
         scan_container_source(path, fmt, "", state, 0)
     elif path.stat().st_size:
+        from auditor.scanners.pickle_streams import scan_npy
+
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             if fmt == "numpy":
                 state.kind = "numpy"
@@ -124,6 +125,8 @@ def scan_file(path: Path, fmt: str, state: FileState) -> None:
 
 
 def _scan_unknown_or_pickle(data: mmap.mmap, state: FileState) -> None:
+    from auditor.scanners.pickle_streams import is_pickle_stream, scan_pickle_bytes
+
     head = bytes(data[:4096])
     fmt = detect(head, len(data))
     if fmt != "pickle" and head[:1] == b"\x78" and len(head) > 1 and (head[0] * 256 + head[1]) % 31 == 0:

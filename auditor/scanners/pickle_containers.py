@@ -16,12 +16,10 @@ from auditor.inventory import detect
 from auditor.model import Severity
 from auditor.parsers import archive as arc
 from auditor.parsers.picklevm import looks_like_pickle
+from auditor.scanners.pickle_allowlist import CONTAINER_FORMATS, PICKLE_FORMATS, globals_policy
 from auditor.scanners.pickle_streams import (
-    CONTAINER_FORMATS,
-    PICKLE_FORMATS,
     FileState,
     descr_has_object,
-    globals_policy,
     is_pickle_stream,
     npy_header,
     scan_npy,

@@ -8,15 +8,19 @@ import json
 import mmap
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import rules
 from auditor.facts import SafetensorsFacts
 from auditor.model import Finding, Limits
-from auditor.parsers import picklevm, safetensors_header, strictjson, yamlsafe
+from auditor.parsers import safetensors_header, strictjson, yamlsafe
+from auditor.parsers.pickle_start import looks_like_pickle
 from auditor.parsers.safetensors_header import Header, layout_problems, trailing_start
 from auditor.scanners import ScanContext, config_targets
 from auditor.scanners._formats_util import FormatProblem, clip, metadata_findings, unique_files
+
+if TYPE_CHECKING:   # the pickle VM is imported when bytes look like a pickle: most files have none
+    from auditor.parsers import picklevm
 
 NAME = "safetensors"
 
@@ -93,7 +97,15 @@ def _cross_check(rec: Any, path: str, header: Header, *, clean: bool) -> Iterato
                             scanner=NAME)
 
 
-_BOUNDS = picklevm.Bounds(max_opcodes=1_000_000, max_memo=100_000, max_stack=100_000, max_container=1_000_000)
+PICKLE_MAX_OPCODES = 1_000_000
+
+
+def _analyze_pickle(buf: Any, offset: int) -> picklevm.Analysis:
+    from auditor.parsers import picklevm
+
+    bounds = picklevm.Bounds(max_opcodes=PICKLE_MAX_OPCODES, max_memo=100_000, max_stack=100_000,
+                             max_container=1_000_000)
+    return picklevm.analyze(buf, offset, bounds)
 PICKLE_SEARCH_BYTES = 4096      # a pickle may sit after a few bytes of padding
 
 
@@ -114,13 +126,13 @@ def _find_pickle(buf: Any, start: int, stop: int) -> picklevm.Analysis | None:
     """The first offset in [start, stop) where a pickle that does something (imports or calls) begins."""
     spent = 0
     for offset in range(start, stop):
-        if not picklevm.looks_like_pickle(bytes(buf[offset:offset + 2])):
+        if not looks_like_pickle(bytes(buf[offset:offset + 2])):
             continue
-        analysis = picklevm.analyze(buf, offset, _BOUNDS)
+        analysis = _analyze_pickle(buf, offset)
         if analysis.imports or analysis.calls:
             return analysis
         spent += analysis.opcodes
-        if spent > _BOUNDS.max_opcodes:      # hostile padding that starts a long stream at every offset
+        if spent > PICKLE_MAX_OPCODES:      # hostile padding that starts a long stream at every offset
             return None
     return None
 
@@ -169,8 +181,8 @@ def _metadata_pickle(value: str) -> picklevm.Analysis | None:
         except ValueError:
             pass
     for raw in candidates:
-        if picklevm.looks_like_pickle(raw[:2]):
-            analysis = picklevm.analyze(raw, 0, _BOUNDS)
+        if looks_like_pickle(raw[:2]):
+            analysis = _analyze_pickle(raw, 0)
             if analysis.imports or analysis.calls:
                 return analysis
     return None
