@@ -24,8 +24,13 @@ def _matches(rule: str, globs: Iterable[str]) -> bool:
 
 @functools.lru_cache(maxsize=8192)
 def _matches_cached(rule: str, globs: tuple[str, ...]) -> bool:
-    # Rule ids repeat across thousands of findings; each (rule, claim) pair is matched once.
-    return any(fnmatchcase(rule, g) for g in globs)
+    # Rule ids repeat across thousands of findings; each (rule, claim) pair is matched once. Most entries
+    # are plain ids: compared as strings, they cost fnmatch no pattern compile (~50 us each at start-up).
+    return any(fnmatchcase(rule, g) if _is_glob(g) else rule == g for g in globs)
+
+
+def _is_glob(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern or "[" in pattern
 
 
 def build(snapshot: Snapshot, files: tuple[FileRecord, ...], findings: list[Finding],
