@@ -59,13 +59,13 @@ def _first_line(ctx: ScanContext, rec: FileRecord) -> str:
 
 
 @functools.cache
-def _readme_patterns() -> tuple[re.Pattern[str], list[re.Pattern[str]], re.Pattern[str]]:
+def _readme_patterns() -> tuple[re.Pattern[str], list[str], str]:
     """(any run pattern, each run pattern, pipe to shell). Searched in MULTILINE mode over the whole text,
-    the alternation matches wherever a pattern matches one line: a README it misses has no line to report."""
+    the alternation matches wherever a pattern matches one line: a README it misses has no line to report.
+    The others are compiled (through re's cache) only for a README that has a match."""
     data = rules.load("code-patterns.yaml")
     patterns = data["readme_run_patterns"]
-    return (re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M), [re.compile(p, re.I) for p in patterns],
-            re.compile(data["readme_pipe_to_shell"], re.I))
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M), patterns, data["readme_pipe_to_shell"]
 
 
 def _readme_instructions(ctx: ScanContext, rec: FileRecord, data: dict[str, Any]) -> Iterator[Finding]:
@@ -81,9 +81,9 @@ def _readme_instructions(ctx: ScanContext, rec: FileRecord, data: dict[str, Any]
         if len(line) > 2000:
             line = line[:2000]
         for pattern in run:
-            match = pattern.search(line)
+            match = re.search(pattern, line, re.I)
             if match:
-                severity = Severity.MEDIUM if pipe.search(line) else None
+                severity = Severity.MEDIUM if re.search(pipe, line, re.I) else None
                 yield rules.finding("SCRIPT-README-RUN", file=rec.path, location=f"line {number}",
                                     evidence=line.strip()[:300], severity=severity, scanner=NAME)
                 break
