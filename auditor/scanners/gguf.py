@@ -10,7 +10,6 @@ from typing import Any
 from auditor import rules
 from auditor.facts import GgufFacts
 from auditor.model import Finding
-from auditor.parsers.gguf import GgufError, read, tensor_problems
 from auditor.scanners import ScanContext
 from auditor.scanners._formats_util import clip, metadata_findings, unique_files
 from auditor.scanners.templates import check_template
@@ -29,6 +28,8 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
 
 
 def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
+    from auditor.parsers.gguf import GgufError, read, tensor_problems  # for GGUF files only
+
     def finding(rule: str, location: str, evidence: str) -> Finding:
         return rules.finding(rule, file=rec.path, location=location, evidence=evidence, scanner=NAME)
 
