@@ -99,9 +99,14 @@ def _int_keys_back(mapping: dict[str, Any]) -> Any:
     return {int(k): v for k, v in pairs} if pairs is not None and len(mapping) == 1 else mapping
 
 
+# The copies' format: a new one gets a new folder, so that another auditor version sharing the cache never
+# reads a copy it would misread (version 1 had no integer-keyed tables and skipped files that needed them).
+_PARSED_FORMAT = "parsed-rules-2"
+
+
 def _parsed_cache() -> Path:
     configured = settings.current().cache_dir
-    return (Path(configured) if configured else Path.home() / ".cache" / "auditor") / "parsed-rules"
+    return (Path(configured) if configured else Path.home() / ".cache" / "auditor") / _PARSED_FORMAT
 
 
 def validator(schema: dict[str, Any], *, formats: bool = False) -> Any:

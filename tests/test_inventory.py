@@ -347,7 +347,7 @@ def test_shipped_rules_are_read_through_a_json_copy_and_a_bad_copy_is_ignored(tm
     source = rules.rules_dir() / "formats.yaml"
     expected = yaml.safe_load(source.read_text(encoding="utf-8"))
     assert rules._shipped(source) == expected
-    (copy,) = (tmp_path / "parsed-rules").iterdir()
+    (copy,) = (tmp_path / rules._PARSED_FORMAT).iterdir()
     assert copy.name == hashlib.sha256(source.read_bytes()).hexdigest() + ".json"
     copy.write_text("{not json")
     assert rules._shipped(source) == expected          # a corrupt copy: the YAML is parsed again ...
@@ -367,7 +367,7 @@ def test_every_shipped_data_file_gets_a_json_copy_that_reads_back_equal(tmp_path
         expected = yaml.safe_load(source.read_text(encoding="utf-8"))
         assert rules._shipped(source) == expected, source.name       # parsed, and the copy written
         assert rules._shipped(source) == expected, source.name       # read back from the copy
-    assert len(list((tmp_path / "parsed-rules").iterdir())) == len({s.read_bytes() for s in sources})
+    assert len(list((tmp_path / rules._PARSED_FORMAT).iterdir())) == len({s.read_bytes() for s in sources})
     gguf = rules._shipped(rules.rules_dir() / "weight-formats.yaml")["gguf"]["value_types"]
     assert gguf and all(type(k) is int for k in gguf)
 
