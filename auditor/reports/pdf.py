@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import operator
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,32 +63,32 @@ def uncovered(wanted: set[int], fonts: Iterable[Any]) -> list[str]:
     return sorted(chr(c) for c in wanted)
 
 
-def result_chars(result: AuditResult) -> set[str]:
-    """The non-ASCII characters of every text in the result (what its JSON holds), without rendering it."""
-    chars: set[str] = set()
+_ASCII_RUNS = re.compile("[\x00-\x7f]+")
 
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            if not value.isascii():
-                chars.update(value)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(k)
-                walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            for f in dataclasses.fields(value):
-                walk(getattr(value, f.name))
-    texts = operator.attrgetter(*(f.name for f in dataclasses.fields(FileRecord) if f.type in ("str", str)))
-    for record in result.files:
-        joined = "".join(texts(record))
-        if not joined.isascii():
-            chars.update(joined)
-    for name in (f.name for f in dataclasses.fields(result) if f.name != "files"):
-        walk(getattr(result, name))
-    return chars
+
+def _non_ascii(text: str) -> str:
+    return "" if text.isascii() else _ASCII_RUNS.sub("", text)
+
+
+def result_chars(result: AuditResult) -> set[str]:
+    """The non-ASCII characters of every text in the result (what its JSON holds), without rendering it: the
+    records' text fields a column at a time, the facts through the C JSON encoder."""
+    found: list[str] = []
+    for records, kind in ((result.files, FileRecord), (result.findings, Finding)):
+        for name in (f.name for f in dataclasses.fields(kind) if f.type in ("str", str)):
+            found.append(_non_ascii("".join(map(operator.attrgetter(name), records))))
+    found.append(_non_ascii(json.dumps(result.facts, ensure_ascii=False, default=str)))
+    rest = [v for f in dataclasses.fields(result) if f.name not in ("files", "findings", "facts")
+            for v in [getattr(result, f.name)]]
+    found.append(_non_ascii(json.dumps(rest, ensure_ascii=False, default=_fields)))
+    return set("".join(found))
+
+
+def _fields(value: Any) -> Any:
+    """Dataclasses (claims, verdict, snapshot) as their fields' values, for json.dumps."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [getattr(value, f.name) for f in dataclasses.fields(value)]
+    return str(value)
 
 
 def glyphs_finding(missing: list[str]) -> Finding:
@@ -105,6 +107,7 @@ class _Report:
     def __init__(self, result: AuditResult) -> None:
         from auditor.rules import data_dir
         self.result = result
+        self.files = sorted(result.files, key=operator.attrgetter("path"))     # once: page one's digest, inventory
         folder = data_dir("reports")
         regular = TrueType(folder / "fonts" / "DejaVuSans.ttf", "regular")
         fonts = [regular, TrueType(folder / "fonts" / "DejaVuSans-Bold.ttf", "bold"),
@@ -216,14 +219,14 @@ class _Report:
                       f"Examples: {''.join(self.missing[:12])}", 8, _RED)
         doc.y += 1
         rev = view.revision(r)
-        from auditor.reports.cyclonedx import manifest_digest
+        from auditor.inventory import manifest_digest
         facts = [
             ["Model", _t(view.model_name(r), 200) + (f" @ {_t(rev)}" if rev else " (no commit recorded)")],
             ["License", _t(view.license_label(r), 200)],
             ["Publisher", _t(view.publisher_line(r), 200)],
             ["Effective origin", _t(view.effective_origin_line(r), 200)],
             ["Source", _t(r.snapshot.kind) + (f" via {_t(r.snapshot.endpoint, 120)}" if r.snapshot.endpoint else "")
-             + f"; {len(r.files)} files; manifest SHA-256 {manifest_digest(r)}"],
+             + f"; {len(r.files)} files; manifest SHA-256 {manifest_digest(self.files)}"],
             ["Audited", f"{_t(r.started_at)} by auditor {_t(r.tool_version)} (automated), policy {_t(r.verdict.policy, 80)}"],
         ]
         self.table(None, facts, (30, 150), 7.5)
@@ -311,7 +314,7 @@ class _Report:
     def files_page(self) -> None:
         r = self.result
         self.section(f"File inventory ({len(r.files)})")
-        self.file_grid(sorted(r.files, key=lambda f: f.path)[:MAX_FILES])
+        self.file_grid(self.files[:MAX_FILES])
         if len(r.files) > MAX_FILES:
             self.para(f"{len(r.files) - MAX_FILES} more files are in the attached JSON result.", 8, _GREY)
 

@@ -11,18 +11,22 @@ import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from xml.sax.saxutils import escape
 
 from auditor.reports.pdf_font import TrueType
 
 K = 72 / 25.4                   # pt per mm
 WIDTH, HEIGHT = 210.0, 297.0    # A4, mm
-_CONTENT_LEVEL = 6
+_CONTENT_LEVEL = 3            # zlib level of pages and fonts: 3x faster than 6, 5% larger
 
 
 def text_string(value: str) -> str:
     """A PDF text string: UTF-16BE with its byte order mark, in hex (any character, nothing to escape)."""
     return "<FEFF" + value.encode("utf-16-be", "surrogatepass").hex().upper() + ">"
+
+
+def escape(text: str) -> str:
+    """XML character data (the XMP packet)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def pdf_date(when: datetime) -> str:

@@ -7,6 +7,7 @@ extractable. A character the first font lacks is drawn with the first fallback f
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from itertools import groupby
 from typing import Any
@@ -22,8 +23,12 @@ _CELL_MARGIN = 1.0       # mm, text from a column's left edge
 _HEAD_HEIGHT = 4.0       # mm, the inventory's column heads
 
 
+_ESCAPES = {0x28: "\\(", 0x29: "\\)", 0x5C: "\\\\", 0x0D: "\\r"}
+
+
 class _Encoder(dict[int, str]):
-    """Code point -> its glyph id in one font as 4 hex digits (0000, .notdef, when the font lacks it)."""
+    """Code point -> its 2-byte glyph id in one font (0, .notdef, when the font lacks it) as the latin-1 text
+    of a literal string: ( ) and \\ escaped, and CR (a reader would make it LF)."""
 
     def __init__(self, font: TrueType) -> None:
         super().__init__()
@@ -33,7 +38,19 @@ class _Encoder(dict[int, str]):
         gid = self.font.cmap.get(code)
         if gid:
             self.font.used.setdefault(gid, code)
-        value = self[code] = f"{gid:04X}"
+        value = self[code] = "".join(_ESCAPES.get(b, chr(b)) for b in (gid >> 8, gid & 0xFF))
+        return value
+
+
+class _Lookup(dict[str, Any]):
+    """char -> fn(char), computed once per character."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, ch: str) -> Any:
+        value = self[ch] = self.fn(ch)
         return value
 
 
@@ -44,34 +61,28 @@ class Text:
         self.doc, self.size = doc, size
         self.fonts = [doc.fonts[font], *(doc.fonts[key] for key in fallbacks if key in doc.fonts and key != font)]
         self.encoders = {f.key: _Encoder(f) for f in self.fonts}
-        self.glyphs: dict[str, tuple[TrueType, int]] = {}
-        first = self.fonts[0]
-        self.ascii_widths = [first.width(first.cmap.get(c)) if c >= 32 else 0 for c in range(128)]
+        self.face = _Lookup(self._face)             # char -> the font that draws it
+        self.advance = _Lookup(lambda ch: (font := self.face[ch]).width(font.cmap.get(ord(ch))))
 
-    def glyph(self, ch: str) -> tuple[TrueType, int]:
-        """(font that draws ch, its advance in 1/1000 em), remembered per character."""
-        known = self.glyphs.get(ch)
-        if known is None:
-            code = ord(ch)
-            font = next((f for f in self.fonts if code in f.cmap), self.fonts[0])
-            known = self.glyphs[ch] = (font, font.width(font.cmap.get(code)))
-        return known
+    def _face(self, ch: str) -> TrueType:
+        code = ord(ch)
+        return next((f for f in self.fonts if code in f.cmap), self.fonts[0])
 
     def units(self, mm: float) -> float:
         """A width in mm as font units (1/1000 em) at this size."""
         return mm * K * 1000 / self.size
 
     def width(self, text: str) -> float:
-        if text.isascii():
-            widths = self.ascii_widths
-            return sum(widths[ord(c)] for c in text)
-        return sum(self.glyph(c)[1] for c in text)
+        return sum(map(self.advance.__getitem__, text))
 
     def cut(self, text: str, room: float) -> list[str]:
         """Lines of at most `room` font units, cut anywhere (a path: every character kept, in order)."""
+        advance = self.advance
+        if self.width(text) <= room:
+            return [text]
         lines, start, used = [], 0, 0
         for i, ch in enumerate(text):
-            w = self.glyph(ch)[1]
+            w = advance[ch]
             if i > start and used + w > room:
                 lines.append(text[start:i])
                 start, used = i, 0
@@ -81,7 +92,7 @@ class Text:
     def wrap(self, text: str, room: float) -> list[str]:
         """Lines of at most `room` font units, broken at spaces (a word too long is cut); newlines kept."""
         lines: list[str] = []
-        space = self.glyph(" ")[1]
+        space = self.advance[" "]
         for paragraph in text.split("\n"):
             current, used = "", 0.0
             for word in paragraph.split(" "):
@@ -104,13 +115,17 @@ class Text:
     def show(self, x: float, y: float, text: str, state: list[Any]) -> str:
         """Text operators drawing `text` with its baseline-left at (x, y) pt; state[0] is the font set."""
         ops = [f"1 0 0 1 {x:.2f} {y:.2f} Tm"]
-        runs = [(self.fonts[0], text)] if text.isascii() else \
-            [(font, "".join(chars)) for font, chars in groupby(text, lambda ch: self.glyph(ch)[0])]
+        faces = [self.fonts[0]] if text.isascii() else list(map(self.face.__getitem__, text))
+        if faces.count(faces[0]) == len(faces):
+            runs = [(faces[0], text)]
+        else:
+            runs = [(font, "".join(ch for ch, _ in group)) for font, group in
+                    groupby(zip(text, faces, strict=True), key=lambda pair: pair[1])]
         for font, run in runs:
             if state[0] != (font.key, self.size):
                 ops.append(f"/F{font.key} {self.size:.2f} Tf")
                 state[0] = (font.key, self.size)
-            ops.append(f"<{run.translate(self.encoders[font.key])}> Tj")
+            ops.append(f"({run.translate(self.encoders[font.key])}) Tj")
         return " ".join(ops)
 
 
@@ -165,7 +180,7 @@ class Grid:
         self.text = Text(doc, "mono", _ROW_SIZE, fallbacks)
         self.bold = Text(doc, "bold", 7, fallbacks)
         self.room = self.text.units(self.widths[0] - 1)
-        self.ascii_room = int(self.room / self.text.ascii_widths[ord("0")])
+        self.ascii_room = int(self.room / self.text.advance["0"])
 
     def wrap(self, path: str) -> list[str]:
         if path.isascii():
@@ -192,18 +207,28 @@ class Grid:
         right = left + sum(self.widths)
         starts = [(left + sum(self.widths[:i]) + _CELL_MARGIN) * K for i in range(len(self.widths))]
         show = self.text.show
+        mono = self.text.fonts[0]
+        ascii_codes = self.text.encoders[mono.key]
+        table = {c: ascii_codes[c] for c in range(128)}
+        font_op = (mono.key, _ROW_SIZE)
+        steps = [f"{b - a:.2f} 0 Td" for a, b in itertools.pairwise(starts)]
         for path, *cells in rows:
             lines = self.wrap(path)
             if y + _ROW_HEIGHT * len(lines) > doc.page_break_trigger:
                 page.flush()
                 doc.add_page()
                 y = self.header(page, doc.y)
-            for n, line in enumerate(lines):
-                base = page.baseline(y, _ROW_HEIGHT, _ROW_SIZE)
-                page.text.append(show(starts[0], base, line, page.state))
-                if n == 0:
-                    page.text.extend(show(x, base, cell, page.state) for x, cell in zip(starts[1:], cells, strict=True))
+            first, text = page.baseline(y, _ROW_HEIGHT, _ROW_SIZE), page.text
+            if page.state[0] == font_op and (path + "".join(cells)).isascii():    # the common row, in one string
+                text.append(f"1 0 0 1 {starts[0]:.2f} {first:.2f} Tm ({lines[0].translate(table)}) Tj "
+                            + " ".join(f"{step} ({cell.translate(table)}) Tj" for step, cell in zip(steps, cells, strict=True)))
+            else:
+                text.append(show(starts[0], first, lines[0], page.state))
+                text.extend(show(x, first, cell, page.state) for x, cell in zip(starts[1:], cells, strict=True))
+            for line in lines[1:]:
                 y += _ROW_HEIGHT
+                text.append(show(starts[0], page.baseline(y, _ROW_HEIGHT, _ROW_SIZE), line, page.state))
+            y += _ROW_HEIGHT
             page.rule(left, y, right, y)
         page.flush()
         doc.y = y
