@@ -93,7 +93,7 @@ def _fields(value: Any) -> Any:
 
 def glyphs_finding(missing: list[str]) -> Finding:
     from auditor import rules
-    sample = "".join(missing[:20])
+    sample = " ".join(f"U+{ord(ch):04X}" for ch in missing[:20])     # the characters themselves cannot be drawn
     return rules.finding("REPORT-GLYPHS-MISSING", file="", location="this PDF",
                          evidence=f"{len(missing)} character(s) without a font, e.g. {sample}")
 _HEAD_FILL = (240, 242, 245)
@@ -215,8 +215,8 @@ class _Report:
             self.para(f"• and {len(reasons) - PAGE_ONE_REASONS} more (Findings section)", 8, _GREY)
         if self.missing:
             self.para(f"Note: {len(self.missing)} character(s) in this result have no font on this machine and "
-                      "are drawn as boxes (install fonts-noto-cjk); the attached JSON has the exact text. "
-                      f"Examples: {''.join(self.missing[:12])}", 8, _RED)
+                      "are left out of the pages (install fonts-noto-cjk); the attached JSON has the exact text. "
+                      f"Examples: {' '.join(f'U+{ord(ch):04X}' for ch in self.missing[:12])}", 8, _RED)
         doc.y += 1
         rev = view.revision(r)
         from auditor.inventory import manifest_digest

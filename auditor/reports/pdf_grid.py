@@ -27,8 +27,8 @@ _ESCAPES = {0x28: "\\(", 0x29: "\\)", 0x5C: "\\\\", 0x0D: "\\r"}
 
 
 class _Encoder(dict[int, str]):
-    """Code point -> its 2-byte glyph id in one font (0, .notdef, when the font lacks it) as the latin-1 text
-    of a literal string: ( ) and \\ escaped, and CR (a reader would make it LF)."""
+    """Code point -> its 2-byte glyph id in one font as the latin-1 text of a literal string: ( ) and \\
+    escaped, and CR (a reader would make it LF)."""
 
     def __init__(self, font: TrueType) -> None:
         super().__init__()
@@ -36,9 +36,11 @@ class _Encoder(dict[int, str]):
 
     def __missing__(self, code: int) -> str:
         gid = self.font.cmap.get(code)
+        value = ""                  # no glyph: left out (PDF/A forbids showing .notdef); the JSON has the text
         if gid:
             self.font.used.setdefault(gid, code)
-        value = self[code] = "".join(_ESCAPES.get(b, chr(b)) for b in (gid >> 8, gid & 0xFF))
+            value = "".join(_ESCAPES.get(b, chr(b)) for b in (gid >> 8, gid & 0xFF))
+        self[code] = value
         return value
 
 
@@ -78,7 +80,7 @@ class Text:
     def codes(self, text: str) -> str:
         """ASCII text in the first font as the body of a literal string: UTF-16BE is 0 then the character, and
         bytes.translate turns the character into its glyph id (the C way through; str.translate is 3x slower)."""
-        if not self.byte_table:
+        if not self.byte_table or not text.isprintable():        # a control character has no glyph
             return text.translate(self.encoders[self.fonts[0].key])
         data = text.encode("utf-16-be").translate(self.byte_table)
         data = data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)").replace(b"\r", b"\\r")
