@@ -168,3 +168,20 @@ def test_a_character_without_a_font_is_left_out_never_shown_as_notdef(monkeypatc
     assert codes and 0 not in codes                  # PDF/A-2/3: no reference to .notdef from a text operator
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
     assert "U+6743" in text and "REPORT-GLYPHS-MISSING" in text
+
+
+def test_no_fork_while_another_thread_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    monkeypatch.setattr(pdf_attach, "FORK_FILES", 0)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        attachments = pdf_attach.Attachments(_big_result(10)).start()
+        assert not any(child.pid for child in attachments.children)
+        names = [a.name for a in attachments.finish()]
+        attachments.close()
+    finally:
+        stop.set()
+        other.join()
+    assert names == ["auditor-result.json", "bom.cdx.json"]

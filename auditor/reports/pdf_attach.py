@@ -4,14 +4,15 @@ Both are as long as the inventory (31 MB and 47 MB at 100k files), so rendering 
 a large PDF's work. `Attachments.start()` forks one child per document, each writing its zlib stream into an
 anonymous temporary file while the parent lays out the pages; the parent copies them from those files into the
 PDF in 1 MiB chunks, so no process holds them whole. Where there is no fork (or one core, or a small result, for
-which forking costs more than it saves), or the child fails, the parent renders them itself into the same file:
-the output is the same bytes either way.
+which forking costs more than it saves, or other threads running), or a child fails, the parent renders that
+document itself into the same file: the output is the same bytes either way.
 """
 from __future__ import annotations
 
 import os
 import struct
 import tempfile
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import IO
@@ -120,8 +121,9 @@ class Attachments:
     def start(self) -> Attachments:
         if len(self.result.files) < FORK_FILES or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
             return self
-        from auditor.reports import cyclonedx, json_report  # noqa: F401  (imported before the fork, not in a child)
-        for child in self.children:
+        if threading.active_count() > 1:    # another thread may hold a lock the child would need (and 3.12 warns)
+            return self
+        for child in self.children:         # the BOM's child imports cyclonedx (its libraries: ~40 ms) itself
             child.start()
         return self
 

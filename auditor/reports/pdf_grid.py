@@ -229,13 +229,14 @@ class Grid:
         mono, codes = self.text.fonts[0], self.text.codes
         font_op = (mono.key, _ROW_SIZE)
         steps = [f"{b - a:.2f} 0 Td" for a, b in itertools.pairwise(starts)]     # column to column
+        lk, rk, lift = left * K, right * K, 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K     # Page.rule, Page.baseline
         for path, *cells in rows:
             lines = self.wrap(path)
             if y + _ROW_HEIGHT * len(lines) > doc.page_break_trigger:
                 page.flush()
                 doc.add_page()
                 y = self.header(page, doc.y)
-            first, text, state = page.baseline(y, _ROW_HEIGHT, _ROW_SIZE), page.text, page.state
+            first, text, state, rules = (HEIGHT - y - lift) * K, page.text, page.state, page.rules
             if state[0] == font_op and path.isascii():
                 head = f"1 0 0 1 {starts[0]:.2f} {first:.2f} Tm ({codes(lines[0])}) Tj"
             else:
@@ -253,7 +254,7 @@ class Grid:
                 y += _ROW_HEIGHT
                 text.append(show(starts[0], page.baseline(y, _ROW_HEIGHT, _ROW_SIZE), line, page.state))
             y += _ROW_HEIGHT
-            page.rule(left, y, right, y)
+            rules.append(f"{lk:.2f} {(HEIGHT - y) * K:.2f} m {rk:.2f} {(HEIGHT - y) * K:.2f} l")
         page.flush()
         doc.y = y
 
