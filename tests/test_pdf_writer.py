@@ -7,7 +7,9 @@ import dataclasses
 import io
 import os
 import re
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,15 @@ def test_every_cross_reference_points_at_its_object_and_pypdf_reads_it_strictly(
     assert catalog["/OutputIntents"][0]["/S"] == "/GTS_PDFA1"
     assert b"<pdfaid:part>3</pdfaid:part>" in data and b"<pdfaid:conformance>B</pdfaid:conformance>" in data
     assert len(catalog["/AF"]) == 2
+
+
+def test_qpdf_finds_no_syntax_or_stream_error(tmp_path: Path) -> None:
+    if shutil.which("qpdf") is None:
+        pytest.fail("qpdf is missing: apt-get install qpdf (see .ci/run)")
+    path = tmp_path / "r.pdf"
+    path.write_bytes(pdf.render(_big_result(400)))
+    proc = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0 and "No syntax or stream encoding errors" in proc.stdout, proc.stdout + proc.stderr
 
 
 def _attached(data: bytes) -> dict[str, bytes]:

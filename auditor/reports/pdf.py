@@ -126,7 +126,8 @@ class _Report:
         self.info = Info(title=f"auditor report: {model}", author="auditor",
                          subject=f"Model supply-chain audit: {decision.upper()}",
                          keywords=f"auditor, model supply chain, {decision}",
-                         creator=f"auditor {_t(result.tool_version)}", created=view.started(result))
+                         creator=f"auditor {_t(result.tool_version)}",
+                         created=view.started(result).replace(microsecond=0))   # XMP and Info alike
         self.footer_text = f"{model} · {decision.upper()} · auditor {_t(result.tool_version)}"
 
     def text(self, font: str, size: float) -> Text:
