@@ -9,6 +9,7 @@ document itself into the same file: the output is the same bytes either way.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import tempfile
@@ -23,6 +24,7 @@ from auditor.reports.pdf_doc import Attachment
 LEVEL = 1               # zlib level: a quarter of the size, at ~100 MB/s
 FORK_FILES = 2000       # fork for results with at least this many files
 _CHUNK = 1 << 20
+_BATCH = 1 << 16
 _TRAILER = struct.Struct(">QQ")         # (stored, size) at the end of a document's file
 DOCUMENTS = (("auditor-result.json", "application/json", "The canonical auditor result (auditor.report/v1)"),
              ("bom.cdx.json", "application/vnd.cyclonedx+json",
@@ -30,20 +32,30 @@ DOCUMENTS = (("auditor-result.json", "application/json", "The canonical auditor 
 
 
 def _pieces(result: AuditResult, index: int) -> Iterable[str]:
-    from auditor.reports import cyclonedx, json_report
-    return (json_report.iter_render, cyclonedx.iter_render)[index](result)
+    if index == 0:
+        from auditor.reports import json_report
+        return json_report.iter_render(result)
+    from auditor.reports import cyclonedx
+    return cyclonedx.iter_render(result)
 
 
 def write(pieces: Iterable[str], out: IO[bytes]) -> None:
-    """One document as a zlib stream, then its (stored, size) pair."""
+    """One document as a zlib stream, then its (stored, size) pair; pieces are compressed 64 KiB at a time
+    (a call per ~400-byte piece costs 20% more)."""
     z = zlib.compressobj(LEVEL)
-    stored = size = 0
-    for piece in pieces:
-        data = piece.encode("utf-8")
+    stored = size = have = 0
+    batch: list[str] = []
+    for piece in itertools.chain(pieces, [""]):
+        batch.append(piece)
+        have += len(piece)
+        if have < _BATCH and piece:
+            continue
+        data = "".join(batch).encode("utf-8")
         size += len(data)
         chunk = z.compress(data)
         stored += len(chunk)
         out.write(chunk)
+        batch, have = [], 0
     chunk = z.flush()
     out.write(chunk)
     out.write(_TRAILER.pack(stored + len(chunk), size))
