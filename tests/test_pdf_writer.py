@@ -20,6 +20,7 @@ from reports_sample import hostile_result
 from auditor.model import FileRecord
 from auditor.reports import cyclonedx, json_report, pdf, pdf_attach
 from auditor.reports.pdf_font import TrueType
+from auditor.reports.pdf_font import has_outlines as pdf_font_has_outlines
 from auditor.rules import data_dir
 
 SAMPLE = "Hello, world · données модель 权重文件 通义千问 …•—ﬁ Å"
@@ -196,3 +197,34 @@ def test_no_fork_while_another_thread_runs(monkeypatch: pytest.MonkeyPatch) -> N
         stop.set()
         other.join()
     assert names == ["auditor-result.json", "bom.cdx.json"]
+
+
+def test_a_cff_font_is_never_chosen_as_the_cjk_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.t2CharStringPen import T2CharStringPen
+    builder = FontBuilder(1000, isTTF=False)                 # OpenType with CFF outlines, as Noto Sans CJK is
+    builder.setupGlyphOrder([".notdef", "uni6743"])
+    builder.setupCharacterMap({0x6743: "uni6743"})
+    pen = T2CharStringPen(500, None)
+    pen.moveTo((0, 0))
+    pen.lineTo((400, 700))
+    pen.closePath()
+    builder.setupCFF("Cff", {"FullName": "Cff"}, {".notdef": pen.getCharString(), "uni6743": pen.getCharString()}, {})
+    builder.setupHorizontalMetrics({".notdef": (500, 0), "uni6743": (500, 0)})
+    builder.setupHorizontalHeader(ascent=800, descent=-200)
+    builder.setupNameTable({"familyName": "Cff", "styleName": "Regular"})
+    builder.setupOS2()
+    builder.setupPost()
+    cff = tmp_path / "cff.otf"
+    builder.save(str(cff))
+    assert not pdf_font_has_outlines(cff) and pdf_font_has_outlines(_fonts()[0])
+    monkeypatch.setattr(pdf, "CJK_FONTS", (str(cff), *pdf.CJK_FONTS))
+    pdf.cjk_font.cache_clear()
+    try:
+        chosen = pdf.cjk_font()
+    finally:
+        pdf.cjk_font.cache_clear()
+    assert chosen != str(cff)
+    if chosen:
+        assert "权" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.render(dataclasses.replace(
+            hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))))).pages)

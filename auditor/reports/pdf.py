@@ -20,7 +20,7 @@ from auditor.model import AuditResult, ClaimStatus, FileRecord, Finding, Severit
 from auditor.reports import view
 from auditor.reports.pdf_attach import Attachments
 from auditor.reports.pdf_doc import HEIGHT, WIDTH, Document, Info, K
-from auditor.reports.pdf_font import TrueType
+from auditor.reports.pdf_font import TrueType, has_outlines
 from auditor.reports.pdf_grid import Cell, Grid, Page, Table, Text, rgb_op
 
 EXTENSION = ".pdf"
@@ -36,16 +36,18 @@ _SEVERITY_COLOR = {Severity.CRITICAL: (164, 14, 38), Severity.HIGH: (207, 34, 46
 _GREY = (87, 96, 106)
 _RED = (207, 34, 46)
 PAGE_ONE_REASONS = 6
-# CJK-capable fonts the PDF falls back to for characters DejaVu lacks (Debian package in the comment).
-CJK_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",      # fonts-noto-cjk
-             "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",              # fonts-wqy-microhei
+# CJK-capable TrueType fonts the PDF falls back to for characters DejaVu lacks (Debian package in the comment).
+# Noto Sans CJK (fonts-noto-cjk) is not among them: its outlines are CFF, which pdf_font does not embed.
+CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",              # fonts-wqy-microhei
              "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",                # fonts-wqy-zenhei
-             "/usr/share/fonts/truetype/arphic/uming.ttc")                  # fonts-arphic-uming
+             "/usr/share/fonts/truetype/arphic/uming.ttc",                  # fonts-arphic-uming
+             "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")   # fonts-droid-fallback
 
 
 @functools.cache
 def cjk_font() -> str:
-    return next((p for p in CJK_FONTS if Path(p).is_file()), "")
+    """The first of CJK_FONTS installed that pdf_font can embed."""
+    return next((p for p in CJK_FONTS if Path(p).is_file() and has_outlines(p)), "")
 
 
 def drawable(chars: set[str]) -> set[int]:
@@ -216,7 +218,7 @@ class _Report:
             self.para(f"• and {len(reasons) - PAGE_ONE_REASONS} more (Findings section)", 8, _GREY)
         if self.missing:
             self.para(f"Note: {len(self.missing)} character(s) in this result have no font on this machine and "
-                      "are left out of the pages (install fonts-noto-cjk); the attached JSON has the exact text. "
+                      "are left out of the pages (install fonts-wqy-microhei); the attached JSON has the exact text. "
                       f"Examples: {' '.join(f'U+{ord(ch):04X}' for ch in self.missing[:12])}", 8, _RED)
         doc.y += 1
         rev = view.revision(r)

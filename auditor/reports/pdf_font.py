@@ -31,6 +31,22 @@ def _u16s(data: bytes, offset: int, count: int) -> array:
     return values
 
 
+def has_outlines(path: str | Path) -> bool:
+    """Whether the file (its first face, for a collection) is a TrueType-outline font this module embeds, read
+    from its table directory only."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[:4] == b"ttcf":             # a collection: the first face's directory
+                fh.seek(struct.unpack(">I", fh.read(4))[0])
+                head = fh.read(12)
+            count = struct.unpack_from(">H", head, 4)[0]
+            tags = {fh.read(16)[:4] for _ in range(count)}
+    except (OSError, struct.error):
+        return False
+    return {b"glyf", b"loca", b"head", b"hhea", b"hmtx", b"maxp", b"cmap"} <= tags
+
+
 class TrueType:
     """One face of a .ttf or the first face of a .ttc: glyph ids, advance widths, descriptor metrics."""
 
