@@ -19,8 +19,7 @@ from reports_sample import hostile_result
 
 from auditor.model import FileRecord
 from auditor.reports import cyclonedx, json_report, pdf, pdf_attach
-from auditor.reports.pdf_font import TrueType
-from auditor.reports.pdf_font import has_outlines as pdf_font_has_outlines
+from auditor.reports.pdf_font import TrueType, has_outlines
 from auditor.rules import data_dir
 
 SAMPLE = "Hello, world · données модель 权重文件 通义千问 …•—ﬁ Å"
@@ -178,6 +177,9 @@ def test_a_character_without_a_font_is_left_out_never_shown_as_notdef(monkeypatc
         pdf.cjk_font.cache_clear()
     codes = _shown_codes(data)
     assert codes and 0 not in codes                  # PDF/A-2/3: no reference to .notdef from a text operator
+    for page in PdfReader(io.BytesIO(data)).pages:   # every font a page selects is one of its resources
+        selected = set(re.findall(rb"/(F\w+) [\d.]+ Tf", page.get_contents().get_data()))
+        assert selected and {f"/{n.decode()}" for n in selected} <= set(page["/Resources"]["/Font"])
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
     assert "U+6743" in text and "REPORT-GLYPHS-MISSING" in text
 
@@ -217,7 +219,7 @@ def test_a_cff_font_is_never_chosen_as_the_cjk_fallback(tmp_path: Path, monkeypa
     builder.setupPost()
     cff = tmp_path / "cff.otf"
     builder.save(str(cff))
-    assert not pdf_font_has_outlines(cff) and pdf_font_has_outlines(_fonts()[0])
+    assert not has_outlines(cff) and has_outlines(_fonts()[0])
     monkeypatch.setattr(pdf, "CJK_FONTS", (str(cff), *pdf.CJK_FONTS))
     pdf.cjk_font.cache_clear()
     try:

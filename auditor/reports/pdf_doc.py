@@ -139,7 +139,7 @@ class _Writer:
         doc = self.doc
         yield self.raw(b"%PDF-1.7\n%\xe9\xeb\xf1\xbf\n")
         catalog, pages, metadata, intent = (self.reserve() for _ in range(4))
-        fonts = [f for f in doc.fonts.values() if len(f.used) > 1]
+        fonts = [f for f in doc.fonts.values() if f.shown]
         font_refs = {f.key: self.reserve() for f in fonts}
         resources = "<< /Font << " + " ".join(f"/F{key} {n} 0 R" for key, n in font_refs.items()) + " >> >>"
         page_numbers = []

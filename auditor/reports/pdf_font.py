@@ -87,6 +87,7 @@ class TrueType:
         self.name = _postscript_name(self.table("name")) if "name" in self.tables else ""
         self.name = self.name or Path(path).stem.replace(" ", "")
         self.used: dict[int, int] = {0: 0}         # glyph id -> the code point it draws (ToUnicode)
+        self.shown = False                          # selected by a page (Tf): then it must be in the file
 
     def table(self, tag: str) -> bytes:
         offset, length = self.tables[tag]

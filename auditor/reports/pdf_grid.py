@@ -142,6 +142,7 @@ class Text:
         for font, run in runs:
             if state[0] != (font.key, self.size):
                 ops.append(f"/F{font.key} {self.size:.2f} Tf")
+                font.shown = True
                 state[0] = (font.key, self.size)
             body = self.codes(run) if font is self.fonts[0] and run.isascii() else run.translate(self.encoders[font.key])
             ops.append(f"({body}) Tj")
@@ -244,6 +245,7 @@ class Grid:
             if "".join(cells).isascii():        # the other columns from the path's line start (Td)
                 if state[0] != font_op:
                     head += f" /F{mono.key} {_ROW_SIZE:.2f} Tf"
+                    mono.shown = True
                     state[0] = font_op
                 text.append(head + " " + " ".join(f"{step} ({codes(cell)}) Tj"
                                                   for step, cell in zip(steps, cells, strict=True)))
