@@ -16,8 +16,9 @@ from array import array
 from bisect import bisect_left
 from pathlib import Path
 
-# Tables a CIDFontType2 program is drawn from (PDF 32000 9.9); cmap, post, name and layout tables are not used.
-_KEEP = ("head", "hhea", "maxp", "OS/2", "cvt ", "fpgm", "prep", "gasp")
+# Tables a CIDFontType2 program is drawn from (PDF 32000 9.9), and name; post without its glyph names (format 3);
+# no cmap (the codes are glyph ids) and no layout tables.
+_KEEP = ("head", "hhea", "maxp", "OS/2", "cvt ", "fpgm", "prep", "gasp", "name")
 _MORE_COMPONENTS, _WORDS, _SCALE, _XY_SCALE, _TWO_BY_TWO = 0x20, 0x1, 0x8, 0x40, 0x80
 
 
@@ -142,6 +143,8 @@ class TrueType:
         maxp = bytearray(self.table("maxp"))
         struct.pack_into(">H", maxp, 4, count)
         tables = {tag: self.table(tag) for tag in _KEEP if tag in self.tables}
+        if "post" in self.tables and len(self.table("post")) >= 32:
+            tables["post"] = struct.pack(">I", 0x00030000) + self.table("post")[4:32]
         tables.update({"head": bytes(head), "hhea": bytes(hhea), "maxp": bytes(maxp), "hmtx": hmtx,
                        "loca": offsets.tobytes(), "glyf": bytes(glyf)})
         return _sfnt(tables)
