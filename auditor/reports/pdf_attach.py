@@ -135,7 +135,7 @@ class Attachments:
             return self
         if threading.active_count() > 1:    # another thread may hold a lock the child would need (and 3.12 warns)
             return self
-        for child in self.children:         # the BOM's child imports cyclonedx (its libraries: ~40 ms) itself
+        for child in reversed(self.children):   # the BOM first: the longer one (it imports cyclonedx itself)
             child.start()
         return self
 
