@@ -95,7 +95,7 @@ def test_pdf_attachments_are_the_reports_byte_for_byte_deflated() -> None:
 
 def test_pdf_embeds_the_cjk_font_only_for_a_result_that_needs_it() -> None:
     if not pdf.cjk_font():
-        pytest.fail("no CJK font: install fonts-wqy-microhei or fonts-noto-cjk (see .ci/run)")
+        pytest.fail("no CJK font: install fonts-wqy-microhei (see .ci/run)")
     latin = dataclasses.replace(hostile_result(), files=(FileRecord("données/модель.bin", 1, "a" * 64, "pickle"),))
     chinese = dataclasses.replace(latin, files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
     dejavu_only = _fonts(pdf.render(latin))

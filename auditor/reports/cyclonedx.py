@@ -55,11 +55,12 @@ def iter_render(result: AuditResult, spec: str = DEFAULT_SPEC) -> Iterator[str]:
     for key in lists:
         doc[key] = [f"\x00{key}\x00"]
     text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    line = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode   # what json.dumps makes per call
     for key, items in lists.items():
         before, text = text.split(json.dumps(f"\x00{key}\x00"), 1)
         first = True
         for item in items:
-            yield (before if first else ",\n    ") + json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+            yield (before if first else ",\n    ") + line(item)
             first = False
         if first:                          # an empty list: `[]`, as json.dumps writes it
             yield before.rstrip()[:-1] + "[]"

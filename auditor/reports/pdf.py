@@ -1,4 +1,4 @@
-"""The PDF a compliance team files (fpdf2, PDF/A-3B, with the DejaVu fonts shipped in reports/fonts).
+"""The PDF a compliance team files (PDF/A-3B written by pdf_doc, with the DejaVu fonts shipped in reports/fonts).
 
 Page one is the decision: model, revision, verdict, the "no direct connection" claims with their
 status, and who/when/which policy. Then lineage and origin, license obligations, findings and the file
@@ -7,22 +7,26 @@ is the evidence and carries its machine-readable form. Text is drawn as text (no
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-import logging
-import warnings
-import zlib
-from collections.abc import Iterable
+import json
+import operator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from auditor.model import AuditResult, ClaimStatus, Finding, Severity
+from auditor.model import AuditResult, ClaimStatus, FileRecord, Finding, Severity
 from auditor.reports import view
+from auditor.reports.pdf_attach import Attachments
+from auditor.reports.pdf_doc import HEIGHT, WIDTH, Document, Info, K
+from auditor.reports.pdf_font import TrueType, has_outlines
+from auditor.reports.pdf_grid import Cell, Grid, Page, Table, Text, rgb_op
 
 EXTENSION = ".pdf"
 # A person reads the PDF; beyond these the PDF says how many were left out (the attached JSON has them all).
 MAX_FINDINGS = 300
 MAX_FILES = 10_000
-_ATTACHMENT_LEVEL = 1         # zlib level of the attachments: a quarter of the size, at ~100 MB/s
 
 _STATUS_COLOR = {ClaimStatus.SUPPORTED: (26, 127, 55), ClaimStatus.REFUTED: (207, 34, 46),
                  ClaimStatus.NOT_ASSESSED: (87, 96, 106)}
@@ -32,16 +36,18 @@ _SEVERITY_COLOR = {Severity.CRITICAL: (164, 14, 38), Severity.HIGH: (207, 34, 46
 _GREY = (87, 96, 106)
 _RED = (207, 34, 46)
 PAGE_ONE_REASONS = 6
-# CJK-capable fonts fpdf2 falls back to for characters DejaVu lacks (Debian package in the comment).
-CJK_FONTS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",      # fonts-noto-cjk
-             "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",              # fonts-wqy-microhei
+# CJK-capable TrueType fonts the PDF falls back to for characters DejaVu lacks (Debian package in the comment).
+# Noto Sans CJK (fonts-noto-cjk) is not among them: its outlines are CFF, which pdf_font does not embed.
+CJK_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",              # fonts-wqy-microhei
              "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",                # fonts-wqy-zenhei
-             "/usr/share/fonts/truetype/arphic/uming.ttc")                  # fonts-arphic-uming
+             "/usr/share/fonts/truetype/arphic/uming.ttc",                  # fonts-arphic-uming
+             "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf")   # fonts-droid-fallback
 
 
 @functools.cache
 def cjk_font() -> str:
-    return next((p for p in CJK_FONTS if Path(p).is_file()), "")
+    """The first of CJK_FONTS installed that pdf_font can embed."""
+    return next((p for p in CJK_FONTS if Path(p).is_file() and has_outlines(p)), "")
 
 
 def drawable(chars: set[str]) -> set[int]:
@@ -51,7 +57,7 @@ def drawable(chars: set[str]) -> set[int]:
 
 
 def uncovered(wanted: set[int], fonts: Iterable[Any]) -> list[str]:
-    """The characters none of the (fpdf2) fonts has a glyph for; their cmaps are read when they are added."""
+    """The characters none of the fonts has a glyph for."""
     for font in fonts:
         wanted = {c for c in wanted if c not in font.cmap}
         if not wanted:
@@ -59,25 +65,37 @@ def uncovered(wanted: set[int], fonts: Iterable[Any]) -> list[str]:
     return sorted(chr(c) for c in wanted)
 
 
-def deflated(pieces: Iterable[str]) -> tuple[bytes, int, set[str]]:
-    """(zlib stream, size before, the non-ASCII characters) of a text rendered piece by piece: the text
-    itself is never held whole."""
-    z = zlib.compressobj(_ATTACHMENT_LEVEL)
-    out: list[bytes] = []
-    size, chars = 0, set[str]()
-    for piece in pieces:
-        if not piece.isascii():
-            chars.update(piece)
-        data = piece.encode("utf-8")
-        size += len(data)
-        out.append(z.compress(data))
-    out.append(z.flush())
-    return b"".join(out), size, chars
+_ASCII_RUNS = re.compile("[\x00-\x7f]+")
+
+
+def _non_ascii(text: str) -> str:
+    return "" if text.isascii() else _ASCII_RUNS.sub("", text)
+
+
+def result_chars(result: AuditResult) -> set[str]:
+    """The non-ASCII characters of every text in the result (what its JSON holds), without rendering it: the
+    records' text fields a column at a time, the facts through the C JSON encoder."""
+    found: list[str] = []
+    for records, kind in ((result.files, FileRecord), (result.findings, Finding)):
+        for name in (f.name for f in dataclasses.fields(kind) if f.type in ("str", str)):
+            found.append(_non_ascii("".join(map(operator.attrgetter(name), records))))
+    found.append(_non_ascii(json.dumps(result.facts, ensure_ascii=False, default=str)))
+    rest = [v for f in dataclasses.fields(result) if f.name not in ("files", "findings", "facts")
+            for v in [getattr(result, f.name)]]
+    found.append(_non_ascii(json.dumps(rest, ensure_ascii=False, default=_fields)))
+    return set("".join(found))
+
+
+def _fields(value: Any) -> Any:
+    """Dataclasses (claims, verdict, snapshot) as their fields' values, for json.dumps."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [getattr(value, f.name) for f in dataclasses.fields(value)]
+    return str(value)
 
 
 def glyphs_finding(missing: list[str]) -> Finding:
     from auditor import rules
-    sample = "".join(missing[:20])
+    sample = " ".join(f"U+{ord(ch):04X}" for ch in missing[:20])     # the characters themselves cannot be drawn
     return rules.finding("REPORT-GLYPHS-MISSING", file="", location="this PDF",
                          evidence=f"{len(missing)} character(s) without a font, e.g. {sample}")
 _HEAD_FILL = (240, 242, 245)
@@ -89,125 +107,110 @@ def _t(value: Any, limit: int = 0, keep_newlines: bool = True) -> str:
 
 class _Report:
     def __init__(self, result: AuditResult) -> None:
-        from fpdf import FPDF
-
         from auditor.rules import data_dir
         self.result = result
-        fonts = data_dir("reports") / "fonts"
-        pdf = FPDF(format="A4", enforce_compliance="PDF/A-3B")
-        pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-        pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
-        pdf.add_font("DejaVuMono", "", str(fonts / "DejaVuSansMono.ttf"))
-        from auditor.reports import json_report
-        self.json = deflated(json_report.iter_render(result))     # rendered once: attachment and coverage
-        wanted = drawable(self.json[2])
-        used = [pdf.fonts["dejavu"]]
-        self.fallbacks = ["dejavu"]
-        beyond = uncovered(wanted, used)
-        if cjk_font() and beyond:       # the big CJK font only for what DejaVu cannot draw, and only those
-            pdf.add_font("CJK", "", cjk_font(), unicode_range=[ord(ch) for ch in beyond])
-            pdf.set_fallback_fonts(["CJK"], exact_match=False)
-            used.append(pdf.fonts["cjk"])
+        self.files = sorted(result.files, key=operator.attrgetter("path"))     # once: page one's digest, inventory
+        folder = data_dir("reports")
+        regular = TrueType(folder / "fonts" / "DejaVuSans.ttf", "regular")
+        fonts = [regular, TrueType(folder / "fonts" / "DejaVuSans-Bold.ttf", "bold"),
+                 TrueType(folder / "fonts" / "DejaVuSansMono.ttf", "mono")]
+        wanted = drawable(result_chars(result))
+        self.fallbacks = ["regular"]
+        beyond = uncovered(wanted, [regular])
+        if cjk_font() and beyond:       # the big CJK font only when DejaVu cannot draw everything
+            fonts.append(TrueType(cjk_font(), "cjk"))
             self.fallbacks.append("cjk")
-        self.missing = uncovered(wanted, used)
-        pdf.set_auto_page_break(True, margin=16)
-        pdf.set_margins(15, 15, 15)
+        self.missing = uncovered(wanted, [f for f in fonts if f.key in self.fallbacks])
+        self.doc = Document(fonts, (folder / "color" / "sRGB2014.icc").read_bytes())
+        self.texts: dict[tuple[str, float], Text] = {}
         model = _t(view.model_name(result), 200)
-        pdf.set_title(f"auditor report: {model}")
-        pdf.set_author("auditor")
-        pdf.set_subject(f"Model supply-chain audit: {result.verdict.decision.upper()}")
-        pdf.set_keywords(f"auditor, model supply chain, {result.verdict.decision}")
-        pdf.set_creator(f"auditor {_t(result.tool_version)}")
-        pdf.set_lang("en")
-        pdf.set_creation_date(view.started(result))
-        footer = f"{model} · {result.verdict.decision.upper()} · auditor {_t(result.tool_version)}"
+        decision = result.verdict.decision
+        self.info = Info(title=f"auditor report: {model}", author="auditor",
+                         subject=f"Model supply-chain audit: {decision.upper()}",
+                         keywords=f"auditor, model supply chain, {decision}",
+                         creator=f"auditor {_t(result.tool_version)}",
+                         created=view.started(result).replace(microsecond=0))   # XMP and Info alike
+        self.footer_text = f"{model} · {decision.upper()} · auditor {_t(result.tool_version)}"
 
-        def draw_footer() -> None:
-            pdf.set_y(-12)
-            pdf.set_font("DejaVu", "", 7)
-            pdf.set_text_color(*_GREY)
-            pdf.cell(0, 5, f"{footer} · page {pdf.page_no()}/{{nb}}", align="C")
-        pdf.footer = draw_footer  # type: ignore[method-assign]
-        self.pdf = pdf
+    def text(self, font: str, size: float) -> Text:
+        key = (font, size)
+        if key not in self.texts:
+            self.texts[key] = Text(self.doc, font, size, self.fallbacks)
+        return self.texts[key]
+
+    def footer(self, number: int, total: int) -> str:
+        text = self.text("regular", 7)
+        line = f"{self.footer_text} · page {number}/{total}"
+        x = (WIDTH - text.mm(line)) / 2
+        return f"BT {rgb_op(_GREY, 'rg')} {text.show(x * K, Page.baseline(HEIGHT - 12, 5, 7), line, [None])} ET"
 
     # -- building blocks -------------------------------------------------------------------------
+    def lines(self, text: str, font: str, size: float, height: float, color: tuple[int, int, int] = (0, 0, 0),
+              indent: float = 0) -> None:
+        """Wrapped text from the left margin (+ indent), `height` mm a line, breaking pages as it goes."""
+        doc, face = self.doc, self.text(font, size)
+        page = Page(doc)
+        page.color(color)
+        x = (doc.left + indent + 1) * K
+        for line in face.wrap(text, face.units(doc.content_width - indent - 2)):
+            if doc.y + height > doc.page_break_trigger:
+                page.flush()
+                doc.add_page()
+                page.color(color)
+            page.text.append(face.show(x, page.baseline(doc.y, height, size), line, page.state))
+            doc.y += height
+        page.flush()
+
     def heading(self, text: str, size: float = 13) -> None:
-        pdf = self.pdf
-        pdf.ln(2)
-        pdf.set_font("DejaVu", "B", size)
-        pdf.set_text_color(0, 0, 0)
-        pdf.multi_cell(0, size * 0.55, text, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(1)
+        self.doc.y += 2
+        self.lines(text, "bold", size, size * 0.55)
+        self.doc.y += 1
 
     def para(self, text: str, size: float = 9, color: tuple[int, int, int] = (0, 0, 0)) -> None:
-        pdf = self.pdf
-        pdf.set_font("DejaVu", "", size)
-        pdf.set_text_color(*color)
-        pdf.multi_cell(0, size * 0.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.lines(text, "regular", size, size * 0.5, color)
 
-    def table(self, headings: list[str] | None, rows: list[list[Any]], widths: tuple[float, ...], size: float = 8,
-              mono: tuple[int, ...] = ()) -> None:
-        """rows: cells are str or (str, rgb) for a bold white-on-colour cell; `mono` columns in the monospace
-        font; no headings = a key/value table with the keys in bold."""
-        from fpdf.enums import WrapMode
-        from fpdf.fonts import FontFace
-        pdf = self.pdf
-        pdf.set_font("DejaVu", "", size)
-        pdf.set_text_color(0, 0, 0)
-        pdf.set_draw_color(208, 215, 222)
-        pdf.set_fill_color(255, 255, 255)
-        with pdf.table(col_widths=widths, text_align="LEFT", line_height=size * 0.5, padding=1,
-                       headings_style=FontFace(emphasis="BOLD", fill_color=_HEAD_FILL),
-                       wrapmode=WrapMode.WORD, first_row_as_headings=bool(headings)) as table:
-            if headings:
-                head = table.row()
-                for h in headings:
-                    head.cell(h)
-            for row in rows:
-                r = table.row()
-                for i, cell in enumerate(row):
-                    if isinstance(cell, tuple):
-                        r.cell(cell[0], align="C",
-                               style=FontFace(emphasis="BOLD", color=(255, 255, 255), fill_color=cell[1]))
-                    elif i == 0 and not headings:
-                        r.cell(str(cell), style=FontFace(emphasis="BOLD", fill_color=_HEAD_FILL))
-                    elif i in mono:
-                        r.cell(str(cell), style=FontFace(family="DejaVuMono", size_pt=size - 1))
-                    else:
-                        r.cell(str(cell))
-        pdf.ln(2)
+    def table(self, headings: list[str] | None, rows: list[list[Any]], widths: tuple[float, ...],
+              size: float = 8) -> None:
+        """rows: cells are str or (str, rgb) for a bold white-on-colour cell; no headings = a key/value table
+        with the keys in bold."""
+        Table(self.doc, widths, size, self.fallbacks, _HEAD_FILL).draw(headings, rows)
+        self.doc.y += 2
 
     # -- pages -----------------------------------------------------------------------------------
     def section(self, title: str, size: float = 13) -> None:
         """A heading that is also a bookmark; sections flow on from the previous one."""
-        pdf = self.pdf
-        if pdf.get_y() + 30 > pdf.page_break_trigger:
-            pdf.add_page()
-        pdf.start_section(title, level=0)
+        doc = self.doc
+        if doc.y + 30 > doc.page_break_trigger:
+            doc.add_page()
+        doc.bookmark(title)
         self.heading(title, size)
+
+    def decision_box(self) -> None:
+        """The decision in white on its colour, the policy and counts beside it."""
+        r, doc = self.result, self.doc
+        decision = r.verdict.decision
+        page, bold, y = Page(doc), self.text("bold", 18), doc.y
+        page.fill(doc.left, y, 40, 11, _DECISION_COLOR.get(decision, _DECISION_COLOR["fail"]))
+        page.text.append("1 g")
+        label = decision.upper()
+        page.text.append(bold.show((doc.left + (40 - bold.mm(label)) / 2) * K, page.baseline(y, 11, 18), label,
+                                   page.state))
+        page.text.append("0 g")
+        page.flush()
+        waived = len(view.waived(r))
+        beside = f"Policy: {_t(r.verdict.policy, 80)}\n{view.counts_line(r)}" + (f"; {waived} waived" if waived else "")
+        self.lines(beside, "regular", 9, 5.5, indent=45)
+        doc.y = max(doc.y, y + 11) + 1
 
     def decision_page(self) -> None:
         """Page one, always whole: the decision, the model's identity, license and origin, every claim, the
         sign-off block. Long values are wrapped and capped here; the sections after it have them in full."""
-        r, pdf = self.result, self.pdf
-        pdf.add_page()
-        pdf.start_section("Decision", level=0)
+        r, doc = self.result, self.doc
+        doc.add_page()
+        doc.bookmark("Decision")
         self.para("MODEL SUPPLY-CHAIN AUDIT · DECISION RECORD", 8, _GREY)
         self.heading(_t(view.model_name(r), 160), 15)
-        decision = r.verdict.decision
-        color = _DECISION_COLOR.get(decision, _DECISION_COLOR["fail"])
-        pdf.set_fill_color(*color)
-        pdf.set_text_color(255, 255, 255)
-        pdf.set_font("DejaVu", "B", 18)
-        pdf.cell(40, 11, decision.upper(), align="C", fill=True)
-        pdf.set_fill_color(255, 255, 255)
-        pdf.set_text_color(0, 0, 0)
-        pdf.set_font("DejaVu", "", 9)
-        waived = len(view.waived(r))
-        pdf.set_x(pdf.l_margin + 45)
-        pdf.multi_cell(0, 5.5, f"Policy: {_t(r.verdict.policy, 80)}\n{view.counts_line(r)}"
-                       + (f"; {waived} waived" if waived else ""), new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(1)
+        self.decision_box()
         reasons = list(r.verdict.reasons)
         for reason in reasons[:PAGE_ONE_REASONS]:
             self.para(f"• {_t(reason, 160, keep_newlines=False)}", 8)
@@ -215,18 +218,18 @@ class _Report:
             self.para(f"• and {len(reasons) - PAGE_ONE_REASONS} more (Findings section)", 8, _GREY)
         if self.missing:
             self.para(f"Note: {len(self.missing)} character(s) in this result have no font on this machine and "
-                      "are drawn as boxes (install fonts-noto-cjk); the attached JSON has the exact text. "
-                      f"Examples: {''.join(self.missing[:12])}", 8, _RED)
-        pdf.ln(1)
+                      "are left out of the pages (install fonts-wqy-microhei); the attached JSON has the exact text. "
+                      f"Examples: {' '.join(f'U+{ord(ch):04X}' for ch in self.missing[:12])}", 8, _RED)
+        doc.y += 1
         rev = view.revision(r)
-        from auditor.reports.cyclonedx import manifest_digest
+        from auditor.inventory import manifest_digest
         facts = [
             ["Model", _t(view.model_name(r), 200) + (f" @ {_t(rev)}" if rev else " (no commit recorded)")],
             ["License", _t(view.license_label(r), 200)],
             ["Publisher", _t(view.publisher_line(r), 200)],
             ["Effective origin", _t(view.effective_origin_line(r), 200)],
             ["Source", _t(r.snapshot.kind) + (f" via {_t(r.snapshot.endpoint, 120)}" if r.snapshot.endpoint else "")
-             + f"; {len(r.files)} files; manifest SHA-256 {manifest_digest(r)}"],
+             + f"; {len(r.files)} files; manifest SHA-256 {manifest_digest(self.files)}"],
             ["Audited", f"{_t(r.started_at)} by auditor {_t(r.tool_version)} (automated), policy {_t(r.verdict.policy, 80)}"],
         ]
         self.table(None, facts, (30, 150), 7.5)
@@ -240,19 +243,20 @@ class _Report:
         self.sign_off()
 
     def sign_off(self) -> None:
-        pdf = self.pdf
-        pdf.ln(2)
-        pdf.set_font("DejaVu", "B", 8)
-        pdf.cell(0, 5, "Review and sign-off (filed copy)", new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("DejaVu", "", 8)
-        pdf.set_draw_color(120, 120, 120)
+        doc = self.doc
+        doc.y += 2
+        self.lines("Review and sign-off (filed copy)", "bold", 8, 5)
+        page, face, x = Page(doc), self.text("regular", 8), doc.left
         for label, width in (("Reviewer", 70), ("Date", 35), ("Decision / signature", 75)):
-            pdf.cell(width, 9, f"{label}:", border=1)
-        pdf.ln(11)
+            page.box(x, doc.y, width, 9)
+            page.text.append(face.show((x + 1) * K, page.baseline(doc.y, 9, 8), f"{label}:", page.state))
+            x += width
+        page.flush("0.471 0.471 0.471 RG")
+        doc.y += 11
 
     def lineage_page(self) -> None:
         r = self.result
-        self.pdf.add_page()
+        self.doc.add_page()
         self.section("Lineage and origin")
         sig = view.signature(r)
         self.table(None, [
@@ -295,7 +299,6 @@ class _Report:
         if not issues:
             self.para("No findings.")
             return
-        from auditor.reports.pdf_grid import Cell, Table
         rows: list[list[Cell]] = []
         for issue in issues[:MAX_FINDINGS]:
             f = issue.first
@@ -307,115 +310,32 @@ class _Report:
             places = "; ".join(_t(loc, 80) for loc in issue.locations[:8])
             where = _t(f.file or "the model", 300) + (f"\n{places}" if places else "")
             rows.append([(f.severity.label.upper(), _SEVERITY_COLOR[f.severity]), _t(f.rule), where, what])
-        self.pdf.set_draw_color(208, 215, 222)
-        Table(self.pdf, (18, 46, 44, 72), 7.5, self.fallbacks, _HEAD_FILL).draw(
-            ["Severity", "Rule", "Where", "Finding"], rows)
-        self.pdf.ln(2)
+        self.table(["Severity", "Rule", "Where", "Finding"], rows, (18, 46, 44, 72), 7.5)
         if len(issues) > MAX_FINDINGS:
             self.para(f"{len(issues) - MAX_FINDINGS} more issues are in the attached JSON result.", 8, _GREY)
 
     def files_page(self) -> None:
         r = self.result
         self.section(f"File inventory ({len(r.files)})")
-        self.file_grid(sorted(r.files, key=lambda f: f.path)[:MAX_FILES])
+        self.file_grid(self.files[:MAX_FILES])
         if len(r.files) > MAX_FILES:
             self.para(f"{len(r.files) - MAX_FILES} more files are in the attached JSON result.", 8, _GREY)
 
     def file_grid(self, files: list[Any]) -> None:
-        """One row per file in the monospace font, drawn by pdf_grid (fpdf2's cells are far too slow for
-        thousands of rows); a long path wraps onto more lines, never cut, so two folders never look the same."""
-        from auditor.reports.pdf_grid import Grid
-        pdf = self.pdf
-        widths = (64, 19, 14, 83)     # 64 hex digits at 6 pt need 81.5 mm
-        pdf.set_draw_color(208, 215, 222)
-        pdf.set_text_color(0, 0, 0)
-
-        def header() -> None:
-            pdf.set_font("DejaVu", "B", 7)
-            pdf.set_fill_color(*_HEAD_FILL)
-            for w, h in zip(widths, ("Path", "Format", "Size", "SHA-256"), strict=True):
-                pdf.cell(w, 4.0, h, border="B", fill=True)
-            pdf.ln()
-            pdf.set_fill_color(255, 255, 255)
+        """One row per file in the monospace font, drawn by pdf_grid.Grid; a long path wraps onto more lines,
+        never cut, so two folders never look the same."""
         rows = ((_t(f.path, keep_newlines=False), _t(f.format, 14), view.human_size(f.size),
                  f.sha256 or _t(f.error or "unreadable", 60)) for f in files)
-        Grid(pdf, widths, header, self.fallbacks).draw(rows)
-        pdf.ln(2)
+        widths = (64, 19, 14, 83)     # 64 hex digits at 6 pt need 81.5 mm
+        Grid(self.doc, widths, ("Path", "Format", "Size", "SHA-256"), _HEAD_FILL, self.fallbacks).draw(rows)
+        self.doc.y += 2
 
-    def attach(self) -> None:
-        from auditor.reports import cyclonedx
-        when = view.started(self.result)
-        bom = deflated(cyclonedx.iter_render(self.result))
-        for (data, size, _), name, mime, desc in (
-                (self.json, "auditor-result.json", "application/json",
-                 "The canonical auditor result (auditor.report/v1)"),
-                (bom, "bom.cdx.json", "application/vnd.cyclonedx+json",
-                 "CycloneDX 1.6 ML-BOM with the no-direct-connection declarations")):
-            attached = self.pdf.embed_file(bytes=data, basename=name, mime_type=mime, desc=desc,
-                                           associated_file_relationship="Data", modification_date=when)
-            _already_deflated(attached, len(data), size)
-
-    def build(self) -> bytes:
+    def build(self, attachments: Attachments) -> Iterator[bytes]:
         self.decision_page()
         self.lineage_page()
         self.findings_page()
         self.files_page()
-        self.attach()
-        pdf = self.pdf
-        return with_info(bytes(pdf.output()), {"Title": pdf.title, "Author": pdf.author, "Subject": pdf.subject,
-                                               "Keywords": pdf.keywords, "Creator": pdf.creator})
-
-
-def _pdf_text(value: str) -> str:
-    return "<FEFF" + value.encode("utf-16-be").hex().upper() + ">"
-
-
-def _pdf_date(xmp_date: str) -> str:
-    """2026-12-01T20:56:55+00:00 -> (D:20261201205655+00'00')"""
-    import re
-    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?", xmp_date)
-    if not m:
-        return ""
-    zone = m.group(7) or "Z"
-    tz = "Z" if zone == "Z" else f"{zone[:3]}'{zone[4:]}'"
-    return f"(D:{''.join(m.groups()[:6])}{tz})"
-
-
-def with_info(data: bytes, fields: dict[str, Any]) -> bytes:
-    """Append a document Info dictionary that says what the XMP metadata says (fpdf2 writes only the XMP
-    under PDF/A): an incremental update, which PDF/A-3 allows; the dates are the XMP's own."""
-    import re
-    tail = data[-2048:]
-    root = re.search(rb"/Root (\d+ \d+ R)", tail)
-    size = re.search(rb"/Size (\d+)", tail)
-    ident = re.search(rb"/ID (\[<[0-9A-Fa-f]+><[0-9A-Fa-f]+>\])", tail)
-    start = re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", tail)
-    if not (root and size and start):
-        return data
-    entries = [f"/{k} {_pdf_text(str(v))}" for k, v in fields.items() if v]
-    for key, name in (("CreateDate", "CreationDate"), ("ModifyDate", "ModDate")):
-        found = re.search(rb'xmp:' + key.encode() + rb'="([^"]+)"', data)
-        date = _pdf_date(found.group(1).decode("ascii", "replace")) if found else ""
-        if date:
-            entries.append(f"/{name} {date}")
-    number = int(size.group(1))
-    body = data if data.endswith(b"\n") else data + b"\n"
-    offset = len(body)
-    obj = f"{number} 0 obj\n<<\n" + "\n".join(entries) + "\n>>\nendobj\n"
-    xref_at = offset + len(obj.encode("ascii"))
-    trailer = (f"xref\n{number} 1\n{offset:010d} 00000 n \ntrailer\n<<\n/Size {number + 1}\n"
-               f"/Root {root.group(1).decode()}\n/Info {number} 0 R\n"
-               + (f"/ID {ident.group(1).decode()}\n" if ident else "")
-               + f"/Prev {start.group(1).decode()}\n>>\nstartxref\n{xref_at}\n%%EOF\n")
-    return body + obj.encode("ascii") + trailer.encode("ascii")
-
-
-def _already_deflated(attached: Any, stored: int, size: int) -> None:
-    """Mark an embedded file whose bytes are a zlib stream already (fpdf2 2.8 internals: an EmbeddedFile is a
-    PDFContentStream with `filter`, and `params` holds /Size, which is the size before compression)."""
-    from fpdf.syntax import Name
-    attached.filter = Name("FlateDecode")
-    attached.params = attached.params.replace(f"/Size {stored}", f"/Size {size}", 1)
+        return self.doc.output(self.info, attachments.finish(), self.footer)
 
 
 def _claim_reason(claim: Any) -> str:
@@ -425,15 +345,14 @@ def _claim_reason(claim: Any) -> str:
     return reason
 
 
-def render(result: AuditResult) -> bytes:
-    """fpdf2's own glyph and font warnings are silenced: missing glyphs are reported on the page instead."""
-    logger = logging.getLogger("fpdf")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+def iter_render(result: AuditResult) -> Iterator[bytes]:
+    """The PDF in pieces; the attachments are rendered by a child process meanwhile (pdf_attach)."""
+    attachments = Attachments(result).start()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _Report(result).build()
+        yield from _Report(result).build(attachments)
     finally:
-        logger.setLevel(level)
+        attachments.close()
 
+
+def render(result: AuditResult) -> bytes:
+    return b"".join(iter_render(result))

@@ -1,73 +1,106 @@
-"""The PDF's long tables (file inventory, findings) as hand-written content streams: per page, one text object
-and one path for the rules.
+"""The PDF's text and tables as content-stream operators (pdf_doc): per page, one text object and one path for
+the rules of a table.
 
-fpdf2 lays out, measures and encodes each cell on its own (its line breaking re-measures the whole line for
-every character added: ~3 ms a cell); these tables are regular, so the rows are placed with text operators
-(Tm, Tf, Tj) and the rules drawn as one path. Text is encoded the way fpdf2 encodes it for an embedded
-TrueType font: each character through the font's subset map (`font.subset.pick`, which also puts the glyph in
-the embedded subset and the ToUnicode map, so the text stays extractable) and `font.escape_text`; the fonts
-are registered on the page with the document's resource catalog. These are fpdf2 internals: pyproject.toml
-pins the fpdf2 range they were written against.
+Text is shown in a font's own glyph ids (Identity-H, 2-byte hex codes): each character is looked up once in the
+font's cmap, which also records the glyph for the embedded subset and the ToUnicode map, so the text stays
+extractable. A character the first font lacks is drawn with the first fallback font that has it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 from itertools import groupby
 from typing import Any
+
+from auditor.reports.pdf_doc import HEIGHT, Document, K
+from auditor.reports.pdf_font import TrueType
 
 _ROW_SIZE = 6.0          # pt, the inventory
 _ROW_HEIGHT = 3.4        # mm
 _RULE_COLOR = "0.816 0.843 0.871 RG"      # (208, 215, 222)
+_LINE_WIDTH = 0.2        # mm
+_CELL_MARGIN = 1.0       # mm, text from a column's left edge
+_HEAD_HEIGHT = 4.0       # mm, the inventory's column heads
+
+
+_ESCAPES = {0x28: "\\(", 0x29: "\\)", 0x5C: "\\\\", 0x0D: "\\r"}
 
 
 class _Encoder(dict[int, str]):
-    """Code point -> the escaped bytes (as latin-1 text) fpdf2 would write for it in one font."""
+    """Code point -> its 2-byte glyph id in one font as the latin-1 text of a literal string: ( ) and \\
+    escaped, and CR (a reader would make it LF)."""
 
-    def __init__(self, font: Any) -> None:
+    def __init__(self, font: TrueType) -> None:
         super().__init__()
         self.font = font
 
     def __missing__(self, code: int) -> str:
-        mapped = self.font.subset.pick(code)
-        value = "" if mapped is None else self.font.escape_text(chr(mapped))
+        gid = self.font.cmap.get(code)
+        value = ""                  # no glyph: left out (PDF/A forbids showing .notdef); the JSON has the text
+        if gid:
+            self.font.used.setdefault(gid, code)
+            value = "".join(_ESCAPES.get(b, chr(b)) for b in (gid >> 8, gid & 0xFF))
         self[code] = value
+        return value
+
+
+class _Lookup(dict[str, Any]):
+    """char -> fn(char), computed once per character."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, ch: str) -> Any:
+        value = self[ch] = self.fn(ch)
         return value
 
 
 class Text:
     """One font (with fallbacks for the characters it lacks) at one size: widths, wrapping, text operators."""
 
-    def __init__(self, pdf: Any, font: str, size: float, fallbacks: Sequence[str] = ()) -> None:
-        self.pdf, self.size, self.k = pdf, size, pdf.k
-        self.fonts = [pdf.fonts[font], *(pdf.fonts[key] for key in fallbacks if key in pdf.fonts and key != font)]
-        self.encoders = {f.i: _Encoder(f) for f in self.fonts}
-        self.glyphs: dict[str, tuple[Any, int]] = {}
-        self.ascii_widths = [self.fonts[0].cw.get(c, 0) for c in range(128)]
+    def __init__(self, doc: Document, font: str, size: float, fallbacks: Sequence[str] = ()) -> None:
+        self.doc, self.size = doc, size
+        self.fonts = [doc.fonts[font], *(doc.fonts[key] for key in fallbacks if key in doc.fonts and key != font)]
+        self.encoders = {f.key: _Encoder(f) for f in self.fonts}
+        self.face = _Lookup(self._face)             # char -> the font that draws it
+        self.advance = _Lookup(lambda ch: (font := self.face[ch]).width(font.cmap.get(ord(ch))))
+        first = self.encoders[self.fonts[0].key]
+        gids = [first.font.cmap.get(c) for c in range(32, 127)]
+        self.byte_table = b""           # ASCII in the first font, when its glyph ids are below 256: see codes()
+        if max(gids) < 256:
+            self.byte_table = bytes(32) + bytes(gids) + bytes(129)
+            for c in range(32, 127):
+                first[c]                # noqa: B018  (records the glyphs for the subset and ToUnicode)
 
-    def glyph(self, ch: str) -> tuple[Any, int]:
-        """(font that draws ch, its advance in 1/1000 em), remembered per character."""
-        known = self.glyphs.get(ch)
-        if known is None:
-            code = ord(ch)
-            font = next((f for f in self.fonts if code in f.cmap), self.fonts[0])
-            known = self.glyphs[ch] = (font, font.cw.get(code, 0))
-        return known
+    def _face(self, ch: str) -> TrueType:
+        code = ord(ch)
+        return next((f for f in self.fonts if code in f.cmap), self.fonts[0])
+
+    def codes(self, text: str) -> str:
+        """ASCII text in the first font as the body of a literal string: UTF-16BE is 0 then the character, and
+        bytes.translate turns the character into its glyph id (the C way through; str.translate is 3x slower)."""
+        if not self.byte_table or not text.isprintable():        # a control character has no glyph
+            return text.translate(self.encoders[self.fonts[0].key])
+        data = text.encode("utf-16-be").translate(self.byte_table)
+        data = data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)").replace(b"\r", b"\\r")
+        return data.decode("latin-1")
 
     def units(self, mm: float) -> float:
         """A width in mm as font units (1/1000 em) at this size."""
-        return mm * self.k * 1000 / self.size
+        return mm * K * 1000 / self.size
 
     def width(self, text: str) -> float:
-        if text.isascii():
-            widths = self.ascii_widths
-            return sum(widths[ord(c)] for c in text)
-        return sum(self.glyph(c)[1] for c in text)
+        return sum(map(self.advance.__getitem__, text))
 
     def cut(self, text: str, room: float) -> list[str]:
         """Lines of at most `room` font units, cut anywhere (a path: every character kept, in order)."""
+        advance = self.advance
+        if self.width(text) <= room:
+            return [text]
         lines, start, used = [], 0, 0
         for i, ch in enumerate(text):
-            w = self.glyph(ch)[1]
+            w = advance[ch]
             if i > start and used + w > room:
                 lines.append(text[start:i])
                 start, used = i, 0
@@ -77,7 +110,7 @@ class Text:
     def wrap(self, text: str, room: float) -> list[str]:
         """Lines of at most `room` font units, broken at spaces (a word too long is cut); newlines kept."""
         lines: list[str] = []
-        space = self.glyph(" ")[1]
+        space = self.advance[" "]
         for paragraph in text.split("\n"):
             current, used = "", 0.0
             for word in paragraph.split(" "):
@@ -93,63 +126,81 @@ class Text:
             lines.append(current)
         return lines
 
+    def mm(self, text: str) -> float:
+        """The width of `text` in mm."""
+        return self.width(text) * self.size / 1000 / K
+
     def show(self, x: float, y: float, text: str, state: list[Any]) -> str:
         """Text operators drawing `text` with its baseline-left at (x, y) pt; state[0] is the font set."""
         ops = [f"1 0 0 1 {x:.2f} {y:.2f} Tm"]
-        runs = [(self.fonts[0], text)] if text.isascii() else \
-            [(font, "".join(chars)) for font, chars in groupby(text, lambda ch: self.glyph(ch)[0])]
+        faces = [self.fonts[0]] if text.isascii() else list(map(self.face.__getitem__, text))
+        if faces.count(faces[0]) == len(faces):
+            runs = [(faces[0], text)]
+        else:
+            runs = [(font, "".join(ch for ch, _ in group)) for font, group in
+                    groupby(zip(text, faces, strict=True), key=lambda pair: pair[1])]
         for font, run in runs:
-            if state[0] != (font.i, self.size):
-                ops.append(f"/F{font.i} {self.size:.2f} Tf")
-                state[0] = (font.i, self.size)
-                self.pdf._resource_catalog.add(_font_resource(), font.i, self.pdf.page)
-            ops.append(f"({run.translate(self.encoders[font.i])}) Tj")
+            if state[0] != (font.key, self.size):
+                ops.append(f"/F{font.key} {self.size:.2f} Tf")
+                font.shown = True
+                state[0] = (font.key, self.size)
+            body = self.codes(run) if font is self.fonts[0] and run.isascii() else run.translate(self.encoders[font.key])
+            ops.append(f"({body}) Tj")
         return " ".join(ops)
 
 
 class Page:
     """What one page adds to its content stream: filled boxes, rule lines, text (drawn in that order)."""
 
-    def __init__(self, pdf: Any) -> None:
-        self.pdf = pdf
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
         self.fills: list[str] = []
         self.rules: list[str] = []
         self.text: list[str] = []
         self.state: list[Any] = [None]
 
-    def baseline(self, y: float, height: float, size: float) -> float:
-        """fpdf2's baseline for text of `size` pt in a cell of `height` mm at `y`, in pt from the bottom."""
-        return (self.pdf.h - y - 0.5 * height - 0.3 * size / self.pdf.k) * self.pdf.k
+    @staticmethod
+    def baseline(y: float, height: float, size: float) -> float:
+        """The baseline for text of `size` pt centred in a line of `height` mm at `y`, in pt from the bottom."""
+        return (HEIGHT - y - 0.5 * height - 0.3 * size / K) * K
 
     def rule(self, x1: float, y1: float, x2: float, y2: float) -> None:
-        k, h = self.pdf.k, self.pdf.h
-        self.rules.append(f"{x1 * k:.2f} {(h - y1) * k:.2f} m {x2 * k:.2f} {(h - y2) * k:.2f} l")
+        self.rules.append(f"{x1 * K:.2f} {(HEIGHT - y1) * K:.2f} m {x2 * K:.2f} {(HEIGHT - y2) * K:.2f} l")
+
+    def box(self, x: float, y: float, w: float, height: float) -> None:
+        self.rules.append(f"{x * K:.2f} {(HEIGHT - y - height) * K:.2f} {w * K:.2f} {height * K:.2f} re")
 
     def fill(self, x: float, y: float, w: float, height: float, rgb: tuple[int, int, int]) -> None:
-        k = self.pdf.k
-        color = " ".join(f"{c / 255:.3f}" for c in rgb)
-        self.fills.append(f"{color} rg {x * k:.2f} {(self.pdf.h - y - height) * k:.2f} {w * k:.2f} {height * k:.2f} re f")
+        self.fills.append(f"{rgb_op(rgb, 'rg')} {x * K:.2f} {(HEIGHT - y - height) * K:.2f} {w * K:.2f} "
+                          f"{height * K:.2f} re f")
 
-    def flush(self) -> None:
+    def color(self, rgb: tuple[int, int, int]) -> None:
+        self.text.append(rgb_op(rgb, "rg"))
+
+    def flush(self, rules: str = _RULE_COLOR) -> None:
         if not (self.text or self.rules or self.fills):
             return
-        pdf = self.pdf
-        block = (["q"] + self.fills + [f"{pdf.line_width * pdf.k:.2f} w {_RULE_COLOR}"] + self.rules
+        block = (["q"] + self.fills + [f"{_LINE_WIDTH * K:.2f} w {rules}"] + self.rules
                  + (["S"] if self.rules else []) + ["BT 0 g"] + self.text + ["ET Q"])
-        pdf._out("\n".join(block).encode("latin-1"))
+        self.doc.out("\n".join(block))
         self.fills, self.rules, self.text, self.state = [], [], [], [None]
+
+
+def rgb_op(rgb: tuple[int, int, int], op: str) -> str:
+    return " ".join(f"{c / 255:.3f}" for c in rgb) + f" {op}"
 
 
 class Grid:
     """Rows of (path, format, size, hash) in `widths` mm columns, monospace; a path too long for its column
-    wraps onto more lines (never cut). `header()` draws the column heads with fpdf2 after each page break."""
+    wraps onto more lines (never cut). The column heads are drawn again after each page break."""
 
-    def __init__(self, pdf: Any, widths: Sequence[float], header: Callable[[], None],
+    def __init__(self, doc: Document, widths: Sequence[float], heads: Sequence[str], head_fill: tuple[int, int, int],
                  fallbacks: Sequence[str] = ()) -> None:
-        self.pdf, self.widths, self.header = pdf, tuple(widths), header
-        self.text = Text(pdf, "dejavumono", _ROW_SIZE, fallbacks)
+        self.doc, self.widths, self.heads, self.head_fill = doc, tuple(widths), tuple(heads), head_fill
+        self.text = Text(doc, "mono", _ROW_SIZE, fallbacks)
+        self.bold = Text(doc, "bold", 7, fallbacks)
         self.room = self.text.units(self.widths[0] - 1)
-        self.ascii_room = int(self.room / self.text.ascii_widths[ord("0")])
+        self.ascii_room = int(self.room / self.text.advance["0"])
 
     def wrap(self, path: str) -> list[str]:
         if path.isascii():
@@ -157,98 +208,118 @@ class Grid:
             return [path[i:i + room] for i in range(0, len(path), room)] or [""]
         return self.text.cut(path, self.room)
 
+    def header(self, page: Page, y: float) -> float:
+        left = self.doc.left
+        page.fill(left, y, sum(self.widths), _HEAD_HEIGHT, self.head_fill)
+        x = left
+        base = page.baseline(y, _HEAD_HEIGHT, 7)
+        for w, head in zip(self.widths, self.heads, strict=True):
+            page.text.append(self.bold.show((x + _CELL_MARGIN) * K, base, head, page.state))
+            x += w
+        page.rule(left, y + _HEAD_HEIGHT, x, y + _HEAD_HEIGHT)
+        return y + _HEAD_HEIGHT
+
     def draw(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
-        pdf = self.pdf
-        self.header()
-        y = pdf.get_y()
-        page = Page(pdf)
-        left = pdf.l_margin
+        doc = self.doc
+        page = Page(doc)
+        y = self.header(page, doc.y)
+        left = doc.left
         right = left + sum(self.widths)
-        starts = [(left + sum(self.widths[:i]) + pdf.c_margin) * pdf.k for i in range(len(self.widths))]
+        starts = [(left + sum(self.widths[:i]) + _CELL_MARGIN) * K for i in range(len(self.widths))]
         show = self.text.show
+        mono, codes = self.text.fonts[0], self.text.codes
+        font_op = (mono.key, _ROW_SIZE)
+        steps = [f"{b - a:.2f} 0 Td" for a, b in itertools.pairwise(starts)]     # column to column
+        lk, rk, lift = left * K, right * K, 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K     # Page.rule, Page.baseline
         for path, *cells in rows:
             lines = self.wrap(path)
-            if y + _ROW_HEIGHT * len(lines) > pdf.page_break_trigger:
+            if y + _ROW_HEIGHT * len(lines) > doc.page_break_trigger:
                 page.flush()
-                pdf.add_page()
-                self.header()
-                y = pdf.get_y()
-            for n, line in enumerate(lines):
-                base = page.baseline(y, _ROW_HEIGHT, _ROW_SIZE)
-                page.text.append(show(starts[0], base, line, page.state))
-                if n == 0:
-                    page.text.extend(show(x, base, cell, page.state) for x, cell in zip(starts[1:], cells, strict=True))
+                doc.add_page()
+                y = self.header(page, doc.y)
+            first, text, state, rules = (HEIGHT - y - lift) * K, page.text, page.state, page.rules
+            if state[0] == font_op and path.isascii():
+                head = f"1 0 0 1 {starts[0]:.2f} {first:.2f} Tm ({codes(lines[0])}) Tj"
+            else:
+                head = show(starts[0], first, lines[0], state)
+            if "".join(cells).isascii():        # the other columns from the path's line start (Td)
+                if state[0] != font_op:
+                    head += f" /F{mono.key} {_ROW_SIZE:.2f} Tf"
+                    mono.shown = True
+                    state[0] = font_op
+                text.append(head + " " + " ".join(f"{step} ({codes(cell)}) Tj"
+                                                  for step, cell in zip(steps, cells, strict=True)))
+            else:
+                text.append(head)
+                text.extend(show(x, first, cell, state) for x, cell in zip(starts[1:], cells, strict=True))
+            for line in lines[1:]:
                 y += _ROW_HEIGHT
-            page.rule(left, y, right, y)
+                text.append(show(starts[0], page.baseline(y, _ROW_HEIGHT, _ROW_SIZE), line, page.state))
+            y += _ROW_HEIGHT
+            rules.append(f"{lk:.2f} {(HEIGHT - y) * K:.2f} m {rk:.2f} {(HEIGHT - y) * K:.2f} l")
         page.flush()
-        pdf.set_y(y)
+        doc.y = y
 
 
 Cell = str | tuple[str, tuple[int, int, int]]     # text, or (text, rgb) for bold white on that colour, centred
 
 
 class Table:
-    """A bordered table of wrapped text (proportional font), headings repeated after a page break."""
+    """A bordered table of wrapped text (proportional font), headings repeated after a page break; without
+    headings, a key/value table (the first column bold on the heading fill)."""
 
-    def __init__(self, pdf: Any, widths: Sequence[float], size: float, fallbacks: Sequence[str] = (),
+    def __init__(self, doc: Document, widths: Sequence[float], size: float, fallbacks: Sequence[str] = (),
                  head_fill: tuple[int, int, int] = (240, 242, 245), padding: float = 1.0) -> None:
-        self.pdf, self.widths, self.size, self.padding, self.head_fill = pdf, tuple(widths), size, padding, head_fill
-        self.regular = Text(pdf, "dejavu", size, fallbacks)
-        self.bold = Text(pdf, "dejavuB", size, fallbacks)
+        self.doc, self.widths, self.size, self.padding, self.head_fill = doc, tuple(widths), size, padding, head_fill
+        self.regular = Text(doc, "regular", size, fallbacks)
+        self.bold = Text(doc, "bold", size, fallbacks)
         self.line = size * 0.5
 
     def _lines(self, cell: Cell, width: float, text: Text) -> list[str]:
         body = cell[0] if isinstance(cell, tuple) else cell
         return text.wrap(body, text.units(width - 2 * self.padding))
 
-    def draw(self, headings: Sequence[str], rows: Iterable[Sequence[Cell]]) -> None:
-        pdf = self.pdf
-        page = Page(pdf)
-        y = pdf.get_y()
-        y = self._row(page, y, list(headings), heading=True)
+    def draw(self, headings: Sequence[str] | None, rows: Iterable[Sequence[Cell]]) -> None:
+        doc = self.doc
+        page = Page(doc)
+        y = self._row(page, doc.y, list(headings)) if headings else doc.y
         for row in rows:
-            texts = [self.bold if isinstance(c, tuple) else self.regular for c in row]
+            texts = [self.bold if isinstance(c, tuple) or (i == 0 and not headings) else self.regular
+                     for i, c in enumerate(row)]
             lines = [self._lines(c, w, t) for c, w, t in zip(row, self.widths, texts, strict=True)]
             height = max(len(x) for x in lines) * self.line + 2 * self.padding
-            if y + height > pdf.page_break_trigger:
+            if y + height > doc.page_break_trigger:
                 page.flush()
-                pdf.add_page()
-                y = self._row(page, pdf.get_y(), list(headings), heading=True)
+                doc.add_page()
+                y = self._row(page, doc.y, list(headings)) if headings else doc.y
+            if not headings:
+                page.fill(doc.left, y, self.widths[0], height, self.head_fill)
             y = self._cells(page, y, row, lines, texts, height)
         page.flush()
-        pdf.set_y(y)
+        doc.y = y
 
-    def _row(self, page: Page, y: float, headings: list[str], heading: bool) -> float:
+    def _row(self, page: Page, y: float, headings: list[str]) -> float:
         lines = [self._lines(h, w, self.bold) for h, w in zip(headings, self.widths, strict=True)]
         height = max(len(x) for x in lines) * self.line + 2 * self.padding
-        x = self.pdf.l_margin
-        for w in self.widths:
-            page.fill(x, y, w, height, self.head_fill)
-            x += w
+        page.fill(self.doc.left, y, sum(self.widths), height, self.head_fill)
         return self._cells(page, y, headings, lines, [self.bold] * len(headings), height)
 
     def _cells(self, page: Page, y: float, row: Sequence[Cell], lines: list[list[str]], texts: list[Text],
                height: float) -> float:
-        x = self.pdf.l_margin
+        x = self.doc.left
         for cell, w, cell_lines, text in zip(row, self.widths, lines, texts, strict=True):
             centred = isinstance(cell, tuple)
-            if isinstance(cell, tuple):
+            top = y + self.padding
+            if isinstance(cell, tuple):         # centred both ways
                 page.fill(x, y, w, height, cell[1])
                 page.text.append("1 g")
+                top = y + (height - len(cell_lines) * self.line) / 2
             for n, line in enumerate(cell_lines):
-                offset = (w - text.width(line) * self.size / 1000 / self.pdf.k) / 2 if centred else self.padding
-                base = page.baseline(y + self.padding + n * self.line, self.line, self.size)
-                page.text.append(text.show((x + offset) * self.pdf.k, base, line, page.state))
+                offset = (w - text.mm(line)) / 2 if centred else self.padding
+                base = page.baseline(top + n * self.line, self.line, self.size)
+                page.text.append(text.show((x + offset) * K, base, line, page.state))
             if centred:
                 page.text.append("0 g")
-            page.rule(x, y, x + w, y)
-            page.rule(x, y + height, x + w, y + height)
-            page.rule(x, y, x, y + height)
-            page.rule(x + w, y, x + w, y + height)
+            page.box(x, y, w, height)
             x += w
         return y + height
-
-
-def _font_resource() -> Any:
-    from fpdf.enums import PDFResourceType
-    return PDFResourceType.FONT
