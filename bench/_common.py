@@ -1,7 +1,6 @@
 """Helpers for the benchmarks: timing a command with its peak RSS, best of N runs."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,16 +10,28 @@ from pathlib import Path
 AUDITOR = [sys.executable, "-m", "auditor"]
 
 
+# Linux keeps a process's peak RSS across exec: a command forked straight from this process (which may hold
+# a 100k-file result) would report this process's peak as its own. The command is started by a small
+# launcher instead, which times it and reads its peak RSS (wait4) and prints both.
+_LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+err = proc.stderr.read()
+_pid, status, usage = os.wait4(proc.pid, 0)
+elapsed = time.perf_counter() - start
+sys.stderr.buffer.write(err[-500:])
+print(elapsed, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
 def run(cmd: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one run of cmd; its output is discarded."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd)} failed with exit {code}: {proc.stderr.read().decode()[-500:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], capture_output=True, text=True, check=True)
+    elapsed, maxrss_kb, code = proc.stdout.split()
+    if int(code) not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed with exit {code}: {proc.stderr[-500:]}")
+    return float(elapsed), int(maxrss_kb) / 1024
 
 
 def best(cmd: list[str], repeat: int = 3) -> tuple[float, float]:
