@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
 from array import array
 from bisect import bisect_left
 from pathlib import Path
@@ -26,9 +27,18 @@ class FontError(ValueError):
     pass
 
 
+_U32 = "I" if array("I").itemsize == 4 else "L"     # the array type code of a 32-bit unsigned integer here
+
+
+def _swap_big_endian(values: array) -> None:
+    """Font tables are big-endian: arrays read from (or written to) them are swapped on a little-endian host."""
+    if sys.byteorder == "little":
+        values.byteswap()
+
+
 def _u16s(data: bytes, offset: int, count: int) -> array:
     values = array("H", data[offset:offset + 2 * count])
-    values.byteswap()
+    _swap_big_endian(values)
     return values
 
 
@@ -124,14 +134,14 @@ class TrueType:
         """The font program with glyph ids 0..max(used) (the unused ones empty) and the tables _KEEP."""
         keep = self.closure()
         count = max(keep) + 1
-        glyf, offsets = bytearray(), array("I")
+        glyf, offsets = bytearray(), array(_U32)
         for gid in range(count):
             offsets.append(len(glyf))
             if gid in keep:
                 glyf += self._glyph(gid)
                 glyf += b"\0" * (-len(glyf) % 4)
         offsets.append(len(glyf))
-        offsets.byteswap()
+        _swap_big_endian(offsets)
         metrics = min(count, self.long_metrics)
         hmtx = self.table("hmtx")[:4 * metrics] + self.table("hmtx")[
             4 * self.long_metrics:4 * self.long_metrics + 2 * (count - metrics)]
@@ -205,8 +215,8 @@ def _components(glyph: bytes) -> list[int]:
 
 def _checksum(data: bytes) -> int:
     padded = data + b"\0" * (-len(data) % 4)
-    words = array("I", padded)
-    words.byteswap()
+    words = array(_U32, padded)
+    _swap_big_endian(words)
     return sum(words) & 0xFFFFFFFF
 
 
@@ -244,8 +254,8 @@ class CMap:
                 self.fmt, self.at = 4, offset
         if self.fmt == 12:
             groups = struct.unpack_from(">I", data, self.at + 12)[0]
-            rows = array("I", data[self.at + 16:self.at + 16 + 12 * groups])
-            rows.byteswap()
+            rows = array(_U32, data[self.at + 16:self.at + 16 + 12 * groups])
+            _swap_big_endian(rows)
             self.starts, self.ends, self.firsts = rows[0::3], rows[1::3], rows[2::3]
         elif self.fmt == 4:
             segs = struct.unpack_from(">H", data, self.at + 6)[0] // 2
