@@ -103,9 +103,15 @@ PICKLE_MAX_OPCODES = 1_000_000
 def _analyze_pickle(buf: Any, offset: int) -> picklevm.Analysis:
     from auditor.parsers import picklevm
 
-    bounds = picklevm.Bounds(max_opcodes=PICKLE_MAX_OPCODES, max_memo=100_000, max_stack=100_000,
-                             max_container=1_000_000)
-    return picklevm.analyze(buf, offset, bounds)
+    return picklevm.analyze(buf, offset, _pickle_bounds())
+
+
+@functools.cache
+def _pickle_bounds() -> picklevm.Bounds:   # made once: _find_pickle may try thousands of offsets
+    from auditor.parsers import picklevm
+
+    return picklevm.Bounds(max_opcodes=PICKLE_MAX_OPCODES, max_memo=100_000, max_stack=100_000,
+                           max_container=1_000_000)
 PICKLE_SEARCH_BYTES = 4096      # a pickle may sit after a few bytes of padding
 
 
