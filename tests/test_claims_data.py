@@ -14,8 +14,6 @@ def test_every_claim_glob_matches_a_documented_rule_and_requires_real_scanners()
     for claim in rules.load("claims.yaml")["claims"]:
         for key in ("refuted_by", "unverified_by"):
             for glob in claim[key]:
-                if claim["id"] == "runtime":
-                    continue   # no runtime check exists yet; the claim stays "not assessed"
                 assert any(fnmatchcase(r, glob) for r in catalog), f"{claim['id']}.{key}: {glob} matches no rule"
         assert set(claim["requires"]) <= names, claim["id"]
 
@@ -29,3 +27,14 @@ def test_a_broken_python_file_leaves_the_weights_claim_assessed() -> None:
     claims = {c.id: c for c in evidence.build(snap, files, [broken], ran)}
     assert claims["passive-weights"].status is ClaimStatus.SUPPORTED
     assert claims["code"].status is ClaimStatus.NOT_ASSESSED
+
+
+def test_claim_globs_match_exactly_what_fnmatch_matches() -> None:
+    """Plain ids and `PREFIX-*` are compared as strings; the answer must be fnmatchcase's for every rule."""
+    globs = {g for claim in rules.load("claims.yaml")["claims"] for key in ("refuted_by", "unverified_by")
+             for g in claim[key]} | {"PICKLE-*", "*-ERROR", "A?C", "[AB]-*", "X*Y*", "*", "CODE-[!N]*", "PICKLE-"}
+    ids = set(rules.catalog()) | {"", "PICKLE-", "PICKLE", "A-C", "ABC", "X-Y", "pickle-x", "CODE-NET"}
+    assert any(g.endswith("*") for g in globs)
+    for rule in ids:
+        for glob in globs:
+            assert evidence._match_one(rule, glob) == fnmatchcase(rule, glob), (rule, glob)

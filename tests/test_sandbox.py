@@ -185,18 +185,28 @@ def test_h5_reader_child_cannot_see_the_environment(tmp_path, monkeypatch):
     assert outcome.ok and "HF_TOKEN" not in outcome.lines[0] and outcome.lines[0]["HOME"] == "/home/sandbox"
 
 
-def test_importing_modelscan_spawns_no_uname():
+def test_scanning_with_modelscan_and_h5py_spawns_no_uname(tmp_path):
+    """The scanners import modelscan and h5py in this process only after seeding platform's processor."""
+    import pickle
+
+    import h5py
+    import numpy as np
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    with h5py.File(tmp_path / "model.h5", "w") as h5:
+        h5.create_dataset("w", data=np.zeros(4))
     code = ("import sys\n"
             "seen = []\n"
             "sys.addaudithook(lambda event, args: seen.append(args[1]) if event == 'subprocess.Popen' else None)\n"
-            "import auditor.scanners.modelscan_engine\n"
-            "from modelscan.modelscan import ModelScan\n"
-            "import h5py, platform\n"
-            "print(repr(seen), repr(platform.processor()))\n")
+            "import auditor, platform\n"
+            f"result = auditor.audit({str(tmp_path)!r})\n"
+            "loaded = sorted(m for m in ('h5py', 'modelscan.modelscan') if m in sys.modules)\n"
+            "uname = [argv for argv in seen if any('uname' in str(part) for part in argv)]\n"
+            "print(repr(uname), repr(platform.processor()), ','.join(loaded))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parent.parent, env={**os.environ, "PATH": "/nonexistent"})
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[] ''"
+    uname, processor, loaded = proc.stdout.strip().split(" ", 2)
+    assert (uname, processor, loaded) == ("[]", "''", "h5py,modelscan.modelscan")   # both imported by the scan
 
 
 def test_child_that_closes_its_pipes_still_meets_the_wall_clock():

@@ -11,13 +11,16 @@ import mmap
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor import rules
 from auditor.inventory.detect import HEAD, detect
 from auditor.model import FileRecord, Finding, Options, Snapshot
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["HEAD", "Hashing", "Inventory", "Progress", "build", "changed_since", "detect", "extension_format",
            "manifest_digest", "survey"]
@@ -132,12 +135,17 @@ class Hashing:
         self._progress = progress
         self._total = surveyed.total_bytes
         self._done = 0
-        workers = options.workers or os.cpu_count() or 2
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
         if progress:
             progress(0, self._total)
         pending = [rec for rec in surveyed.files if rec.path not in surveyed.read_whole]
-        self._futures = [self._pool.submit(self._hash_batch, batch) for batch in _batches(pending)]
+        # No pool (nor its import, ~5 ms with logging) when the survey's reads hashed every file: a small repo.
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[list[FileRecord]]] = []
+        if pending:
+            from concurrent.futures import ThreadPoolExecutor
+            workers = options.workers or os.cpu_count() or 2
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hash")
+            self._futures = [self._pool.submit(self._hash_batch, batch) for batch in _batches(pending)]
         self._final: Inventory | None = None
 
     def _hash_batch(self, batch: list[FileRecord]) -> list[FileRecord]:
@@ -181,7 +189,8 @@ class Hashing:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 SMALL_FILE = 1024 * 1024        # files below this are hashed in batches: one task each would cost more than the hash

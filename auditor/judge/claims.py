@@ -24,9 +24,17 @@ def _matches(rule: str, globs: Iterable[str]) -> bool:
 
 @functools.lru_cache(maxsize=8192)
 def _matches_cached(rule: str, globs: tuple[str, ...]) -> bool:
-    # Rule ids repeat across thousands of findings; each (rule, claim) pair is matched once. Most entries
-    # are plain ids: compared as strings, they cost fnmatch no pattern compile (~50 us each at start-up).
-    return any(fnmatchcase(rule, g) if _is_glob(g) else rule == g for g in globs)
+    # Rule ids repeat across thousands of findings; each (rule, claim) pair is matched once. Plain ids and
+    # `PREFIX-*` are compared as strings: they cost fnmatch no pattern compile (~50 us each at start-up).
+    return any(_match_one(rule, g) for g in globs)
+
+
+def _match_one(rule: str, pattern: str) -> bool:
+    if not _is_glob(pattern):
+        return rule == pattern
+    if pattern.endswith("*") and not _is_glob(pattern[:-1]):
+        return rule.startswith(pattern[:-1])
+    return fnmatchcase(rule, pattern)
 
 
 def _is_glob(pattern: str) -> bool:

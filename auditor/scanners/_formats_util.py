@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,17 @@ def strict_json(raw: bytes | str, max_depth: int, *, what: str = "JSON") -> tupl
 
 
 json_depth = strictjson.depth
+
+
+@functools.cache
+def seed_platform_processor() -> None:
+    """Call before importing h5py (or modelscan, which imports it) in this process. Python computes
+    platform.uname().processor by running `uname -p` through PATH, and h5py asks for it: a process spawn,
+    and whatever `uname` PATH finds first. On Linux GNU `uname -p` prints "unknown", which platform
+    reports as "": seed that value instead."""
+    if sys.platform.startswith("linux"):
+        import platform
+        platform.uname().__dict__.setdefault("processor", "")
 
 
 @functools.cache

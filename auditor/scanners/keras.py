@@ -13,7 +13,7 @@ from auditor import rules
 from auditor.facts import KerasFacts
 from auditor.model import Finding
 from auditor.scanners import ScanContext
-from auditor.scanners._formats_util import DepthError, strict_json, unique_files
+from auditor.scanners._formats_util import DepthError, seed_platform_processor, strict_json, unique_files
 
 NAME = "keras"
 LAMBDA_TIMEOUT_SECONDS = 10
@@ -60,6 +60,7 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
                                                     if r.format == "hdf5"])
     zip_files = [r for r in ctx.files_named(".keras") if r.format != "hdf5"]
     if h5_files:
+        seed_platform_processor()
         try:
             import h5py  # noqa: F401
         except ImportError:

@@ -7,29 +7,18 @@ the auditor never lowers its own findings because modelscan found nothing.
 """
 from __future__ import annotations
 
-import logging
-import platform
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 from auditor import rules
 from auditor.facts import ModelscanFacts, PickleFacts
 from auditor.model import Finding, Severity
+from auditor.scanners._formats_util import seed_platform_processor
 
 NAME = "modelscan"
 ENGINE = "modelscan"
 
 
-def _seed_platform_processor() -> None:
-    """Python computes platform.uname().processor by running `uname -p` through PATH, and h5py (which
-    modelscan imports) asks for it: a process spawn, and whatever `uname` PATH finds first. On Linux
-    GNU `uname -p` prints "unknown", which platform reports as "": seed that value instead."""
-    if sys.platform.startswith("linux"):
-        platform.uname().__dict__.setdefault("processor", "")
-
-
-_seed_platform_processor()   # at import: the scanners are loaded before any of them imports h5py
 _SEVERITY = {"CRITICAL": Severity.CRITICAL, "HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM,
              "LOW": Severity.LOW}
 
@@ -49,6 +38,7 @@ def _wanted(ctx: Any) -> bool:
 def scan(ctx: Any) -> Iterator[Finding]:
     if not _wanted(ctx):
         return
+    seed_platform_processor()   # before modelscan imports h5py
     try:
         from modelscan.settings import DEFAULT_SETTINGS
         extensions = _extensions(DEFAULT_SETTINGS)
@@ -61,6 +51,7 @@ def scan(ctx: Any) -> Iterator[Finding]:
         yield rules.finding("MODELSCAN-UNAVAILABLE", scanner=NAME, engine=ENGINE,
                             evidence=f"{type(exc).__name__}: {exc}; install modelscan (a dependency of auditor)")
         return
+    import logging
     logging.getLogger("modelscan").setLevel(logging.CRITICAL)
     probe = ModelScan(settings=DEFAULT_SETTINGS)
     summary: dict[str, Any] = {"version": _version(), "scanned": [], "skipped": [], "errors": 0, "issues": 0}
