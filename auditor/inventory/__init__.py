@@ -45,6 +45,9 @@ class Inventory:
     # The head is kept only for an LFS pointer (its oid); any other format is already in the record, and
     # 4 KiB per file was most of the scan's memory at 100,000 files.
     read_whole: dict[str, tuple[bytes, str, int]] = field(default_factory=dict)
+    # path -> bytes of small files read whole, up to KEEP_BYTES in all: the scanners read these bytes (the
+    # ones hashed) instead of opening the file again; a small repo is then read once.
+    contents: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def total_bytes(self) -> int:
@@ -78,6 +81,7 @@ def survey(snapshot: Snapshot, options: Options) -> Inventory:
         entries = [(snapshot.single_file, os.path.join(root, snapshot.single_file))]
     else:
         entries = list(_walk(root, allowed, options, inv))
+    kept = 0
     for rel, path in entries:
         probed = _probe(rel, path, snapshot)
         if probed is not None:
@@ -86,7 +90,11 @@ def survey(snapshot: Snapshot, options: Options) -> Inventory:
             if identity:
                 inv.identities[rel] = identity
             if whole is not None:
-                inv.read_whole[rel] = whole
+                head, sha256, data = whole
+                inv.read_whole[rel] = (head, sha256, len(data))
+                if kept + len(data) <= KEEP_BYTES:
+                    inv.contents[rel] = data
+                    kept += len(data)
         else:
             inv.findings.append(rules.finding("INVENTORY-UNREADABLE", file=rel, evidence="vanished before it was read"))
     return inv
@@ -224,8 +232,9 @@ def _blank(rel: str, size: int, snapshot: Snapshot) -> FileRecord:
 
 
 READ_WHOLE = 16 * 1024    # files up to this size are hashed by the survey's one read (no second open)
+KEEP_BYTES = 8 * 1024 * 1024   # of those, the first this many bytes in all are kept for the scanners
 
-Probed = tuple[FileRecord, "Identity | None", "tuple[bytes, str, int] | None"]
+Probed = tuple[FileRecord, "Identity | None", "tuple[bytes, str, bytes] | None"]   # ..., (head, sha256, data)
 
 
 def _probe(rel: str, path: str, snapshot: Snapshot) -> Probed | None:
@@ -244,7 +253,7 @@ def _probe(rel: str, path: str, snapshot: Snapshot) -> Probed | None:
     rec = replace(base, size=st.st_size, format=detect(head, st.st_size))
     if not whole:
         return rec, _identity(st), None
-    return rec, _identity(st), (head if rec.format == "lfs-pointer" else b"", hashlib.sha256(data).hexdigest(), len(data))
+    return rec, _identity(st), (head if rec.format == "lfs-pointer" else b"", hashlib.sha256(data).hexdigest(), data)
 
 
 def walk(root: Path, allowed: list[Path], options: Options, inv: Inventory) -> Iterator[tuple[str, Path]]:

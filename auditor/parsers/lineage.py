@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import mmap
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,17 @@ from auditor.parsers.card import front_matter
 
 MAX_CARD_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
+Reader = Callable[[str, int], bytes]   # (path in the folder, at most this many bytes) -> bytes; OSError
+
+
+def file_reader(root: Path) -> Reader:
+    """Reads the folder's files (a scanner passes its ScanContext.read_bytes: the bytes the survey hashed)."""
+    def read(rel: str, limit: int) -> bytes:
+        with open(root / rel, "rb") as fh:
+            return fh.read(limit)
+    return read
+
+
 _HUB_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+/[\w.-]+)(?:/.*)?$")
 
 
@@ -32,14 +43,13 @@ class BaseRef:
     valid: bool = True
 
 
-def read_card(root: Path, accepted: Collection[str]) -> dict[str, Any]:
+def read_card(root: Path, accepted: Collection[str], read: Reader | None = None) -> dict[str, Any]:
     if "README.md" not in accepted:
         return {}
-    path = root / "README.md"
-    if not path.is_file():
+    try:
+        raw = (read or file_reader(root))("README.md", MAX_CARD_BYTES)
+    except OSError:   # gone, or not a file
         return {}
-    with open(path, "rb") as fh:
-        raw = fh.read(MAX_CARD_BYTES)
     return front_matter(raw.decode("utf-8", "replace"))
 
 
@@ -65,13 +75,11 @@ def card_refs(card: dict[str, Any], source: str = "README.md") -> list[BaseRef]:
     return refs
 
 
-def adapter_refs(root: Path, accepted: Collection[str]) -> list[BaseRef]:
-    path = root / "adapter_config.json"
-    if "adapter_config.json" not in accepted or not path.is_file():
+def adapter_refs(root: Path, accepted: Collection[str], read: Reader | None = None) -> list[BaseRef]:
+    if "adapter_config.json" not in accepted:
         return []
     try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(MAX_CONFIG_BYTES))
+        data = json.loads((read or file_reader(root))("adapter_config.json", MAX_CONFIG_BYTES))
     except (OSError, ValueError, RecursionError):   # a broken or absurdly nested config names no base
         return []
     value = data.get("base_model_name_or_path") if isinstance(data, dict) else None
@@ -87,9 +95,11 @@ def gguf_refs(root: Path, paths: list[str]) -> list[BaseRef]:
     Uses the bounded GGUF header reader (every count and length checked against the file size);
     gguf.GGUFReader trusts counts and is slow and memory-hungry on hostile headers.
     """
+    refs: list[BaseRef] = []
+    if not paths:
+        return refs
     from auditor.parsers import gguf as gguf_header
 
-    refs: list[BaseRef] = []
     for rel in paths[:4]:
         try:
             with open(root / rel, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
@@ -114,9 +124,9 @@ def gguf_metadata_refs(metadata: dict[str, Any], source: str) -> list[BaseRef]:
     return refs
 
 
-def local_refs(root: Path, accepted: Collection[str]) -> list[BaseRef]:
+def local_refs(root: Path, accepted: Collection[str], read: Reader | None = None) -> list[BaseRef]:
     """Every base-model reference in the accepted files of a folder, card first, deduplicated by repo id."""
-    refs = card_refs(read_card(root, accepted)) + adapter_refs(root, accepted)
+    refs = card_refs(read_card(root, accepted, read)) + adapter_refs(root, accepted, read)
     refs += gguf_refs(root, sorted(p for p in accepted if p.lower().endswith(".gguf")))
     return unique(refs)
 

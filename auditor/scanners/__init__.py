@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -52,6 +52,8 @@ class ScanContext:
     facts: Facts = field(default_factory=Facts)
     # Hashing runs in the background while scanners run; `files` has sha256 "" until hashed_files().
     hashing: Callable[[], tuple[FileRecord, ...]] | None = None
+    # The bytes of small files the survey read whole and hashed (inventory.Inventory.contents).
+    contents: Mapping[str, bytes] = field(default_factory=dict)
 
     def hashed_files(self) -> tuple[FileRecord, ...]:
         """Wait for the inventory's SHA-256s (only a scanner that compares hashes needs to)."""
@@ -83,11 +85,20 @@ class ScanContext:
         lowered = tuple(s.lower() for s in suffixes)
         return [f for f in self.files if f.path.lower().endswith(lowered) and not f.error]
 
+    def read_bytes(self, file: FileRecord | str, limit: int = -1) -> bytes:
+        """The first `limit` bytes (all with -1) of a file (its record, or its path in the snapshot): the
+        survey's copy when it kept one (the bytes it hashed), else read from the file. OSError as open()'s."""
+        path = file if isinstance(file, str) else file.path
+        data = self.contents.get(path)
+        if data is not None:
+            return data if limit < 0 else data[:limit]
+        with open(os.path.join(self.root_str, path), "rb") as fh:
+            return fh.read(limit)
+
     def read_text(self, rec: FileRecord) -> tuple[str, bool]:
         """The file as text (UTF-8, undecodable bytes replaced) and whether it was cut at the limit."""
         limit = self.options.limits.max_text_bytes
-        with open(self.fspath(rec), "rb") as fh:
-            raw = fh.read(limit + 1)
+        raw = self.read_bytes(rec, limit + 1)
         return raw[:limit].decode("utf-8", "replace"), len(raw) > limit
 
     def per_file(self, records: Iterable[R], scan_one: Callable[[R], Iterable[Finding]],

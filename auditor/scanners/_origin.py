@@ -159,8 +159,7 @@ def _site_signals(source: str, text: str) -> list[dict[str, Any]]:
 
 
 def _read(ctx: ScanContext, rec: FileRecord, limit: int) -> str:
-    with open(ctx.fspath(rec), "rb") as fh:
-        return fh.read(limit).decode("utf-8", "replace")
+    return ctx.read_bytes(rec, limit).decode("utf-8", "replace")
 
 
 def _configs(ctx: ScanContext, accepted: dict[str, FileRecord]) -> list[dict[str, Any]]:

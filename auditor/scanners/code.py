@@ -90,8 +90,7 @@ def _analyze_file(ctx: ScanContext, rec: FileRecord, sources: dict[str, _Source]
 
     source = sources[rec.path] = _Source(pyast.Analysis())
     limit = ctx.options.limits.max_text_bytes
-    with open(ctx.fspath(rec), "rb") as fh:
-        raw = fh.read(limit + 1)
+    raw = ctx.read_bytes(rec, limit + 1)
     if len(raw) > limit:
         source.problems.append(rules.finding("CODE-LIMIT", file=rec.path, scanner=NAME,
                                              evidence=f"larger than {limit} bytes; not analyzed"))
@@ -265,8 +264,7 @@ def _read_config(ctx: ScanContext, rec: FileRecord, found: list[loadgraph.Entry]
         yield rules.finding("AUTOMAP-UNPARSEABLE", file=rec.path, scanner=NAME, severity=Severity.HIGH,
                             evidence=f"config larger than {MAX_CONFIG_BYTES} bytes; auto_map not checked")
         return
-    with open(ctx.fspath(rec), "rb") as fh:   # parsed whatever it holds: "auto\u005fmap" is auto_map too
-        raw = fh.read()
+    raw = ctx.read_bytes(rec)   # parsed whatever it holds: "auto\u005fmap" is auto_map too
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:

@@ -58,7 +58,7 @@ def _kind(path: str) -> str:
 
 
 def _scan_one(ctx: ScanContext, rec: FileRecord, scanner: str) -> Iterator[Finding]:
-    text = ctx.path(rec).read_bytes().decode("utf-8", "replace")
+    text = ctx.read_bytes(rec).decode("utf-8", "replace")
     kind = _kind(rec.path)
     if kind == "requirements":
         for number, line in _logical_lines(text):

@@ -51,8 +51,7 @@ def _scan_scripts(ctx: ScanContext, facts: dict[str, Any]) -> Iterator[Finding]:
 
 def _first_line(ctx: ScanContext, rec: FileRecord) -> str:
     try:
-        with open(ctx.fspath(rec), "rb") as fh:
-            head = fh.read(200).decode("utf-8", "replace")
+        head = ctx.read_bytes(rec, 200).decode("utf-8", "replace")
     except OSError as exc:
         return exc.strerror or str(exc)
     return head.splitlines()[0] if head.strip() else "(empty)"
@@ -70,8 +69,7 @@ def _readme_patterns() -> tuple[re.Pattern[str], list[str], str]:
 
 def _readme_instructions(ctx: ScanContext, rec: FileRecord, data: dict[str, Any]) -> Iterator[Finding]:
     try:
-        with open(ctx.fspath(rec), "rb") as fh:
-            text = fh.read(MAX_README_BYTES).decode("utf-8", "replace")
+        text = ctx.read_bytes(rec, MAX_README_BYTES).decode("utf-8", "replace")
     except OSError:
         return
     anywhere, run, pipe = _readme_patterns()

@@ -62,8 +62,7 @@ def _scan_repo(ctx: ScanContext, spec: dict[str, Any]) -> Iterator[Finding]:
     limit = ctx.options.limits.max_text_bytes
 
     def one(rec: Any) -> Iterator[Finding]:
-        with open(ctx.fspath(rec), "rb") as fh:
-            text = _without_comments(fh.read(limit).decode("utf-8", "replace"))
+        text = _without_comments(ctx.read_bytes(rec, limit).decode("utf-8", "replace"))
         _read_text(text, rec.path, state)
         return iter(())
     yield from ctx.per_file(wanted, one, NAME)

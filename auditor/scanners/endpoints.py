@@ -340,11 +340,12 @@ def _scan_file(ctx: ScanContext, rec: FileRecord, collector: Collector, roles: d
     role = roles.get(rec.path) or loadgraph.path_role(rec.path)
     bare = not is_vocabulary(rec.path)
     line_base = 0
+    head = ctx.read_bytes(rec, CHUNK_BYTES + 1)
+    if len(head) <= CHUNK_BYTES:
+        collector.add_text(rec.path, head, _by_role(role, context_for(rec.path, head)), bare_hosts=bare)
+        return
     with open(ctx.fspath(rec), "rb") as fh:
-        head = fh.read(CHUNK_BYTES + 1)
-        if len(head) <= CHUNK_BYTES:
-            collector.add_text(rec.path, head, _by_role(role, context_for(rec.path, head)), bare_hosts=bare)
-            return
+        fh.seek(len(head))
         read, carry = 0, head
         while carry:
             cut = carry.rfind(b"\n", 0, CHUNK_BYTES) + 1 or min(len(carry), CHUNK_BYTES)

@@ -8,7 +8,7 @@ from typing import Any
 from auditor import rules
 from auditor.model import FileRecord, Finding
 from auditor.parsers import card as cardparser
-from auditor.parsers import licensetext, pdftext
+from auditor.parsers import licensetext
 from auditor.scanners import ScanContext
 
 NAME = "license"
@@ -38,7 +38,7 @@ def model_kind(ctx: ScanContext, card: cardparser.Card) -> str:
     config: dict[str, Any] = {}
     if rec is not None and rec.size <= cardparser.MAX_CONFIG_BYTES:
         try:
-            config = cardparser.read_config(ctx.path(rec).read_bytes())
+            config = cardparser.read_config(ctx.read_bytes(rec))
         except OSError:
             config = {}
     return cardparser.model_kind(config, card.front)
@@ -70,9 +70,9 @@ def file_text(ctx: ScanContext, rec: FileRecord) -> tuple[str, str]:
     """The text of a license file (PDF text extracted, HTML stripped) and a problem ('' when none)."""
     if rec.error or rec.format not in ("text", "script", "unknown", "empty", "pdf", "html"):
         return "", f"license file not readable as text (format {rec.format}{', ' + rec.error if rec.error else ''})"
-    with open(ctx.fspath(rec), "rb") as fh:
-        head = fh.read(8)
-    if pdftext.is_pdf(head):
+    from auditor.parsers import pdftext  # here: most repos have no license file (~1 ms of start-up)
+
+    if pdftext.is_pdf(ctx.read_bytes(rec, 8)):
         pdf = pdftext.extract(ctx.path(rec), seconds=min(ctx.options.limits.seconds_per_file, MAX_PDF_SECONDS),
                               max_chars=licensetext.MAX_TEXT_CHARS)
         return pdf.text, f"PDF license: {pdf.problem}" if pdf.problem else ""

@@ -32,7 +32,8 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
     publisher_id = snap.repo_id or ctx.options.repo_id
     publisher = origin_of(publisher_id) if publisher_id else _unknown("")
     chain = _lineage(ctx)
-    card = snap.facts.get("card") if snap.kind == "hub" else lineage.read_card(ctx.root, {f.path for f in ctx.files})
+    card = snap.facts.get("card") if snap.kind == "hub" else lineage.read_card(ctx.root, {f.path for f in ctx.files},
+                                                                               ctx.read_bytes)
     signals = _origin.collect(ctx, card if isinstance(card, dict) else {}, chain)
     effective = _effective_origin(publisher, chain, signals, ctx.regions.sensitive_origins)
     yield from _origin_findings(ctx, publisher_id, publisher, chain, effective)
@@ -98,7 +99,8 @@ def _lineage(ctx: ScanContext) -> list[dict[str, Any]]:
     snap = ctx.snapshot
     if snap.kind == "hub":
         return [_entry(a) for a in snap.ancestors]
-    refs = lineage.local_refs(ctx.root, {f.path for f in ctx.files if not f.error}) if not snap.single_file else []
+    accepted = {f.path for f in ctx.files if not f.error}
+    refs = lineage.local_refs(ctx.root, accepted, ctx.read_bytes) if not snap.single_file else []
     return [{"repo_id": r.repo_id, "relation": r.relation, "depth": 1, "parent": snap.repo_id or "(this model)",
              **_origin_part(r.repo_id if r.valid else ""), "license": "", "commit": "",
              "error": f"not resolved: {'local target, no endpoint to look it up' if r.valid else 'not a Hub id'}"
