@@ -97,7 +97,7 @@ def write(path: str | Path, data: Data) -> None:
         _write_through(path, data)
         return
     _remove_stale(path)
-    fd, tmp = _exclusive_temp(path.parent or Path("."), f".{path.name}.{os.getpid()}.", ".tmp")
+    fd, tmp = exclusive_temp(path.parent or Path("."), f".{path.name}.{os.getpid()}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~current_umask())
@@ -116,7 +116,7 @@ def write(path: str | Path, data: Data) -> None:
 _EXCLUSIVE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def _exclusive_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
+def exclusive_temp(folder: Path, prefix: str, suffix: str) -> tuple[int, str]:
     """What tempfile.mkstemp guarantees (a new file, O_EXCL, mode 0600, a name no one can predict), without
     importing tempfile: it brings shutil, random, bz2 and lzma, ~6 ms of every run's start-up."""
     for _ in range(100):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,26 +60,92 @@ def _shipped(path: Path) -> Any:
     """A shipped data file, parsed through a JSON copy in the user's cache named by the file's SHA-256.
 
     libyaml parses in C but builds the objects in Python: ~0.1 s of every start-up for our catalogs,
-    against a few ms for json.loads. Only a copy that reads back equal to the YAML is written; any
-    problem with the cache (unwritable, corrupt) falls back to parsing the YAML."""
+    against a few ms for json.loads. A copy is authenticated (HMAC-SHA256 with a key kept outside the
+    cache, see _cache_key): one written elsewhere, e.g. restored from another job's CI cache, is never
+    read. Only a copy that reads back equal to the YAML is written; any problem with the cache or the key
+    (unwritable, corrupt, forged) falls back to parsing the YAML."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise AuditorError(f"cannot read {path}: {exc.strerror or exc}") from None
-    cached = _parsed_cache() / f"{hashlib.sha256(raw).hexdigest()}.json"
-    try:
-        return json.loads(cached.read_bytes(), object_hook=_int_keys_back)
-    except (OSError, ValueError):
-        pass
+    name = hashlib.sha256(raw).hexdigest()
+    cached = _parsed_cache() / f"{name}.json"
+    key = _cache_key()
+    if key is None:
+        return load_file(path, fast=True)
+    body = _authenticated(cached, key, name)
+    if body is not None:
+        try:
+            return json.loads(body, object_hook=_int_keys_back)
+        except ValueError:
+            pass
     data = load_file(path, fast=True)
     try:
-        text = json.dumps(_int_keys_out(data), ensure_ascii=False)
+        text = json.dumps(_int_keys_out(data), ensure_ascii=False).encode("utf-8")
         if json.loads(text, object_hook=_int_keys_back) == data:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            atomic.write(cached, text)
+            atomic.write(cached, [_mac(key, name, text).encode("ascii"), b"\n", text])
     except (OSError, TypeError, ValueError):
         pass
     return data
+
+
+def _mac(key: bytes, name: str, body: bytes) -> str:
+    import hmac
+    return hmac.new(key, name.encode("ascii") + b"\n" + body, "sha256").hexdigest()
+
+
+def _authenticated(cached: Path, key: bytes, name: str) -> bytes | None:
+    """The copy's JSON when its MAC is ours for this YAML's hash; None for a missing, corrupt or forged copy."""
+    import hmac
+    try:
+        mac, _, body = cached.read_bytes().partition(b"\n")
+    except OSError:
+        return None
+    return body if hmac.compare_digest(mac, _mac(key, name, body).encode("ascii")) else None
+
+
+KEY_BYTES = 32
+
+
+@functools.cache
+def _cache_key() -> bytes | None:
+    """This user's key for the parsed-rules cache, made on first use: 32 random bytes, mode 0600, in the
+    state folder (AUDITOR_STATE, else $XDG_STATE_HOME/auditor, else ~/.local/state/auditor), not in the
+    cache, so a restored cache brings no key that signs it. None (no cache) when it cannot be had safely."""
+    configured = settings.current().state_dir
+    folder = Path(configured) if configured else Path.home() / ".local" / "state" / "auditor"
+    path = folder / "rules-cache.key"
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = atomic.exclusive_temp(folder, ".rules-cache.key.", ".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(KEY_BYTES))
+            os.link(tmp, path)          # fails if another process made the key first: then its key is read
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        return _read_key(path)
+    except OSError:
+        return None
+
+
+def _read_key(path: Path) -> bytes | None:
+    """The key when it is a regular file of ours that no one else can read or write, of the right length."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        key = fh.read(KEY_BYTES + 1)
+    private = stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+    return key if private and len(key) == KEY_BYTES else None
 
 
 _INT_KEYS = "\u0000int-keys"   # a key no YAML mapping of ours has: marks a mapping whose keys are integers
@@ -100,8 +168,9 @@ def _int_keys_back(mapping: dict[str, Any]) -> Any:
 
 
 # The copies' format: a new one gets a new folder, so that another auditor version sharing the cache never
-# reads a copy it would misread (version 1 had no integer-keyed tables and skipped files that needed them).
-_PARSED_FORMAT = "parsed-rules-2"
+# reads a copy it would misread (version 1 had no integer-keyed tables and skipped files that needed them;
+# version 2 had no MAC).
+_PARSED_FORMAT = "parsed-rules-3"   # 3: each copy starts with its MAC
 
 
 def _parsed_cache() -> Path:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 class Settings:
     hf_endpoint: str = ""            # HF_ENDPOINT: the Hub or mirror to use when no --endpoint is given
     cache_dir: str = ""              # AUDITOR_CACHE: auditor's own cache of fetched snapshots
+    state_dir: str = ""              # AUDITOR_STATE, else $XDG_STATE_HOME/auditor: the key of the parsed-rules cache
     hub_token: str = ""              # AUDITOR_HUB_TOKEN: the token for the configured endpoint
     hub_timeout: str = ""            # AUDITOR_HUB_TIMEOUT: seconds per Hub request
     hub_deadline: str = ""           # AUDITOR_HUB_DEADLINE: seconds for a whole Hub fetch
@@ -37,6 +38,7 @@ def current(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         hf_endpoint=env.get("HF_ENDPOINT", ""),
         cache_dir=env.get("AUDITOR_CACHE", ""),
+        state_dir=env.get("AUDITOR_STATE", "") or (f"{env['XDG_STATE_HOME']}/auditor" if env.get("XDG_STATE_HOME") else ""),
         hub_token=env.get("AUDITOR_HUB_TOKEN", ""),
         hub_timeout=env.get("AUDITOR_HUB_TIMEOUT", ""),
         hub_deadline=env.get("AUDITOR_HUB_DEADLINE", ""),

@@ -16,7 +16,7 @@ def test_a_taken_temporary_name_is_skipped_and_the_new_file_is_private(tmp_path:
     monkeypatch.setattr(os, "urandom", lambda n: next(draws))
     taken = tmp_path / f".r.json.1.{'00' * 8}.tmp"
     taken.write_text("someone else's")
-    fd, name = atomic._exclusive_temp(tmp_path, ".r.json.1.", ".tmp")
+    fd, name = atomic.exclusive_temp(tmp_path, ".r.json.1.", ".tmp")
     os.close(fd)
     assert name == str(tmp_path / f".r.json.1.{'01' * 8}.tmp")
     assert taken.read_text() == "someone else's"                       # never opened, never truncated
@@ -29,7 +29,7 @@ def test_a_symlink_at_the_temporary_name_is_not_followed(tmp_path: Path, monkeyp
     target = tmp_path / "victim"
     target.write_text("keep")
     (tmp_path / f".r.json.1.{'02' * 8}.tmp").symlink_to(target)
-    fd, name = atomic._exclusive_temp(tmp_path, ".r.json.1.", ".tmp")
+    fd, name = atomic.exclusive_temp(tmp_path, ".r.json.1.", ".tmp")
     os.close(fd)
     assert name.endswith(f"{'03' * 8}.tmp") and target.read_text() == "keep"
 

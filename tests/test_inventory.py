@@ -13,6 +13,7 @@ import sys
 import tarfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -338,36 +339,100 @@ def test_cli_commands_load_on_demand(tmp_path: Path) -> None:
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_shipped_rules_are_read_through_a_json_copy_and_a_bad_copy_is_ignored(tmp_path: Path,
-                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def own_rules_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh parsed-rules cache and key folder for one test."""
+    from auditor import rules
+    monkeypatch.setenv("AUDITOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("AUDITOR_STATE", str(tmp_path / "state"))
+    rules._cache_key.cache_clear()
+    yield tmp_path
+    rules._cache_key.cache_clear()
+
+
+def test_shipped_rules_are_read_through_a_json_copy_and_a_bad_copy_is_ignored(own_rules_cache: Path) -> None:
     import yaml
 
     from auditor import rules
-    monkeypatch.setenv("AUDITOR_CACHE", str(tmp_path))
     source = rules.rules_dir() / "formats.yaml"
     expected = yaml.safe_load(source.read_text(encoding="utf-8"))
     assert rules._shipped(source) == expected
-    (copy,) = (tmp_path / rules._PARSED_FORMAT).iterdir()
+    (copy,) = (own_rules_cache / "cache" / rules._PARSED_FORMAT).iterdir()
     assert copy.name == hashlib.sha256(source.read_bytes()).hexdigest() + ".json"
+    written = copy.read_bytes()
     copy.write_text("{not json")
     assert rules._shipped(source) == expected          # a corrupt copy: the YAML is parsed again ...
-    assert rules._shipped(source) == expected and copy.read_text().startswith("{\"")   # ... and the copy rewritten
+    assert copy.read_bytes() == written                 # ... and the copy rewritten
 
 
-def test_every_shipped_data_file_gets_a_json_copy_that_reads_back_equal(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_copy_not_made_with_this_users_key_is_never_read(own_rules_cache: Path) -> None:
+    """A cache restored from another job (another key) or edited by hand: valid JSON, wrong MAC."""
+    import json
+
+    import yaml
+
+    from auditor import rules
+    source = rules.rules_dir() / "formats.yaml"
+    expected = yaml.safe_load(source.read_text(encoding="utf-8"))
+    rules._shipped(source)
+    (copy,) = (own_rules_cache / "cache" / rules._PARSED_FORMAT).iterdir()
+    mac, _, body = copy.read_bytes().partition(b"\n")
+    assert len(mac) == 64 and json.loads(body) == expected
+    forged = json.dumps({"tampered": True}).encode()
+    other_key = b"k" * rules.KEY_BYTES
+    copy.write_bytes(rules._mac(other_key, copy.stem, forged).encode() + b"\n" + forged)
+    assert rules._shipped(source) == expected
+    copy.write_bytes(mac + b"\n" + forged)            # our MAC over other bytes
+    assert rules._shipped(source) == expected
+    assert copy.read_bytes().partition(b"\n")[2] == body   # rewritten from the YAML
+
+
+def test_a_key_others_can_read_is_not_used_and_no_copy_is_written(own_rules_cache: Path) -> None:
+    import os
+
+    from auditor import rules
+    key = own_rules_cache / "state" / "rules-cache.key"
+    key.parent.mkdir()
+    key.write_bytes(b"k" * rules.KEY_BYTES)
+    os.chmod(key, 0o644)
+    import yaml
+    source = rules.rules_dir() / "formats.yaml"
+    assert rules._shipped(source) == yaml.safe_load(source.read_text(encoding="utf-8"))   # parsed from the YAML
+    assert rules._cache_key() is None
+    assert not (own_rules_cache / "cache").exists()
+    os.chmod(key, 0o600)
+    rules._cache_key.cache_clear()
+    assert rules._cache_key() == b"k" * rules.KEY_BYTES
+
+
+def test_the_key_is_made_once_private_and_reused(own_rules_cache: Path) -> None:
+    import stat
+
+    from auditor import rules
+    first = rules._cache_key()
+    key = own_rules_cache / "state" / "rules-cache.key"
+    assert first is not None and len(first) == rules.KEY_BYTES and key.read_bytes() == first
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert [p.name for p in key.parent.iterdir()] == ["rules-cache.key"]      # no temp file left
+    rules._cache_key.cache_clear()
+    assert rules._cache_key() == first
+    key.write_bytes(b"short")                                              # a key of the wrong length
+    rules._cache_key.cache_clear()
+    assert rules._cache_key() is None
+
+
+def test_every_shipped_data_file_gets_a_json_copy_that_reads_back_equal(own_rules_cache: Path) -> None:
     """Integer-keyed tables (GGUF and ONNX type codes) too: a file without a copy is parsed by PyYAML on
     every run."""
     import yaml
 
     from auditor import rules
-    monkeypatch.setenv("AUDITOR_CACHE", str(tmp_path))
     sources = sorted(rules.rules_dir().rglob("*.yaml"))
     for source in sources:
         expected = yaml.safe_load(source.read_text(encoding="utf-8"))
         assert rules._shipped(source) == expected, source.name       # parsed, and the copy written
         assert rules._shipped(source) == expected, source.name       # read back from the copy
-    assert len(list((tmp_path / rules._PARSED_FORMAT).iterdir())) == len({s.read_bytes() for s in sources})
+    assert len(list((own_rules_cache / "cache" / rules._PARSED_FORMAT).iterdir())) == len({s.read_bytes() for s in sources})
     gguf = rules._shipped(rules.rules_dir() / "weight-formats.yaml")["gguf"]["value_types"]
     assert gguf and all(type(k) is int for k in gguf)
 
