@@ -82,8 +82,8 @@ class TrueType:
         self.ascent, self.descent = self.scale(ascent), self.scale(descent)
         self.glyph_count = struct.unpack_from(">H", self.table("maxp"), 4)[0]
         self.long_metrics = struct.unpack_from(">H", hhea, 34)[0]
-        advances = _u16s(self.table("hmtx"), 0, 2 * self.long_metrics)[::2]
-        self.advance = [self.scale(a) for a in advances]      # 1/1000 em; the last applies beyond
+        # font units; scaled when a glyph is measured (a page uses a few hundred of a font's thousands)
+        self.advances = _u16s(self.table("hmtx"), 0, 2 * self.long_metrics)[::2]
         self.cap_height, self.weight, self.fixed, self.italic = self.ascent, 400, False, 0.0
         if "OS/2" in self.tables:
             os2 = self.table("OS/2")
@@ -108,7 +108,8 @@ class TrueType:
         return round(value * 1000 / self.upm)
 
     def width(self, gid: int) -> int:
-        return self.advance[gid] if gid < len(self.advance) else self.advance[-1]
+        """The glyph's advance in 1/1000 em (the last long metric applies beyond the table)."""
+        return self.scale(self.advances[gid] if gid < len(self.advances) else self.advances[-1])
 
     # -- the embedded program -----------------------------------------------------------------------
     def _glyph(self, gid: int) -> bytes:
