@@ -230,3 +230,47 @@ def test_a_cff_font_is_never_chosen_as_the_cjk_fallback(tmp_path: Path, monkeypa
     if chosen:
         assert "权" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.render(dataclasses.replace(
             hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))))).pages)
+
+
+def _text_for(result):  # type: ignore[no-untyped-def]
+    from auditor.reports.pdf_grid import Text
+    report = pdf._Report(result)
+    return Text(report.doc, "mono", 6, report.fallbacks)
+
+
+def _drawn(ops: str, fonts: dict) -> str:  # type: ignore[type-arg]
+    """The text a sequence of Tf / Tj operators draws, read back through each font's glyph -> code map."""
+    out, font = [], None
+    for m in re.finditer(r"/F(\w+) [\d.]+ Tf|\(((?:\\.|[^\\)])*)\) Tj", ops, re.S):
+        if m.group(1):
+            font = fonts[m.group(1)]
+            continue
+        raw = re.sub(r"\\(.)", lambda x: "\r" if x.group(1) == "r" else x.group(1), m.group(2)).encode("latin-1")
+        gids = [raw[i] * 256 + raw[i + 1] for i in range(0, len(raw), 2)]
+        assert font is not None and 0 not in gids
+        out += [chr(font.used[g]) for g in gids]
+    return "".join(out)
+
+
+def test_show_switches_font_only_around_the_characters_that_need_it() -> None:
+    result = dataclasses.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
+    text = _text_for(result)
+    mono = text.fonts[0]
+    regular_only = next(chr(c) for c in range(0x100, 0x3000) if c in text.fonts[1].cmap and c not in mono.cmap)
+    samples = ["ab(c)\\d", "données модель", f"权重{regular_only}x{regular_only}{regular_only}权/模型 (1).bin",
+               f"{regular_only}权", "\u0007权\u0007", "", "EFy*"]      # EFy*: glyph ids 0x28, 0x29, 0x5C, 0x0D
+    for sample in samples:
+        state: list = [None]  # type: ignore[type-arg]
+        ops = text.show(10, 20, sample, state)
+        assert state[0] == (mono.key, 6)                         # the first font selected when it returns
+        expected = "".join(ch for ch in sample if any(ord(ch) in f.cmap for f in text.fonts))
+        assert _drawn(ops, text.doc.fonts) == expected, sample
+        assert (" () Tj" not in ops or not sample) and not ops.count("Tf") > 2 * sum(ord(ch) > 0x7E for ch in sample) + 1
+
+
+def test_many_ascii_texts_encoded_at_once_are_each_encoded_alone() -> None:
+    text = _text_for(hostile_result())
+    samples = ["", "EFy*", "()\\", "a" * 300, "", "path/to/model (2).bin", " ", "sha256 " + "0f" * 32, ""]
+    assert text.byte_table
+    assert text.codes_many(samples) == [text.codes(s) for s in samples]
+    assert text.codes_many(["a\u0007b", "c"]) != [text.codes(s) for s in ("a\u0007b", "c")]   # the caller's check

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from itertools import groupby
 from typing import Any
 
 from auditor.reports.pdf_doc import HEIGHT, Document, K
@@ -64,11 +63,17 @@ class Text:
         self.fonts = [doc.fonts[font], *(doc.fonts[key] for key in fallbacks if key in doc.fonts and key != font)]
         self.encoders = {f.key: _Encoder(f) for f in self.fonts}
         self.face = _Lookup(self._face)             # char -> the font that draws it
+        self.runs = _Runs(self)                     # code point -> its code, with font changes (show)
+        leave, enter = self.runs.leave, self.runs.enter      # fallback to fallback: no stop in the first font
+        self.merges = [(leave[f.key] + enter[g.key], "" if f is g else enter[g.key])
+                       for f in self.fonts[1:] for g in self.fonts[1:]]
+        self.first_op = (self.fonts[0].key, size)
+        self.select_first = f"/F{self.fonts[0].key} {size:.2f} Tf "
         self.advance = _Lookup(lambda ch: (font := self.face[ch]).width(font.cmap.get(ord(ch))))
         first = self.encoders[self.fonts[0].key]
         gids = [first.font.cmap.get(c) for c in range(32, 127)]
-        self.byte_table = b""           # ASCII in the first font, when its glyph ids are below 256: see codes()
-        if max(gids) < 256:
+        self.byte_table = b""           # ASCII in the first font, when its glyph ids are 1..255: see codes()
+        if 0 < min(gids) and max(gids) < 256:
             self.byte_table = bytes(32) + bytes(gids) + bytes(129)
             for c in range(32, 127):
                 first[c]                # noqa: B018  (records the glyphs for the subset and ToUnicode)
@@ -85,6 +90,14 @@ class Text:
         data = text.encode("utf-16-be").translate(self.byte_table)
         data = data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)").replace(b"\r", b"\\r")
         return data.decode("latin-1")
+
+    def codes_many(self, texts: list[str]) -> list[str]:
+        """codes() of many printable-ASCII texts (needs byte_table) in one pass: joined by LF, which the table
+        makes 00 00, a pair no character's code has at an even offset (glyph ids are 1..255, an escape never
+        ends in 00), so splitting at the first 00 00 from the left finds each LF."""
+        data = "\n".join(texts).encode("utf-16-be").translate(self.byte_table)
+        data = data.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)").replace(b"\r", b"\\r")
+        return data.decode("latin-1").split("\x00\x00")
 
     def units(self, mm: float) -> float:
         """A width in mm as font units (1/1000 em) at this size."""
@@ -131,22 +144,45 @@ class Text:
         return self.width(text) * self.size / 1000 / K
 
     def show(self, x: float, y: float, text: str, state: list[Any]) -> str:
-        """Text operators drawing `text` with its baseline-left at (x, y) pt; state[0] is the font set."""
-        ops = [f"1 0 0 1 {x:.2f} {y:.2f} Tm"]
-        faces = [self.fonts[0]] if text.isascii() else list(map(self.face.__getitem__, text))
-        if faces.count(faces[0]) == len(faces):
-            runs = [(faces[0], text)]
-        else:
-            runs = [(font, "".join(ch for ch, _ in group)) for font, group in
-                    groupby(zip(text, faces, strict=True), key=lambda pair: pair[1])]
-        for font, run in runs:
-            if state[0] != (font.key, self.size):
-                ops.append(f"/F{font.key} {self.size:.2f} Tf")
-                font.shown = True
-                state[0] = (font.key, self.size)
-            body = self.codes(run) if font is self.fonts[0] and run.isascii() else run.translate(self.encoders[font.key])
-            ops.append(f"({body}) Tj")
-        return " ".join(ops)
+        """Text operators drawing `text` with its baseline-left at (x, y) pt; state[0] is the font set, the first
+        font when it returns."""
+        select = ""
+        if state[0] != self.first_op:
+            select = self.select_first
+            self.fonts[0].shown = True
+            state[0] = self.first_op
+        if text.isascii():
+            return f"1 0 0 1 {x:.2f} {y:.2f} Tm {select}({self.codes(text)}) Tj"
+        body = f"({text.translate(self.runs)}) Tj"
+        for pair, joined in self.merges:
+            body = body.replace(pair, joined)
+        return f"1 0 0 1 {x:.2f} {y:.2f} Tm {select}" + body.removeprefix("() Tj ").removesuffix(" () Tj")
+
+
+class _Runs(dict[int, str]):
+    """Code point -> its code in the first font that has it, as part of a literal string in the first font: a
+    character of fallback font i closes the string, selects font i, shows it and selects the first font again
+    (with i + 1 spaces before that Tf, so that Text.show can tell whose `back to the first` it is: between two
+    characters of the same fallback font it is removed with the `to i again` after it, between two fallback
+    fonts only the `to the first` is). A character no font has is left out."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__()
+        self.text = text
+        first = text.fonts[0]
+        self.enter = {f.key: f") Tj /F{f.key} {text.size:.2f} Tf (" for f in text.fonts[1:]}
+        self.leave = {f.key: f") Tj{' ' * (i + 1)}/F{first.key} {text.size:.2f} Tf (" for i, f in
+                      enumerate(text.fonts[1:])}
+
+    def __missing__(self, code: int) -> str:
+        text = self.text
+        font = next((f for f in text.fonts if code in f.cmap), text.fonts[0])
+        value = text.encoders[font.key][code]
+        if value and font is not text.fonts[0]:
+            font.shown = True
+            value = self.enter[font.key] + value + self.leave[font.key]
+        self[code] = value
+        return value
 
 
 class Page:
@@ -220,45 +256,112 @@ class Grid:
         return y + _HEAD_HEIGHT
 
     def draw(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
-        doc = self.doc
+        """The rows, a page's printable-ASCII cells encoded together (_Batch); a row is one absolute Tm, then
+        relative moves (Td) from column to column and down to a wrapped path's next lines."""
+        doc, text = self.doc, self.text
         page = Page(doc)
         y = self.header(page, doc.y)
         left = doc.left
-        right = left + sum(self.widths)
         starts = [(left + sum(self.widths[:i]) + _CELL_MARGIN) * K for i in range(len(self.widths))]
-        show = self.text.show
-        mono, codes = self.text.fonts[0], self.text.codes
-        font_op = (mono.key, _ROW_SIZE)
-        steps = [f"{b - a:.2f} 0 Td" for a, b in itertools.pairwise(starts)]     # column to column
-        lk, rk, lift = left * K, right * K, 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K     # Page.rule, Page.baseline
+        moves = [round(b - a, 2) for a, b in itertools.pairwise(starts)]
+        steps = [f"{dx:.2f} 0 Td" for dx in moves]                      # column to column
+        down = f"0 {-_ROW_HEIGHT * K:.3f} Td"                           # a wrapped path's next line
+        back = f"{-sum(moves):.2f} {-_ROW_HEIGHT * K:.3f} Td"           # from the last column to it
+        x0 = f"1 0 0 1 {starts[0]:.2f} "
+        rule = (f"{left * K:.2f} ", " m " + f"{(left + sum(self.widths)) * K:.2f} ", " l")
+        lift = 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K         # Page.baseline
+        batch = _Batch(text, page, steps)
         for path, *cells in rows:
             lines = self.wrap(path)
             if y + _ROW_HEIGHT * len(lines) > doc.page_break_trigger:
+                batch.flush()
                 page.flush()
                 doc.add_page()
                 y = self.header(page, doc.y)
-            first, text, state, rules = (HEIGHT - y - lift) * K, page.text, page.state, page.rules
-            if state[0] == font_op and path.isascii():
-                head = f"1 0 0 1 {starts[0]:.2f} {first:.2f} Tm ({codes(lines[0])}) Tj"
-            else:
-                head = show(starts[0], first, lines[0], state)
-            if "".join(cells).isascii():        # the other columns from the path's line start (Td)
-                if state[0] != font_op:
-                    head += f" /F{mono.key} {_ROW_SIZE:.2f} Tf"
-                    mono.shown = True
-                    state[0] = font_op
-                text.append(head + " " + " ".join(f"{step} ({codes(cell)}) Tj"
-                                                  for step, cell in zip(steps, cells, strict=True)))
-            else:
-                text.append(head)
-                text.extend(show(x, first, cell, state) for x, cell in zip(starts[1:], cells, strict=True))
-            for line in lines[1:]:
-                y += _ROW_HEIGHT
-                text.append(show(starts[0], page.baseline(y, _ROW_HEIGHT, _ROW_SIZE), line, page.state))
+            row_ascii = batch.fast and "".join(cells).isascii() and "".join(cells).isprintable()
+            if not row_ascii:
+                batch.op(" ".join(text.show(x, (HEIGHT - y - lift) * K, line, page.state)
+                                  for x, line in zip(starts, [lines[0], *cells], strict=True)))
+            elif batch.fast and path.isascii() and path.isprintable():
+                batch.row(f"{x0}{(HEIGHT - y - lift) * K:.2f} Tm", lines[0], cells)
+            else:       # the path needs other fonts or codes: shown on its own, the ASCII cells after it
+                batch.row(text.show(starts[0], (HEIGHT - y - lift) * K, lines[0], page.state), None, cells)
+            if len(lines) > 1:
+                y = self._more_lines(batch, lines, y, starts[0], lift, back if row_ascii else "", down)
             y += _ROW_HEIGHT
-            rules.append(f"{lk:.2f} {(HEIGHT - y) * K:.2f} m {rk:.2f} {(HEIGHT - y) * K:.2f} l")
+            ys = f"{(HEIGHT - y) * K:.2f}"
+            page.rules.append(rule[0] + ys + rule[1] + ys + rule[2])
+        batch.flush()
         page.flush()
         doc.y = y
+
+    def _more_lines(self, batch: _Batch, lines: list[str], y: float, x: float, lift: float, back: str,
+                    down: str) -> float:
+        """A wrapped path's lines after the first, under it: relative moves when the row was batched."""
+        if back and batch.fast and all(line.isascii() and line.isprintable() for line in lines):
+            batch.lines(back, down, lines[1:])
+            return y + _ROW_HEIGHT * (len(lines) - 1)
+        for line in lines[1:]:
+            y += _ROW_HEIGHT
+            batch.op(self.text.show(x, (HEIGHT - y - lift) * K, line, batch.page.state))
+        return y
+
+
+class _Batch:
+    """A page's text operators with its printable-ASCII strings held back and encoded in one go (Text.codes_many):
+    `ops[i]` comes before `texts[i]` (the body of a literal string); each op but the first closes the string before
+    it. The cells of a row are `steps` (Td) apart."""
+
+    def __init__(self, text: Text, page: Page, steps: Sequence[str]) -> None:
+        self.text, self.page = text, page
+        self.fast = bool(text.byte_table)
+        mono = text.fonts[0]
+        self.font_op, self.select = (mono.key, text.size), f"/F{mono.key} {text.size:.2f} Tf "
+        self.after_path = f"{steps[0]} ("
+        self.steps = [f") Tj {step} (" for step in steps]
+        self.ops: list[str] = []
+        self.texts: list[str] = []
+
+    def _font(self) -> str:
+        """The operator selecting the first font when another is selected (the batched strings are in it)."""
+        state = self.page.state
+        if state[0] == self.font_op:
+            return ""
+        state[0] = self.font_op
+        self.text.fonts[0].shown = True
+        return self.select
+
+    def row(self, head: str, path: str | None, cells: Sequence[str]) -> None:
+        """A row from `head`: its Tm and the path batched, or (path None) the operators that showed the path."""
+        lead = f"{') Tj' if self.texts else ''}\n{head} {self._font()}"
+        if path is None:
+            self.ops += [lead + self.after_path, *self.steps[1:]]
+        else:
+            self.ops += [lead + "(", *self.steps]
+            self.texts.append(path)
+        self.texts += cells
+
+    def lines(self, back: str, down: str, lines: Sequence[str]) -> None:
+        """Lines under the row just added, in the first font: `back` to the first one, `down` to the others."""
+        move = back
+        for line in lines:
+            self.ops.append(f") Tj {move} (")
+            self.texts.append(line)
+            move = down
+
+    def op(self, operators: str) -> None:
+        """Operators that end with no string open (a row shown by Text.show)."""
+        self.flush()
+        self.page.text.append(operators)
+
+    def flush(self) -> None:
+        if not self.texts:
+            return
+        encoded = self.text.codes_many(self.texts)
+        if len(encoded) != len(self.texts):        # not printable ASCII after all: one at a time
+            encoded = list(map(self.text.codes, self.texts))
+        self.page.text.append("".join(itertools.chain.from_iterable(zip(self.ops, encoded, strict=True))) + ") Tj")
+        self.ops, self.texts = [], []
 
 
 Cell = str | tuple[str, tuple[int, int, int]]     # text, or (text, rgb) for bold white on that colour, centred
