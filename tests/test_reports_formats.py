@@ -118,6 +118,19 @@ def test_cyclonedx_validator_rejects_a_broken_bom(results):
     assert "unresolved reference ev-nowhere" in errors
 
 
+def test_cyclonedx_spdx_ids_are_fixed_as_the_library_fixes_them():
+    """Our SPDX id fixup reads the library's SPDX schema itself (its spdx module is 40 ms to import): it must
+    answer as the library's fixup_id does, for every id and for ids that are not."""
+    from cyclonedx.schema._res import SPDX_JSON
+    from cyclonedx.spdx import fixup_id
+    fixup = cyclonedx._spdx_fixup()
+    assert fixup is not fixup_id                     # the fast path is the one in use
+    ids = json.loads(Path(SPDX_JSON).read_text())["enum"]
+    assert len(ids) > 500
+    for value in [*ids, *(i.lower() for i in ids), *(i.upper() for i in ids), "llama3", "other", "", "Apache 2.0"]:
+        assert fixup(value) == fixup_id(value), value
+
+
 def test_cyclonedx_unknown_license_is_not_invented(results):
     unassessed = dataclasses.replace(results["hostile"], facts={})      # as if no license scanner ran
     model = cyclonedx.to_dict(unassessed)["metadata"]["component"]

@@ -72,6 +72,31 @@ def test_the_streamed_bom_is_the_document_to_dict_describes() -> None:
             assert cyclonedx.validate(text, spec) == []
 
 
+_HOSTILE_VALUES = ("", "plain", 'q"uote\\back', "line\nbreak\ttab", "\u202eevil\u200b", "bad\udcff", "权重",
+                   "x" * 5000, 0, 7, -1, 2 ** 70, None, True, 1.5, ["a", {"b": 1}], {"k": "v"})
+
+
+def test_a_file_component_line_is_what_the_encoder_writes_for_the_component() -> None:
+    """The components are written as JSON text directly (cyclonedx._files): each line must be the line the
+    json encoder makes for its own content, and hold the values cleaned as every other BOM value is."""
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    records = [FileRecord(path=v, size=v, sha256=v, format=v, extension_format=w, publisher_sha256=v,  # type: ignore[arg-type]
+                          publisher_git_sha1=w, error=v)
+               for v in _HOSTILE_VALUES for w in (_HOSTILE_VALUES[1], _HOSTILE_VALUES[-3])]
+    lines = list(cyclonedx._files(records))
+    assert len(lines) == len(records)
+    for i, (line, r) in enumerate(zip(lines, records, strict=True)):
+        component = json.loads(line)
+        assert encode(component) == line, r
+        props = {p["name"].removeprefix("auditor:file:"): p["value"] for p in component["properties"]}
+        assert component["bom-ref"] == f"file-{i}" and component["name"] == cyclonedx._c(r.path, 1000)
+        assert props["format"] == cyclonedx._c(r.format, 4000) and props["size"] == cyclonedx._c(r.size, 4000)
+        assert ("hashes" in component) == bool(r.sha256) and ("error" in props) == bool(r.error)
+        assert all(ch.isprintable() or ch in "\n\t" for v in props.values() for ch in v)   # no bidi, no control
+        if r.sha256:
+            assert component["hashes"] == [{"alg": "SHA-256", "content": cyclonedx._c(r.sha256, 4000)}]
+
+
 def _fonts(data: bytes) -> set[str]:
     names = set()
     for page in PdfReader(io.BytesIO(data)).pages:

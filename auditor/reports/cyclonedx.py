@@ -17,10 +17,11 @@ the library's strict JSON validator in the tests (`validate`). What the BOM says
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -59,8 +60,8 @@ def iter_render(result: AuditResult, spec: str = DEFAULT_SPEC) -> Iterator[str]:
     for key, items in lists.items():
         before, text = text.split(json.dumps(f"\x00{key}\x00"), 1)
         first = True
-        for item in items:
-            yield (before if first else ",\n    ") + line(item)
+        for item in items:          # a file's component comes as its line already (_files)
+            yield (before if first else ",\n    ") + (item if type(item) is str else line(item))
             first = False
         if first:                          # an empty list: `[]`, as json.dumps writes it
             yield before.rstrip()[:-1] + "[]"
@@ -123,11 +124,26 @@ def _entity(org: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
+@functools.cache
+def _spdx_fixup() -> Callable[[str], str | None]:
+    """spdx.fixup_id (an SPDX id with its case fixed, None when it is not one) over the SPDX schema the BOM is
+    validated against; importing the library's spdx module builds license_expression's whole index instead
+    (40 ms of every BOM), which fixup_id does not use."""
+    try:
+        from cyclonedx.schema._res import SPDX_JSON
+        with open(SPDX_JSON, "rb") as fh:
+            ids = {str(i).lower(): str(i) for i in json.load(fh)["enum"]}
+    except (ImportError, OSError, ValueError, KeyError, TypeError):     # the library moved its data
+        from cyclonedx.spdx import fixup_id
+        return fixup_id
+    return lambda value: ids.get(value.lower())
+
+
 def _licenses(spdx: str, name: str, url: str = "") -> list[dict[str, Any]]:
     """An SPDX id when it is one (case fixed), otherwise a named license; nothing when unknown."""
-    from cyclonedx.spdx import fixup_id
+    fixup = _spdx_fixup()
     for candidate in (spdx, name):
-        fixed = fixup_id(str(candidate)) if candidate else None
+        fixed = fixup(str(candidate)) if candidate else None
         if fixed:
             return [{"license": {"id": fixed, "acknowledgement": "declared"}}]
     label = name or spdx
@@ -191,22 +207,52 @@ def _file_refs(result: AuditResult) -> tuple[list[FileRecord], dict[str, str]]:
     return ordered, {r.path: f"file-{i}" for i, r in enumerate(ordered)}
 
 
-def _files(ordered: list[FileRecord]) -> Iterator[dict[str, Any]]:
+# The string escaper JSONEncoder(ensure_ascii=False) itself uses (the C one): a line written with it is the
+# line the encoder would write for the same dict, byte for byte.
+_json_string = json.encoder.encode_basestring
+
+
+def _text(value: Any, limit: int = 4000) -> str:
+    """_c() with the common case first: a short printable string (most of a file's values) as it is."""
+    if type(value) is int:
+        value = str(value)
+    if type(value) is str and len(value) <= limit and value.isprintable():
+        return value
+    return _c(value, limit)
+
+
+def _file_prop(name: str, value: Any) -> str:
+    """A file's property as JSON text."""
+    return f'{{"name": "{PROPERTY_NS}:file:{name}", "value": {_json_string(_text(value))}}}'
+
+
+class _SharedProps(dict[tuple[str, str], str]):
+    """_file_prop() made once per (name, value) and shared: a format takes a few values over all the files."""
+
+    def __missing__(self, key: tuple[str, str]) -> str:
+        prop = self[key] = _file_prop(*key)
+        return prop
+
+    def of(self, name: str, value: Any) -> str:
+        return self[name, value] if type(value) is str else _file_prop(name, value)   # hostile: maybe unhashable
+
+
+def _files(ordered: list[FileRecord]) -> Iterator[str]:
+    """Each file's component as its JSON line, written directly: the dict and the encoder cost 3x as much
+    (to_dict() parses the lines back)."""
+    shared = _SharedProps()
     for i, r in enumerate(ordered):
-        props = [_prop("file:format", r.format), _prop("file:size", r.size)]
-        if r.extension_format and r.extension_format != r.format:
-            props.append(_prop("file:extension-format", r.extension_format))
-        if r.publisher_sha256:
-            props.append(_prop("file:publisher-sha256", r.publisher_sha256))
-        if r.publisher_git_sha1:
-            props.append(_prop("file:publisher-git-sha1", r.publisher_git_sha1))
-        if r.error:
-            props.append(_prop("file:error", r.error))
-        comp: dict[str, Any] = {"type": "file", "bom-ref": f"file-{i}", "name": _c(r.path, 1000)}
-        if r.sha256:
-            comp["hashes"] = [{"alg": "SHA-256", "content": r.sha256}]
-        comp["properties"] = props
-        yield comp
+        fmt = r.format
+        line = [shared.of("format", fmt), _file_prop("size", r.size)]
+        if r.extension_format and r.extension_format != fmt:
+            line.append(shared.of("extension-format", r.extension_format))
+        for name, value in (("publisher-sha256", r.publisher_sha256), ("publisher-git-sha1", r.publisher_git_sha1),
+                            ("error", r.error)):
+            if value:
+                line.append(_file_prop(name, value))
+        hashes = f', "hashes": [{{"alg": "SHA-256", "content": {_json_string(_text(r.sha256))}}}]' if r.sha256 else ""
+        yield (f'{{"type": "file", "bom-ref": "file-{i}", "name": {_json_string(_text(r.path, 1000))}{hashes}, '
+               f'"properties": [{", ".join(line)}]}}')
 
 
 def _ancestors(result: AuditResult) -> tuple[list[dict[str, Any]], list[str]]:
@@ -416,7 +462,7 @@ def to_dict(result: AuditResult, spec: str = DEFAULT_SPEC) -> dict[str, Any]:
     doc = _document(result, spec)
     for key in _STREAMED:
         if key in doc:
-            doc[key] = list(doc[key])
+            doc[key] = [json.loads(item) if type(item) is str else item for item in doc[key]]
     return doc
 
 

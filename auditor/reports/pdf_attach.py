@@ -139,12 +139,12 @@ class Attachments:
             child.start()
         return self
 
-    def finish(self) -> list[Attachment]:
-        out = []
+    def finish(self) -> Iterator[Attachment]:
+        """Each document once its child is done: the writer asks for one only when it reaches it, so the
+        pages and fonts are compressed and written while the children still run."""
         for (name, mime, desc), child in zip(DOCUMENTS, self.children, strict=True):
             stored, size = child.finish()
-            out.append(Attachment(name, mime, desc, stored, size, child.chunks(stored)))
-        return out
+            yield Attachment(name, mime, desc, stored, size, child.chunks(stored))
 
     def close(self) -> None:
         for child in self.children:

@@ -16,7 +16,7 @@ from auditor.reports.pdf_font import TrueType
 
 K = 72 / 25.4                   # pt per mm
 WIDTH, HEIGHT = 210.0, 297.0    # A4, mm
-_CONTENT_LEVEL = 3            # zlib level of pages and fonts: 3x faster than 6, 5% larger
+_CONTENT_LEVEL = 1            # zlib level of pages and fonts, as the attachments': 2x faster than 3, 9% larger
 
 
 def text_string(value: str) -> str:
@@ -100,15 +100,17 @@ class Document:
     def add_font(self, font: TrueType) -> None:
         self.fonts[font.key] = font
 
-    def output(self, info: Info, attachments: list[Attachment],
+    def output(self, info: Info, attachments: Iterable[Attachment],
                footer: Callable[[int, int], str] | None = None) -> Iterator[bytes]:
         return _Writer(self, info, attachments, footer).pieces()
 
 
 class _Writer:
-    def __init__(self, doc: Document, info: Info, attachments: list[Attachment],
+    def __init__(self, doc: Document, info: Info, attachments: Iterable[Attachment],
                  footer: Callable[[int, int], str] | None) -> None:
-        self.doc, self.info, self.attachments, self.footer = doc, info, attachments, footer
+        self.doc, self.info, self.footer = doc, info, footer
+        self.pending = attachments          # taken one at a time, after the pages and fonts are out
+        self.attachments: list[Attachment] = []
         self.offsets: dict[int, int] = {}
         self.position = 0
         self.count = 0
@@ -156,7 +158,8 @@ class _Writer:
         for font in fonts:
             yield from self.font(font, font_refs[font.key])
         files = []
-        for attached in self.attachments:
+        for attached in self.pending:
+            self.attachments.append(attached)
             files.append(self.reserve())
             yield from self.attachment(attached, files[-1])
         outline = yield from self.outline(page_numbers)
