@@ -21,7 +21,7 @@ from auditor.reports import view
 from auditor.reports.pdf_attach import Attachments
 from auditor.reports.pdf_doc import HEIGHT, WIDTH, Document, Info, K
 from auditor.reports.pdf_font import TrueType, has_outlines
-from auditor.reports.pdf_grid import Cell, Grid, Page, Table, Text, rgb_op
+from auditor.reports.pdf_grid import Cell, Grid, Page, Table, Text, rgb_op, text_for
 
 EXTENSION = ".pdf"
 # A person reads the PDF; beyond these the PDF says how many were left out (the attached JSON has them all).
@@ -122,7 +122,6 @@ class _Report:
             self.fallbacks.append("cjk")
         self.missing = uncovered(wanted, [f for f in fonts if f.key in self.fallbacks])
         self.doc = Document(fonts, (folder / "color" / "sRGB2014.icc").read_bytes())
-        self.texts: dict[tuple[str, float], Text] = {}
         model = _t(view.model_name(result), 200)
         decision = result.verdict.decision
         self.info = Info(title=f"auditor report: {model}", author="auditor",
@@ -133,10 +132,7 @@ class _Report:
         self.footer_text = f"{model} · {decision.upper()} · auditor {_t(result.tool_version)}"
 
     def text(self, font: str, size: float) -> Text:
-        key = (font, size)
-        if key not in self.texts:
-            self.texts[key] = Text(self.doc, font, size, self.fallbacks)
-        return self.texts[key]
+        return text_for(self.doc, font, size, self.fallbacks)
 
     def footer(self, number: int, total: int) -> str:
         text = self.text("regular", 7)

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from isal import isal_zlib
 
@@ -76,6 +77,7 @@ class Document:
         self.icc = icc_profile
         self.pages: list[list[str]] = []
         self.bookmarks: list[tuple[str, int, float]] = []
+        self.texts: dict[tuple[str, float, tuple[str, ...]], Any] = {}     # pdf_grid.text_for's
         self.left = self.top = self.right = 15.0
         self.bottom = 16.0
         self.y = self.top

@@ -159,6 +159,16 @@ class Text:
         return f"1 0 0 1 {x:.2f} {y:.2f} Tm {select}" + body.removeprefix("() Tj ").removesuffix(" () Tj")
 
 
+def text_for(doc: Document, font: str, size: float, fallbacks: Sequence[str] = ()) -> Text:
+    """The document's Text for this font, size and fallbacks, made once (each caches its glyph lookups, and
+    a report has a few dozen tables)."""
+    key = (font, size, tuple(fallbacks))
+    found = doc.texts.get(key)
+    if found is None:
+        found = doc.texts[key] = Text(doc, font, size, fallbacks)
+    return found
+
+
 class _Runs(dict[int, str]):
     """Code point -> its code in the first font that has it, as part of a literal string in the first font: a
     character of fallback font i closes the string, selects font i, shows it and selects the first font again
@@ -233,8 +243,8 @@ class Grid:
     def __init__(self, doc: Document, widths: Sequence[float], heads: Sequence[str], head_fill: tuple[int, int, int],
                  fallbacks: Sequence[str] = ()) -> None:
         self.doc, self.widths, self.heads, self.head_fill = doc, tuple(widths), tuple(heads), head_fill
-        self.text = Text(doc, "mono", _ROW_SIZE, fallbacks)
-        self.bold = Text(doc, "bold", 7, fallbacks)
+        self.text = text_for(doc, "mono", _ROW_SIZE, fallbacks)
+        self.bold = text_for(doc, "bold", 7, fallbacks)
         self.room = self.text.units(self.widths[0] - 1)
         self.ascii_room = int(self.room / self.text.advance["0"])
 
@@ -374,8 +384,8 @@ class Table:
     def __init__(self, doc: Document, widths: Sequence[float], size: float, fallbacks: Sequence[str] = (),
                  head_fill: tuple[int, int, int] = (240, 242, 245), padding: float = 1.0) -> None:
         self.doc, self.widths, self.size, self.padding, self.head_fill = doc, tuple(widths), size, padding, head_fill
-        self.regular = Text(doc, "regular", size, fallbacks)
-        self.bold = Text(doc, "bold", size, fallbacks)
+        self.regular = text_for(doc, "regular", size, fallbacks)
+        self.bold = text_for(doc, "bold", size, fallbacks)
         self.line = size * 0.5
 
     def _lines(self, cell: Cell, width: float, text: Text) -> list[str]:
