@@ -281,14 +281,16 @@ class Grid:
         rule = (f"{left * K:.2f} ", " m " + f"{(left + sum(self.widths)) * K:.2f} ", " l")
         lift = 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K         # Page.baseline
         batch = _Batch(text, page, steps)
+        trigger = doc.page_break_trigger
         for path, *cells in rows:
             lines = self.wrap(path)
-            if y + _ROW_HEIGHT * len(lines) > doc.page_break_trigger:
+            if y + _ROW_HEIGHT * len(lines) > trigger:
                 batch.flush()
                 page.flush()
                 doc.add_page()
                 y = self.header(page, doc.y)
-            row_ascii = batch.fast and "".join(cells).isascii() and "".join(cells).isprintable()
+            joined = "".join(cells)
+            row_ascii = batch.fast and joined.isascii() and joined.isprintable()
             if not row_ascii:
                 batch.op(" ".join(text.show(x, (HEIGHT - y - lift) * K, line, page.state)
                                   for x, line in zip(starts, [lines[0], *cells], strict=True)))
