@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -203,7 +204,7 @@ def _vulnerability_id(f: Finding, used: set[str]) -> str:
 
 
 def _file_refs(result: AuditResult) -> tuple[list[FileRecord], dict[str, str]]:
-    ordered = sorted(result.files, key=lambda r: r.path)
+    ordered = sorted(result.files, key=operator.attrgetter("path"))
     return ordered, {r.path: f"file-{i}" for i, r in enumerate(ordered)}
 
 
@@ -338,8 +339,8 @@ def _model(result: AuditResult, digest: str) -> dict[str, Any]:
 
 def _core(result: AuditResult, spec: str) -> dict[str, Any]:
     """The document with its two long lists as iterators (to_dict() makes them lists, iter_render() streams)."""
-    digest = manifest_digest(result)
     ordered, file_refs = _file_refs(result)
+    digest = inventory.manifest_digest(ordered)       # in path order already: its own sort is one pass
     used: set[str] = set()
     vulns = (_vulnerability(f, _vulnerability_id(f, used), f"finding-{i}", file_refs.get(f.file, "model"))
              for i, f in enumerate(f for f in view.ordered(result.findings) if f.severity > Severity.INFO))
