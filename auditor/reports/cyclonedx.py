@@ -213,18 +213,9 @@ def _file_refs(result: AuditResult) -> tuple[list[FileRecord], dict[str, str]]:
 _json_string = json.encoder.encode_basestring
 
 
-def _text(value: Any, limit: int = 4000) -> str:
-    """_c() with the common case first: a short printable string (most of a file's values) as it is."""
-    if type(value) is int:
-        value = str(value)
-    if type(value) is str and len(value) <= limit and value.isprintable():
-        return value
-    return _c(value, limit)
-
-
 def _file_prop(name: str, value: Any) -> str:
     """A file's property as JSON text."""
-    return f'{{"name": "{PROPERTY_NS}:file:{name}", "value": {_json_string(_text(value))}}}'
+    return f'{{"name": "{PROPERTY_NS}:file:{name}", "value": {_json_string(_c(value, 4000))}}}'
 
 
 class _SharedProps(dict[tuple[str, str], str]):
@@ -251,8 +242,8 @@ def _files(ordered: list[FileRecord]) -> Iterator[str]:
                             ("error", r.error)):
             if value:
                 line.append(_file_prop(name, value))
-        hashes = f', "hashes": [{{"alg": "SHA-256", "content": {_json_string(_text(r.sha256))}}}]' if r.sha256 else ""
-        yield (f'{{"type": "file", "bom-ref": "file-{i}", "name": {_json_string(_text(r.path, 1000))}{hashes}, '
+        hashes = f', "hashes": [{{"alg": "SHA-256", "content": {_json_string(_c(r.sha256, 4000))}}}]' if r.sha256 else ""
+        yield (f'{{"type": "file", "bom-ref": "file-{i}", "name": {_json_string(_c(r.path, 1000))}{hashes}, '
                f'"properties": [{", ".join(line)}]}}')
 
 
