@@ -112,8 +112,7 @@ class _Writer:
     def __init__(self, doc: Document, info: Info, attachments: Iterable[Attachment],
                  footer: Callable[[int, int], str] | None) -> None:
         self.doc, self.info, self.footer = doc, info, footer
-        self.pending = attachments          # taken one at a time, after the pages and fonts are out
-        self.attachments: list[Attachment] = []
+        self.attachments = attachments      # taken one at a time, after the pages and fonts are out
         self.offsets: dict[int, int] = {}
         self.position = 0
         self.count = 0
@@ -160,22 +159,21 @@ class _Writer:
         yield self.obj(pages, f"<< /Type /Pages /Count {total} /Kids [{' '.join(f'{n} 0 R' for n in page_numbers)}] >>")
         for font in fonts:
             yield from self.font(font, font_refs[font.key])
-        files = []
-        for attached in self.pending:
-            self.attachments.append(attached)
-            files.append(self.reserve())
-            yield from self.attachment(attached, files[-1])
+        files: list[tuple[str, int]] = []          # (name, file spec object) of each attachment written
+        for attached in self.attachments:
+            files.append((attached.name, self.reserve()))
+            yield from self.attachment(attached, files[-1][1])
         outline = yield from self.outline(page_numbers)
         yield self.stream(intent, "/N 3 /Alternate /DeviceRGB", self.doc.icc)
         yield self.stream(metadata, "/Type /Metadata /Subtype /XML", self.xmp(), deflate=False)
-        names = " ".join(f"{text_string(a.name)} {n} 0 R" for a, n in zip(self.attachments, files, strict=True))
+        names = " ".join(f"{text_string(name)} {n} 0 R" for name, n in files)
         yield self.obj(catalog, f"<< /Type /Catalog /Pages {pages} 0 R /Metadata {metadata} 0 R "
                                 f"/Lang {text_string(self.info.lang)} "
                                 f"/OutputIntents [<< /Type /OutputIntent /S /GTS_PDFA1 /OutputConditionIdentifier (sRGB) "
                                 f"/OutputCondition (IEC 61966-2-1:1999) /RegistryName (http://www.color.org) "
                                 f"/Info (sRGB2014 \\(v2\\)) /DestOutputProfile {intent} 0 R >>] "
                                 + (f"/Outlines {outline} 0 R /PageMode /UseOutlines " if outline else "")
-                                + f"/AF [{' '.join(f'{n} 0 R' for n in files)}] "
+                                + f"/AF [{' '.join(f'{n} 0 R' for _, n in files)}] "
                                 f"/Names << /EmbeddedFiles << /Names [{names}] >> >> >>")
         info = self.reserve()
         yield self.obj(info, self.info_dict())
