@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from reports_sample import hostile_result
 
 from auditor.model import FileRecord
-from auditor.reports import cyclonedx, json_report, pdf, pdf_attach
+from auditor.reports import cyclonedx, json_report, pdf, pdf_attach, view
 from auditor.reports.pdf_font import TrueType, has_outlines
 from auditor.rules import data_dir
 
@@ -274,3 +274,54 @@ def test_many_ascii_texts_encoded_at_once_are_each_encoded_alone() -> None:
     assert text.byte_table
     assert text.codes_many(samples) == [text.codes(s) for s in samples]
     assert text.codes_many(["a\u0007b", "c"]) != [text.codes(s) for s in ("a\u0007b", "c")]   # the caller's check
+
+
+def _mixed_samples(text) -> list[str]:  # type: ignore[no-untyped-def]
+    regular_only = next(chr(c) for c in range(0x100, 0x3000) if c in text.fonts[1].cmap and c not in text.fonts[0].cmap)
+    return ["", "EFy*", "données модель", "权重/模型 (1).bin", "a\u0007b", f"{regular_only}权{regular_only}",
+            "()\\", "权", "sha256 " + "0f" * 32, "\u0007权\u0007", "x" * 200, ""]
+
+
+def test_texts_encoded_together_are_each_encoded_alone() -> None:
+    text = _text_for(dataclasses.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),)))
+    samples = _mixed_samples(text)
+    alone = [text.body(s) for s in samples]
+    assert text.bodies(samples) == alone
+    assert text.bodies([s for s in samples if s.isascii()]) == [b for s, b in zip(samples, alone, strict=True) if s.isascii()]
+    for sample, body in zip(samples, alone, strict=True):
+        expected = "".join(ch for ch in sample if any(ord(ch) in f.cmap for f in text.fonts))
+        assert _drawn(f"/F{text.fonts[0].key} 6 Tf ({body}) Tj", text.doc.fonts) == expected, sample
+
+
+def test_a_cut_line_is_the_longest_that_fits_and_no_character_is_lost() -> None:
+    text = _text_for(dataclasses.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),)))
+    room = text.units(20)
+    for sample in _mixed_samples(text) + ["权" * 40 + "a" * 40, "i" + "权" * 3, "W" * 13]:
+        lines = text.cut(sample, room)
+        assert "".join(lines) == sample
+        for line, after in zip(lines, lines[1:], strict=False):
+            assert text.width(line) <= room or len(line) == 1
+            assert text.width(line + after[0]) > room
+
+
+def test_inventory_rows_of_every_script_read_back_in_order(tmp_path: Path) -> None:
+    """Rows mixing ASCII, Latin, Cyrillic and CJK paths (some wrapped onto more lines): pdftotext -layout reads
+    each row back whole, its cells on its first line, in path order."""
+    if not pdf.cjk_font():
+        pytest.skip("no CJK font installed (fonts-wqy-microhei)")
+    paths = [f"{i:03d}-" + ("权重/模型-" if i % 3 == 0 else "модель/données-" if i % 3 == 1 else "plain/")
+             + ("deep-folder/" * (i % 7)) + f"file-{i}.bin" for i in range(150)]
+    files = tuple(FileRecord(p, 1000 + i, f"{i:064x}", "pickle") for i, p in enumerate(paths))
+    out = tmp_path / "r.pdf"
+    out.write_bytes(pdf.render(dataclasses.replace(hostile_result(), files=files)))
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    rows: list[list[str]] = []
+    for line in text[text.index("File inventory"):].splitlines():
+        cells = line.split()
+        if len(cells) == 4 and re.fullmatch("[0-9a-f]{64}", cells[3]) is None and cells[0] == "Path":
+            continue
+        if len(cells) == 5 and re.fullmatch("[0-9a-f]{64}", cells[4]):
+            rows.append([cells[0], cells[1], f"{cells[2]} {cells[3]}", cells[4]])
+        elif len(cells) == 1 and rows and "·" not in line:
+            rows[-1][0] += cells[0]
+    assert rows == [[f.path, f.format, view.human_size(f.size), f.sha256] for f in sorted(files, key=lambda f: f.path)]

@@ -7,6 +7,7 @@ extractable. A character the first font lacks is drawn with the first fallback f
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -108,17 +109,16 @@ class Text:
 
     def cut(self, text: str, room: float) -> list[str]:
         """Lines of at most `room` font units, cut anywhere (a path: every character kept, in order)."""
-        advance = self.advance
-        if self.width(text) <= room:
+        ends = list(itertools.accumulate(map(self.advance.__getitem__, text)))     # the width up to each end
+        if not ends or ends[-1] <= room:
             return [text]
-        lines, start, used = [], 0, 0
-        for i, ch in enumerate(text):
-            w = advance[ch]
-            if i > start and used + w > room:
-                lines.append(text[start:i])
-                start, used = i, 0
-            used += w
-        return [*lines, text[start:]]
+        lines, start, used = [], 0, 0.0
+        while True:
+            end = bisect.bisect_right(ends, used + room, lo=start + 1)     # at least one character a line
+            if end >= len(text):
+                return [*lines, text[start:]]
+            lines.append(text[start:end])
+            start, used = end, ends[end - 1]
 
     def wrap(self, text: str, room: float) -> list[str]:
         """Lines of at most `room` font units, broken at spaces (a word too long is cut); newlines kept."""
@@ -143,6 +143,31 @@ class Text:
         """The width of `text` in mm."""
         return self.width(text) * self.size / 1000 / K
 
+    def body(self, text: str) -> str:
+        """`text` as the body of a literal string in the first font: a character of a fallback font closes the
+        string, is shown in its font, and the first font is selected again (_Runs), so the font is the first one
+        after it; a character no font has is left out."""
+        if text.isascii():
+            return self.codes(text)
+        body = text.translate(self.runs)
+        if " Tf (" in body:             # a fallback font shown: merge its switches with the next one's
+            for pair, joined in self.merges:
+                body = body.replace(pair, joined)
+        return body
+
+    def bodies(self, texts: list[str]) -> list[str]:
+        """body() of each text, the ASCII ones encoded together (codes_many)."""
+        if not self.byte_table:
+            return list(map(self.body, texts))
+        plain = [t for t in texts if t.isascii()]
+        encoded = self.codes_many(plain)
+        if len(encoded) != len(plain):         # a control character among them: one at a time
+            encoded = list(map(self.codes, plain))
+        if len(plain) == len(texts):
+            return encoded
+        ascii_bodies = iter(encoded)
+        return [next(ascii_bodies) if t.isascii() else self.body(t) for t in texts]
+
     def show(self, x: float, y: float, text: str, state: list[Any]) -> str:
         """Text operators drawing `text` with its baseline-left at (x, y) pt; state[0] is the font set, the first
         font when it returns."""
@@ -151,11 +176,7 @@ class Text:
             select = self.select_first
             self.fonts[0].shown = True
             state[0] = self.first_op
-        if text.isascii():
-            return f"1 0 0 1 {x:.2f} {y:.2f} Tm {select}({self.codes(text)}) Tj"
-        body = f"({text.translate(self.runs)}) Tj"
-        for pair, joined in self.merges:
-            body = body.replace(pair, joined)
+        body = f"({self.body(text)}) Tj"
         return f"1 0 0 1 {x:.2f} {y:.2f} Tm {select}" + body.removeprefix("() Tj ").removesuffix(" () Tj")
 
 
@@ -246,11 +267,14 @@ class Grid:
         self.text = text_for(doc, "mono", _ROW_SIZE, fallbacks)
         self.bold = text_for(doc, "bold", 7, fallbacks)
         self.room = self.text.units(self.widths[0] - 1)
-        self.ascii_room = int(self.room / self.text.advance["0"])
+        self.mono = {self.text.advance["0"]}
+        self.mono_room = int(self.room / self.text.advance["0"])
 
     def wrap(self, path: str) -> list[str]:
-        if path.isascii():
-            room = self.ascii_room
+        """The path's lines: as many characters a line as fit when all are as wide as a digit (ASCII and most
+        scripts in the monospace font), else cut at the widths of the fallback font's glyphs."""
+        if path.isascii() or set(map(self.text.advance.__getitem__, path)) == self.mono:
+            room = self.mono_room
             return [path[i:i + room] for i in range(0, len(path), room)] or [""]
         return self.text.cut(path, self.room)
 
@@ -266,21 +290,20 @@ class Grid:
         return y + _HEAD_HEIGHT
 
     def draw(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
-        """The rows, a page's printable-ASCII cells encoded together (_Batch); a row is one absolute Tm, then
-        relative moves (Td) from column to column and down to a wrapped path's next lines."""
-        doc, text = self.doc, self.text
+        """The rows, a page's cells encoded together (_Batch); a row is one absolute Tm, then relative moves (Td)
+        from column to column and down to a wrapped path's next lines."""
+        doc = self.doc
         page = Page(doc)
         y = self.header(page, doc.y)
         left = doc.left
         starts = [(left + sum(self.widths[:i]) + _CELL_MARGIN) * K for i in range(len(self.widths))]
         moves = [round(b - a, 2) for a, b in itertools.pairwise(starts)]
-        steps = [f"{dx:.2f} 0 Td" for dx in moves]                      # column to column
         down = f"0 {-_ROW_HEIGHT * K:.3f} Td"                           # a wrapped path's next line
         back = f"{-sum(moves):.2f} {-_ROW_HEIGHT * K:.3f} Td"           # from the last column to it
         x0 = f"1 0 0 1 {starts[0]:.2f} "
         rule = (f"{left * K:.2f} ", " m " + f"{(left + sum(self.widths)) * K:.2f} ", " l")
         lift = 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K         # Page.baseline
-        batch = _Batch(text, page, steps)
+        batch = _Batch(self.text, page, [f"{dx:.2f} 0 Td" for dx in moves])
         trigger = doc.page_break_trigger
         for path, *cells in rows:
             lines = self.wrap(path)
@@ -289,17 +312,10 @@ class Grid:
                 page.flush()
                 doc.add_page()
                 y = self.header(page, doc.y)
-            joined = "".join(cells)
-            row_ascii = batch.fast and joined.isascii() and joined.isprintable()
-            if not row_ascii:
-                batch.op(" ".join(text.show(x, (HEIGHT - y - lift) * K, line, page.state)
-                                  for x, line in zip(starts, [lines[0], *cells], strict=True)))
-            elif batch.fast and path.isascii() and path.isprintable():
-                batch.row(f"{x0}{(HEIGHT - y - lift) * K:.2f} Tm", lines[0], cells)
-            else:       # the path needs other fonts or codes: shown on its own, the ASCII cells after it
-                batch.row(text.show(starts[0], (HEIGHT - y - lift) * K, lines[0], page.state), None, cells)
+            batch.row(f"{x0}{(HEIGHT - y - lift) * K:.2f} Tm", lines[0], cells)
             if len(lines) > 1:
-                y = self._more_lines(batch, lines, y, starts[0], lift, back if row_ascii else "", down)
+                batch.lines(back, down, lines[1:])
+                y += _ROW_HEIGHT * (len(lines) - 1)
             y += _ROW_HEIGHT
             ys = f"{(HEIGHT - y) * K:.2f}"
             page.rules.append(rule[0] + ys + rule[1] + ys + rule[2])
@@ -307,35 +323,22 @@ class Grid:
         page.flush()
         doc.y = y
 
-    def _more_lines(self, batch: _Batch, lines: list[str], y: float, x: float, lift: float, back: str,
-                    down: str) -> float:
-        """A wrapped path's lines after the first, under it: relative moves when the row was batched."""
-        if back and batch.fast and all(line.isascii() and line.isprintable() for line in lines):
-            batch.lines(back, down, lines[1:])
-            return y + _ROW_HEIGHT * (len(lines) - 1)
-        for line in lines[1:]:
-            y += _ROW_HEIGHT
-            batch.op(self.text.show(x, (HEIGHT - y - lift) * K, line, batch.page.state))
-        return y
-
 
 class _Batch:
-    """A page's text operators with its printable-ASCII strings held back and encoded in one go (Text.codes_many):
-    `ops[i]` comes before `texts[i]` (the body of a literal string); each op but the first closes the string before
-    it. The cells of a row are `steps` (Td) apart."""
+    """A page's text operators with its strings held back and encoded in one go (Text.bodies): `ops[i]` comes
+    before `texts[i]` (the body of a literal string in the first font); each op but the first closes the string
+    before it. The cells of a row are `steps` (Td) apart."""
 
     def __init__(self, text: Text, page: Page, steps: Sequence[str]) -> None:
         self.text, self.page = text, page
-        self.fast = bool(text.byte_table)
         mono = text.fonts[0]
         self.font_op, self.select = (mono.key, text.size), f"/F{mono.key} {text.size:.2f} Tf "
-        self.after_path = f"{steps[0]} ("
         self.steps = [f") Tj {step} (" for step in steps]
         self.ops: list[str] = []
         self.texts: list[str] = []
 
     def _font(self) -> str:
-        """The operator selecting the first font when another is selected (the batched strings are in it)."""
+        """The operator selecting the first font when another is selected (every string is in it)."""
         state = self.page.state
         if state[0] == self.font_op:
             return ""
@@ -343,35 +346,24 @@ class _Batch:
         self.text.fonts[0].shown = True
         return self.select
 
-    def row(self, head: str, path: str | None, cells: Sequence[str]) -> None:
-        """A row from `head`: its Tm and the path batched, or (path None) the operators that showed the path."""
-        lead = f"{') Tj' if self.texts else ''}\n{head} {self._font()}"
-        if path is None:
-            self.ops += [lead + self.after_path, *self.steps[1:]]
-        else:
-            self.ops += [lead + "(", *self.steps]
-            self.texts.append(path)
+    def row(self, head: str, path: str, cells: Sequence[str]) -> None:
+        """A row from `head`, its Tm: the path, then each cell a step to the right."""
+        self.ops += [f"{') Tj' if self.texts else ''}\n{head} {self._font()}(", *self.steps]
+        self.texts.append(path)
         self.texts += cells
 
     def lines(self, back: str, down: str, lines: Sequence[str]) -> None:
-        """Lines under the row just added, in the first font: `back` to the first one, `down` to the others."""
+        """Lines under the row just added: `back` to the first one, `down` to the others."""
         move = back
         for line in lines:
             self.ops.append(f") Tj {move} (")
             self.texts.append(line)
             move = down
 
-    def op(self, operators: str) -> None:
-        """Operators that end with no string open (a row shown by Text.show)."""
-        self.flush()
-        self.page.text.append(operators)
-
     def flush(self) -> None:
         if not self.texts:
             return
-        encoded = self.text.codes_many(self.texts)
-        if len(encoded) != len(self.texts):        # not printable ASCII after all: one at a time
-            encoded = list(map(self.text.codes, self.texts))
+        encoded = self.text.bodies(self.texts)
         self.page.text.append("".join(itertools.chain.from_iterable(zip(self.ops, encoded, strict=True))) + ") Tj")
         self.ops, self.texts = [], []
 
