@@ -112,7 +112,8 @@ class Text:
         ends = list(itertools.accumulate(map(self.advance.__getitem__, text)))     # the width up to each end
         if not ends or ends[-1] <= room:
             return [text]
-        lines, start, used = [], 0, 0.0
+        lines: list[str] = []
+        start, used = 0, 0.0
         while True:
             end = bisect.bisect_right(ends, used + room, lo=start + 1)     # at least one character a line
             if end >= len(text):
