@@ -304,24 +304,30 @@ def test_a_cut_line_is_the_longest_that_fits_and_no_character_is_lost() -> None:
             assert text.width(line + after[0]) > room
 
 
+def _inventory_rows(path: Path) -> list[list[str]]:
+    """The inventory as pdftotext -layout reads it: [path, format, size, sha256] a row, a wrapped path's lines
+    (on this page or the next ones) joined back."""
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    rows: list[list[str]] = []
+    for line in text[text.index("File inventory"):].splitlines():
+        cells = line.split()
+        if len(cells) == 5 and re.fullmatch("[0-9a-f]{64}", cells[4]):
+            rows.append([cells[0], cells[1], f"{cells[2]} {cells[3]}", cells[4]])
+        elif len(cells) == 1 and rows:
+            rows[-1][0] += cells[0]
+    return rows
+
+
 def test_inventory_rows_of_every_script_read_back_in_order(tmp_path: Path) -> None:
-    """Rows mixing ASCII, Latin, Cyrillic and CJK paths (some wrapped onto more lines): pdftotext -layout reads
-    each row back whole, its cells on its first line, in path order."""
+    """Rows mixing ASCII, Latin, Cyrillic and CJK paths (some wrapped onto more lines, one longer than a page):
+    each row reads back whole, its cells on its first line, in path order."""
     if not pdf.cjk_font():
         pytest.skip("no CJK font installed (fonts-wqy-microhei)")
     paths = [f"{i:03d}-" + ("权重/模型-" if i % 3 == 0 else "модель/données-" if i % 3 == 1 else "plain/")
              + ("deep-folder/" * (i % 7)) + f"file-{i}.bin" for i in range(150)]
+    paths.append("".join(f"{i:04d}/" for i in range(1400)) + "longer-than-a-page.bin")
     files = tuple(FileRecord(p, 1000 + i, f"{i:064x}", "pickle") for i, p in enumerate(paths))
     out = tmp_path / "r.pdf"
     out.write_bytes(pdf.render(dataclasses.replace(hostile_result(), files=files)))
-    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
-    rows: list[list[str]] = []
-    for line in text[text.index("File inventory"):].splitlines():
-        cells = line.split()
-        if len(cells) == 4 and re.fullmatch("[0-9a-f]{64}", cells[3]) is None and cells[0] == "Path":
-            continue
-        if len(cells) == 5 and re.fullmatch("[0-9a-f]{64}", cells[4]):
-            rows.append([cells[0], cells[1], f"{cells[2]} {cells[3]}", cells[4]])
-        elif len(cells) == 1 and rows and "·" not in line:
-            rows[-1][0] += cells[0]
-    assert rows == [[f.path, f.format, view.human_size(f.size), f.sha256] for f in sorted(files, key=lambda f: f.path)]
+    assert _inventory_rows(out) == [[f.path, f.format, view.human_size(f.size), f.sha256]
+                                    for f in sorted(files, key=lambda f: f.path)]

@@ -270,6 +270,12 @@ class Grid:
         self.room = self.text.units(self.widths[0] - 1)
         self.mono = {self.text.advance["0"]}
         self.mono_room = int(self.room / self.text.advance["0"])
+        self.starts = [(doc.left + sum(self.widths[:i]) + _CELL_MARGIN) * K for i in range(len(self.widths))]
+        self.moves = [round(b - a, 2) for a, b in itertools.pairwise(self.starts)]
+        self.places: dict[float, _Places] = {}     # by the y of a page's first line
+        self.cell_ops = [f") Tj {dx:.2f} 0 Td (" for dx in self.moves]
+        self.back = f") Tj {-sum(self.moves):.2f} {-_ROW_HEIGHT * K:.3f} Td ("    # last column -> next line
+        self.down = f") Tj 0 {-_ROW_HEIGHT * K:.3f} Td ("                          # a wrapped path's next line
 
     def wrap(self, path: str) -> list[str]:
         """The path's lines: as many characters a line as fit when all are as wide as a digit (ASCII and most
@@ -291,82 +297,91 @@ class Grid:
         return y + _HEAD_HEIGHT
 
     def draw(self, rows: Iterable[tuple[str, str, str, str]]) -> None:
-        """The rows, a page's cells encoded together (_Batch); a row is one absolute Tm, then relative moves (Td)
-        from column to column and down to a wrapped path's next lines."""
-        doc = self.doc
-        page = Page(doc)
-        y = self.header(page, doc.y)
-        left = doc.left
-        starts = [(left + sum(self.widths[:i]) + _CELL_MARGIN) * K for i in range(len(self.widths))]
-        moves = [round(b - a, 2) for a, b in itertools.pairwise(starts)]
-        down = f"0 {-_ROW_HEIGHT * K:.3f} Td"                           # a wrapped path's next line
-        back = f"{-sum(moves):.2f} {-_ROW_HEIGHT * K:.3f} Td"           # from the last column to it
-        x0 = f"1 0 0 1 {starts[0]:.2f} "
-        rule = (f"{left * K:.2f} ", " m " + f"{(left + sum(self.widths)) * K:.2f} ", " l")
-        lift = 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K         # Page.baseline
-        batch = _Batch(self.text, page, [f"{dx:.2f} 0 Td" for dx in moves])
-        trigger = doc.page_break_trigger
+        """The rows, a page's strings encoded together (Text.bodies): a row is one absolute Tm, then relative
+        moves (Td) from column to column and back down to a wrapped path's next lines. Whatever depends on a
+        line's place on the page is formatted once per place (_Places), not once per row."""
+        doc, wrap = self.doc, self.wrap
+        page, places, ops, texts = self._page(doc.y)
+        k = 0                                   # the page's lines used
         for path, *cells in rows:
-            lines = self.wrap(path)
-            if y + _ROW_HEIGHT * len(lines) > trigger:
-                batch.flush()
-                page.flush()
-                doc.add_page()
-                y = self.header(page, doc.y)
-            batch.row(f"{x0}{(HEIGHT - y - lift) * K:.2f} Tm", lines[0], cells)
-            if len(lines) > 1:
-                batch.lines(back, down, lines[1:])
-                y += _ROW_HEIGHT * (len(lines) - 1)
-            y += _ROW_HEIGHT
-            ys = f"{(HEIGHT - y) * K:.2f}"
-            page.rules.append(rule[0] + ys + rule[1] + ys + rule[2])
-        batch.flush()
-        page.flush()
-        doc.y = y
+            lines = wrap(path)
+            while k + len(lines) > places.capacity:
+                if k:                           # the row on the next page
+                    self._flush(page, ops, texts)
+                    doc.add_page()
+                    page, places, ops, texts = self._page(doc.y)
+                    k = 0
+                    continue
+                head = places.capacity          # a path longer than a page goes on over the next ones
+                k = self._row(places, ops, texts, lines[:head], cells, k)
+                page.rules.append(places[k].rule)
+                lines, cells = lines[head:], [""] * len(cells)
+            k = self._row(places, ops, texts, lines, cells, k)
+            page.rules.append(places[k].rule)
+        self._flush(page, ops, texts)
+        doc.y = places.y(k)
 
+    def _row(self, places: _Places, ops: list[str], texts: list[str], lines: list[str], cells: Sequence[str],
+             k: int) -> int:
+        """A row's operators from line k of the page, and its strings; the line after it."""
+        ops.append(places[k].start)
+        ops += self.cell_ops
+        texts.append(lines[0])
+        texts += cells
+        if len(lines) > 1:
+            ops.append(self.back)
+            ops += [self.down] * (len(lines) - 2)
+            texts += lines[1:]
+        return k + len(lines)
 
-class _Batch:
-    """A page's text operators with its strings held back and encoded in one go (Text.bodies): `ops[i]` comes
-    before `texts[i]` (the body of a literal string in the first font); each op but the first closes the string
-    before it. The cells of a row are `steps` (Td) apart."""
-
-    def __init__(self, text: Text, page: Page, steps: Sequence[str]) -> None:
-        self.text, self.page = text, page
-        mono = text.fonts[0]
-        self.font_op, self.select = (mono.key, text.size), f"/F{mono.key} {text.size:.2f} Tf "
-        self.steps = [f") Tj {step} (" for step in steps]
-        self.ops: list[str] = []
-        self.texts: list[str] = []
-
-    def _font(self) -> str:
-        """The operator selecting the first font when another is selected (every string is in it)."""
-        state = self.page.state
-        if state[0] == self.font_op:
-            return ""
-        state[0] = self.font_op
+    def _page(self, y: float) -> tuple[Page, _Places, list[str], list[str]]:
+        """A page's grid from `y` down: its column heads drawn, the first row to come with the font selected."""
+        page = Page(self.doc)
+        top = self.header(page, y)
+        places = self.places.get(top)
+        if places is None:
+            places = self.places[top] = _Places(self, top)
         self.text.fonts[0].shown = True
-        return self.select
+        page.state[0] = (self.text.fonts[0].key, self.text.size)
+        return page, places, [], []
 
-    def row(self, head: str, path: str, cells: Sequence[str]) -> None:
-        """A row from `head`, its Tm: the path, then each cell a step to the right."""
-        self.ops += [f"{') Tj' if self.texts else ''}\n{head} {self._font()}(", *self.steps]
-        self.texts.append(path)
-        self.texts += cells
+    def _flush(self, page: Page, ops: list[str], texts: list[str]) -> None:
+        if texts:
+            encoded = self.text.bodies(texts)
+            page.text.append("".join(itertools.chain.from_iterable(zip(ops, encoded, strict=True))) + ") Tj")
+        page.flush()
 
-    def lines(self, back: str, down: str, lines: Sequence[str]) -> None:
-        """Lines under the row just added: `back` to the first one, `down` to the others."""
-        move = back
-        for line in lines:
-            self.ops.append(f") Tj {move} (")
-            self.texts.append(line)
-            move = down
 
-    def flush(self) -> None:
-        if not self.texts:
-            return
-        encoded = self.text.bodies(self.texts)
-        self.page.text.append("".join(itertools.chain.from_iterable(zip(self.ops, encoded, strict=True))) + ") Tj")
-        self.ops, self.texts = [], []
+class _Place:
+    __slots__ = ("start", "rule")
+
+    def __init__(self, start: str, rule: str) -> None:
+        self.start, self.rule = start, rule
+
+
+class _Places(dict[int, _Place]):
+    """Line k of a grid page whose first line is at `top` mm: the operators starting a row there (the first
+    row selects the font, the others close the string before) and the rule above it."""
+
+    def __init__(self, grid: Grid, top: float) -> None:
+        super().__init__()
+        self.top = top
+        self.capacity = max(1, int((grid.doc.page_break_trigger - top) / _ROW_HEIGHT + 1e-9))
+        left, right = grid.doc.left * K, (grid.doc.left + sum(grid.widths)) * K
+        self.rule = (f"{left:.2f} ", f" m {right:.2f} ", " l")
+        self.tm = f"1 0 0 1 {grid.starts[0]:.2f} "
+        self.select = f"/F{grid.text.fonts[0].key} {grid.text.size:.2f} Tf "
+        self.lift = 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K         # Page.baseline
+
+    def y(self, k: int) -> float:
+        return self.top + k * _ROW_HEIGHT
+
+    def __missing__(self, k: int) -> _Place:
+        base = f"{(HEIGHT - self.y(k) - self.lift) * K:.2f} Tm "
+        ys = f"{(HEIGHT - self.y(k)) * K:.2f}"
+        start = f"\n{self.tm}{base}{self.select}(" if k == 0 else f") Tj\n{self.tm}{base}("
+        place = self[k] = _Place(start, self.rule[0] + ys + self.rule[1] + ys + self.rule[2])
+        return place
 
 
 Cell = str | tuple[str, tuple[int, int, int]]     # text, or (text, rgb) for bold white on that colour, centred
