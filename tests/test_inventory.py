@@ -453,3 +453,14 @@ def test_large_file_truncated_while_hashed_from_its_mapping_is_an_error_not_a_cr
     assert seen == [inventory.CHUNK]
     assert rec.error == f"size changed while reading ({2 * inventory.CHUNK + 123} -> {inventory.CHUNK} bytes)"
     assert not rec.sha256
+
+
+def test_the_manifest_digest_is_the_sha256_of_what_sha256sum_prints_in_path_order(tmp_path: Path) -> None:
+    """More files than one batch of lines (2,048), spaces and non-ASCII in names."""
+    names = [f"d{i % 7}/f-{i:05d}.bin" for i in range(2600)] + ["Z.bin", "a b.bin", "é.bin", "z/€.txt"]
+    for i, name in enumerate(names):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(str(i).encode())
+    ordered = sorted(names)
+    printed = subprocess.run(["sha256sum", "--", *ordered], cwd=tmp_path, capture_output=True, check=True).stdout
+    assert inventory.manifest_digest(_inventory(tmp_path).files) == hashlib.sha256(printed).hexdigest()
