@@ -83,6 +83,7 @@ def test_a_file_component_line_is_what_the_encoder_writes_for_the_component() ->
     records = [FileRecord(path=v, size=v, sha256=v, format=v, extension_format=w, publisher_sha256=v,  # type: ignore[arg-type]
                           publisher_git_sha1=w, error=v)
                for v in _HOSTILE_VALUES for w in (_HOSTILE_VALUES[1], _HOSTILE_VALUES[-3])]
+    records *= cyclonedx._COLUMN // len(records) + 2        # over more than one column of files
     lines = list(cyclonedx._files(records))
     assert len(lines) == len(records)
     for i, (line, r) in enumerate(zip(lines, records, strict=True)):

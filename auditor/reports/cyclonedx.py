@@ -215,7 +215,8 @@ _json_string = json.encoder.encode_basestring
 
 def _file_prop(name: str, value: Any) -> str:
     """A file's property as JSON text."""
-    return f'{{"name": "{PROPERTY_NS}:file:{name}", "value": {_json_string(_c(value, 4000))}}}'
+    text = value if type(value) is str and len(value) <= 4000 and value.isprintable() else _c(value, 4000)
+    return f'{{"name": "{PROPERTY_NS}:file:{name}", "value": {_json_string(text)}}}'
 
 
 class _SharedProps(dict[tuple[str, str], str]):
@@ -231,20 +232,38 @@ class _SharedProps(dict[tuple[str, str], str]):
 
 def _files(ordered: list[FileRecord]) -> Iterator[str]:
     """Each file's component as its JSON line, written directly: the dict and the encoder cost 3x as much
-    (to_dict() parses the lines back)."""
+    (to_dict() parses the lines back). The paths and hashes are cleaned and escaped a column at a time."""
     shared = _SharedProps()
-    for i, r in enumerate(ordered):
-        fmt = r.format
-        line = [shared.of("format", fmt), _file_prop("size", r.size)]
-        if r.extension_format and r.extension_format != fmt:
-            line.append(shared.of("extension-format", r.extension_format))
-        for name, value in (("publisher-sha256", r.publisher_sha256), ("publisher-git-sha1", r.publisher_git_sha1),
-                            ("error", r.error)):
-            if value:
-                line.append(_file_prop(name, value))
-        hashes = f', "hashes": [{{"alg": "SHA-256", "content": {_json_string(_c(r.sha256, 4000))}}}]' if r.sha256 else ""
-        yield (f'{{"type": "file", "bom-ref": "file-{i}", "name": {_json_string(_c(r.path, 1000))}{hashes}, '
-               f'"properties": [{", ".join(line)}]}}')
+    for first in range(0, len(ordered), _COLUMN):
+        chunk = ordered[first:first + _COLUMN]
+        names = _json_column([r.path for r in chunk], 1000)
+        hashes = _json_column([r.sha256 for r in chunk], 4000)
+        for i, (r, name, sha) in enumerate(zip(chunk, names, hashes, strict=True), first):
+            fmt, size = r.format, r.size
+            line = [shared.of("format", fmt), _SIZE.format(size) if type(size) is int else _file_prop("size", size)]
+            if r.extension_format and r.extension_format != fmt:
+                line.append(shared.of("extension-format", r.extension_format))
+            if r.publisher_sha256 or r.publisher_git_sha1 or r.error:
+                line += _rare_props(r)
+            hashed = f', "hashes": [{{"alg": "SHA-256", "content": {sha}}}]' if r.sha256 else ""
+            yield f'{{"type": "file", "bom-ref": "file-{i}", "name": {name}{hashed}, "properties": [{", ".join(line)}]}}'
+
+
+_COLUMN = 4096      # files whose paths and hashes are escaped together
+_SIZE = f'{{{{"name": "{PROPERTY_NS}:file:size", "value": "{{}}"}}}}'     # an int's digits need no cleaning
+
+
+def _json_column(values: list[Any], limit: int) -> list[str]:
+    """_json_string(_c(v, limit)) of each value; a printable str within the limit (which view.clean returns
+    unchanged) by the escaper alone."""
+    return [_json_string(v if type(v) is str and len(v) <= limit and v.isprintable() else _c(v, limit))
+            for v in values]
+
+
+def _rare_props(r: FileRecord) -> list[str]:
+    return [_file_prop(name, value) for name, value in (("publisher-sha256", r.publisher_sha256),
+                                                        ("publisher-git-sha1", r.publisher_git_sha1),
+                                                        ("error", r.error)) if value]
 
 
 def _ancestors(result: AuditResult) -> tuple[list[dict[str, Any]], list[str]]:
