@@ -280,9 +280,9 @@ class Grid:
     def wrap(self, path: str) -> list[str]:
         """The path's lines: as many characters a line as fit when all are as wide as a digit (ASCII and most
         scripts in the monospace font), else cut at the widths of the fallback font's glyphs."""
+        room = self.mono_room
         if path.isascii() or set(map(self.text.advance.__getitem__, path)) == self.mono:
-            room = self.mono_room
-            return [path[i:i + room] for i in range(0, len(path), room)] or [""]
+            return [path] if len(path) <= room else [path[i:i + room] for i in range(0, len(path), room)]
         return self.text.cut(path, self.room)
 
     def header(self, page: Page, y: float) -> float:
