@@ -232,13 +232,17 @@ def _sfnt(tables: dict[str, bytes]) -> bytes:
     header = struct.pack(">IHHHH", 0x00010000, count, 16 * power, power.bit_length() - 1, 16 * (count - power))
     directory, body = bytearray(), bytearray()
     offset = 12 + 16 * count
+    total = 0           # the whole font's checksum: every table starts on 4 bytes, so it is the sum of theirs
     for tag in tags:
         data = tables[tag]
-        directory += struct.pack(">4sIII", tag.encode("latin-1"), _checksum(data), offset + len(body), len(data))
+        checksum = _checksum(data)
+        total += checksum
+        directory += struct.pack(">4sIII", tag.encode("latin-1"), checksum, offset + len(body), len(data))
         body += data + b"\0" * (-len(data) % 4)
+    total += _checksum(header + directory)
     font = bytearray(header + directory + body)
     head_at = struct.unpack_from(">I", directory, 16 * tags.index("head") + 8)[0]
-    struct.pack_into(">I", font, head_at + 8, (0xB1B0AFBA - _checksum(bytes(font))) & 0xFFFFFFFF)
+    struct.pack_into(">I", font, head_at + 8, (0xB1B0AFBA - total) & 0xFFFFFFFF)
     return bytes(font)
 
 
