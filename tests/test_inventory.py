@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from auditor import inventory
-from auditor.model import Options, Snapshot
+from auditor.model import Options, Snapshot, manifest_digest
 from auditor.sources import local
 
 
@@ -463,4 +463,4 @@ def test_the_manifest_digest_is_the_sha256_of_what_sha256sum_prints_in_path_orde
         (tmp_path / name).write_bytes(str(i).encode())
     ordered = sorted(names)
     printed = subprocess.run(["sha256sum", "--", *ordered], cwd=tmp_path, capture_output=True, check=True).stdout
-    assert inventory.manifest_digest(_inventory(tmp_path).files) == hashlib.sha256(printed).hexdigest()
+    assert manifest_digest(_inventory(tmp_path).files) == hashlib.sha256(printed).hexdigest()

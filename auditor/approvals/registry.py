@@ -1,6 +1,6 @@
 """Approve, revoke, the approvals' state at a given time, `check` a target and `reaudit` the approved.
 
-An approval names the model by its manifest digest (inventory.manifest_digest: every file's path and
+An approval names the model by its manifest digest (model.manifest_digest: every file's path and
 SHA-256), with the repo id and commit where known, the result's own digest, the policy, verdict, rules
 digest and tool version of the audit, and the hashes of the evidence files. State is derived from the
 history: an approval is revoked when a later revoke entry names it, expired when its date has passed.
@@ -19,7 +19,7 @@ from auditor.approvals.chain import Entry
 from auditor.approvals.results import LoadedResult
 from auditor.approvals.store import Store
 from auditor.errors import AuditorError
-from auditor.model import AuditResult, FileRecord, Options
+from auditor.model import AuditResult, FileRecord, Options, manifest_digest
 
 
 class Refused(AuditorError):
@@ -131,7 +131,7 @@ def approve(store: Store, loaded: LoadedResult, *, by: str, reason: str, expires
                   "started_at": result.started_at},
         "evidence": [{"path": loaded.path, "sha256": loaded.sha256}] + [_hash_file(p) for p in evidence],
     }
-    return store.append("approve", inventory.manifest_digest(result.files), body)
+    return store.append("approve", manifest_digest(result.files), body)
 
 
 def approvals(store: Store) -> list[Approval]:
@@ -187,7 +187,7 @@ def _lock_identity(path: Path) -> Identity | None:
         return None
     lock = lockfile.read(path)
     records = [FileRecord(path=f["path"], size=f["size"], sha256=f["sha256"], format="") for f in lock["files"]]
-    return Identity(label=f"lock file {path}", manifest_digest=inventory.manifest_digest(records),
+    return Identity(label=f"lock file {path}", manifest_digest=manifest_digest(records),
                     files={r.path: (r.size, r.sha256) for r in records}, repo_id=lock.get("repo_id", ""),
                     commit=lock.get("commit", ""))
 
@@ -203,7 +203,7 @@ def identify(target: str, endpoint: str = "") -> Identity:
     snapshot = sources.open_snapshot(target, options)
     inv = inventory.build(snapshot, options)
     root = str(Path(snapshot.root) / snapshot.single_file) if snapshot.single_file else snapshot.root
-    return Identity(label=target, manifest_digest=inventory.manifest_digest(inv.files),
+    return Identity(label=target, manifest_digest=manifest_digest(inv.files),
                     files={f.path: (f.size, f.sha256) for f in inv.files}, repo_id=snapshot.repo_id,
                     commit=snapshot.resolved_revision, root=root)
 
@@ -294,7 +294,7 @@ def reaudit(store: Store, *, policy_source: str = "", at: datetime | None = None
         except AuditorError as exc:
             out.append(Reaudit(a.seq, a.label(), then.get("verdict", ""), "error", False, str(exc)))
             continue
-        now_digest = inventory.manifest_digest(result.files)
+        now_digest = manifest_digest(result.files)
         if now_digest != a.entry.manifest_digest:
             changed = _changes(m, {f.path: (f.size, f.sha256) for f in result.files})
             listed = "; ".join(f"{k}: {', '.join(v)}" for k, v in changed.items() if v)

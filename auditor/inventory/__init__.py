@@ -8,10 +8,9 @@ from __future__ import annotations
 import hashlib
 import io
 import mmap
-import operator
 import os
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["HEAD", "Hashing", "Inventory", "Progress", "build", "changed_since", "detect", "extension_format",
-           "manifest_digest", "survey"]
+           "survey"]
 
 CHUNK = 8 * 1024 * 1024
 SKIPPED_DIRS = {".git", ".hg", ".svn"}
@@ -53,18 +52,6 @@ class Inventory:
     @property
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
-
-
-def manifest_digest(files: Iterable[FileRecord]) -> str:
-    """The model's identity: SHA-256 over `sha256  path` lines sorted by path (sha256sum's format).
-
-    An unreadable file counts as `-`, so a model with one is never the same as the readable original."""
-    digest = hashlib.sha256()
-    ordered = sorted(files, key=operator.attrgetter("path"))
-    for start in range(0, len(ordered), 2048):      # 2,048 lines an update: half the time of one each, little memory
-        lines = "".join([f"{r.sha256 or '-'}  {r.path}\n" for r in ordered[start:start + 2048]])
-        digest.update(lines.encode("utf-8", "surrogateescape"))     # names of any bytes
-    return digest.hexdigest()
 
 
 def build(snapshot: Snapshot, options: Options, progress: Progress | None = None) -> Inventory:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlparse
 
-from auditor import inventory, rules
+from auditor import model, rules
 from auditor.model import AuditResult, ClaimStatus, FileRecord, Finding, Severity
 from auditor.parsers import repoid
 from auditor.reports import view
@@ -71,8 +71,8 @@ def iter_render(result: AuditResult, spec: str = DEFAULT_SPEC) -> Iterator[str]:
 
 
 def manifest_digest(result: AuditResult) -> str:
-    """One digest for the whole model: inventory.manifest_digest over the result's files."""
-    return inventory.manifest_digest(result.files)
+    """One digest for the whole model: model.manifest_digest over the result's files."""
+    return model.manifest_digest(result.files)
 
 
 def _c(value: Any, limit: int = 0) -> str:
@@ -350,7 +350,7 @@ def _model(result: AuditResult, digest: str) -> dict[str, Any]:
 def _core(result: AuditResult, spec: str) -> dict[str, Any]:
     """The document with its two long lists as iterators (to_dict() makes them lists, iter_render() streams)."""
     ordered, file_refs = _file_refs(result)
-    digest = inventory.manifest_digest(ordered)       # in path order already: its own sort is one pass
+    digest = model.manifest_digest(ordered)       # in path order already: its own sort is one pass
     used: set[str] = set()
     vulns = (_vulnerability(f, _vulnerability_id(f, used), f"finding-{i}", file_refs.get(f.file, "model"))
              for i, f in enumerate(f for f in view.ordered(result.findings) if f.severity > Severity.INFO))

@@ -218,7 +218,7 @@ class _Report:
                       f"Examples: {' '.join(f'U+{ord(ch):04X}' for ch in self.missing[:12])}", 8, _RED)
         doc.y += 1
         rev = view.revision(r)
-        from auditor.inventory import manifest_digest
+        from auditor.model import manifest_digest
         facts = [
             ["Model", _t(view.model_name(r), 200) + (f" @ {_t(rev)}" if rev else " (no commit recorded)")],
             ["License", _t(view.license_label(r), 200)],
