@@ -130,6 +130,12 @@ def test_pdf_embeds_the_cjk_font_only_for_a_result_that_needs_it() -> None:
     assert any("DejaVu" not in name for name in with_cjk), with_cjk
 
 
+def test_pdf_embeds_the_monospace_font_only_for_inventory_rows() -> None:
+    with_files = _fonts(pdf.render(dataclasses.replace(hostile_result(), files=(FileRecord("a.bin", 1, "a" * 64, "pickle"),))))
+    without = _fonts(pdf.render(dataclasses.replace(hostile_result(), files=())))
+    assert any("Mono" in name for name in with_files) and not any("Mono" in name for name in without), without
+
+
 def test_inventory_and_findings_tables_keep_every_row_across_pages(tmp_path: Path) -> None:
     base = hostile_result()
     files = tuple(FileRecord(f"权重-{i:04d}/" + "long-folder/" * (i % 9) + f"part-{i}.bin", i, f"{i:064x}", "pickle")

@@ -335,18 +335,17 @@ class Grid:
         return k + len(lines)
 
     def _page(self, y: float) -> tuple[Page, _Places, list[str], list[str]]:
-        """A page's grid from `y` down: its column heads drawn, the first row to come with the font selected."""
+        """A page's grid from `y` down, its column heads drawn."""
         page = Page(self.doc)
         top = self.header(page, y)
         places = self.places.get(top)
         if places is None:
             places = self.places[top] = _Places(self, top)
-        self.text.fonts[0].shown = True
-        page.state[0] = (self.text.fonts[0].key, self.text.size)
         return page, places, [], []
 
     def _flush(self, page: Page, ops: list[str], texts: list[str]) -> None:
-        if texts:
+        if texts:                       # the page's first row selected the first font (_Places)
+            self.text.fonts[0].shown = True
             encoded = self.text.bodies(texts)
             page.text.append("".join(itertools.chain.from_iterable(zip(ops, encoded, strict=True))) + ") Tj")
         page.flush()
