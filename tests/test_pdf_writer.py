@@ -331,3 +331,14 @@ def test_inventory_rows_of_every_script_read_back_in_order(tmp_path: Path) -> No
     out.write_bytes(pdf.render(dataclasses.replace(hostile_result(), files=files)))
     assert _inventory_rows(out) == [[f.path, f.format, view.human_size(f.size), f.sha256]
                                     for f in sorted(files, key=lambda f: f.path)]
+
+
+def test_an_inventory_that_starts_at_the_bottom_of_a_page_starts_on_the_next() -> None:
+    result = dataclasses.replace(hostile_result(), files=tuple(FileRecord(f"f{i}.bin", i, "a" * 64, "pickle")
+                                                               for i in range(3)))
+    report = pdf._Report(result)
+    report.doc.add_page()
+    report.doc.y = report.doc.page_break_trigger - 1
+    report.file_grid(list(result.files))
+    assert len(report.doc.pages) == 2
+    assert "Td" not in "\n".join(report.doc.pages[0]) and "Td" in "\n".join(report.doc.pages[1])

@@ -301,6 +301,8 @@ class Grid:
         moves (Td) from column to column and back down to a wrapped path's next lines. Whatever depends on a
         line's place on the page is formatted once per place (_Places), not once per row."""
         doc, wrap = self.doc, self.wrap
+        if doc.y + _HEAD_HEIGHT + _ROW_HEIGHT > doc.page_break_trigger:     # not even the heads and a row
+            doc.add_page()
         page, places, ops, texts = self._page(doc.y)
         k = 0                                   # the page's lines used
         for path, *cells in rows:
