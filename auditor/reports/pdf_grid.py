@@ -232,8 +232,13 @@ class Page:
         """The baseline for text of `size` pt centred in a line of `height` mm at `y`, in pt from the bottom."""
         return (HEIGHT - y - 0.5 * height - 0.3 * size / K) * K
 
+    @staticmethod
+    def line(x1: float, y1: float, x2: float, y2: float) -> str:
+        """The path of a line from (x1, y1) to (x2, y2) mm, for rules()."""
+        return f"{x1 * K:.2f} {(HEIGHT - y1) * K:.2f} m {x2 * K:.2f} {(HEIGHT - y2) * K:.2f} l"
+
     def rule(self, x1: float, y1: float, x2: float, y2: float) -> None:
-        self.rules.append(f"{x1 * K:.2f} {(HEIGHT - y1) * K:.2f} m {x2 * K:.2f} {(HEIGHT - y2) * K:.2f} l")
+        self.rules.append(self.line(x1, y1, x2, y2))
 
     def box(self, x: float, y: float, w: float, height: float) -> None:
         self.rules.append(f"{x * K:.2f} {(HEIGHT - y - height) * K:.2f} {w * K:.2f} {height * K:.2f} re")
@@ -362,26 +367,24 @@ class _Place:
 
 class _Places(dict[int, _Place]):
     """Line k of a grid page whose first line is at `top` mm: the operators starting a row there (the first
-    row selects the font, the others close the string before) and the rule above it."""
+    row selects the font, the others close the string before) and the rule under the line before it."""
 
     def __init__(self, grid: Grid, top: float) -> None:
         super().__init__()
         self.top = top
         self.capacity = max(1, int((grid.doc.page_break_trigger - top) / _ROW_HEIGHT + 1e-9))
-        left, right = grid.doc.left * K, (grid.doc.left + sum(grid.widths)) * K
-        self.rule = (f"{left:.2f} ", f" m {right:.2f} ", " l")
+        self.left, self.right = grid.doc.left, grid.doc.left + sum(grid.widths)
         self.tm = f"1 0 0 1 {grid.starts[0]:.2f} "
         self.select = f"/F{grid.text.fonts[0].key} {grid.text.size:.2f} Tf "
-        self.lift = 0.5 * _ROW_HEIGHT + 0.3 * _ROW_SIZE / K         # Page.baseline
 
     def y(self, k: int) -> float:
         return self.top + k * _ROW_HEIGHT
 
     def __missing__(self, k: int) -> _Place:
-        base = f"{(HEIGHT - self.y(k) - self.lift) * K:.2f} Tm "
-        ys = f"{(HEIGHT - self.y(k)) * K:.2f}"
-        start = f"\n{self.tm}{base}{self.select}(" if k == 0 else f") Tj\n{self.tm}{base}("
-        place = self[k] = _Place(start, self.rule[0] + ys + self.rule[1] + ys + self.rule[2])
+        y = self.y(k)
+        base = f"{self.tm}{Page.baseline(y, _ROW_HEIGHT, _ROW_SIZE):.2f} Tm "
+        start = f"\n{base}{self.select}(" if k == 0 else f") Tj\n{base}("
+        place = self[k] = _Place(start, Page.line(self.left, y, self.right, y))
         return place
 
 
