@@ -7,11 +7,13 @@ its NAME, in the documented shape (README "JSON report").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar, TypeVar
 
+from auditor.record import record
 
-@dataclass
+
+@record
 class Fact:
     """Base of every fact type. NAME is the key of the record in the report's `facts`."""
     NAME: ClassVar[str] = ""
@@ -20,7 +22,7 @@ class Fact:
         raise NotImplementedError
 
 
-@dataclass
+@record
 class FileFacts(Fact):
     """A per-file record: path (or path!member) -> what the scanner read from that file."""
     files: dict[str, Any] = field(default_factory=dict)
@@ -59,7 +61,7 @@ class ConfigTargetFacts(FileFacts):
     NAME: ClassVar[str] = "config_targets"
 
 
-@dataclass
+@record
 class PickleFacts(Fact):
     NAME: ClassVar[str] = "pickle"
     files: dict[str, Any] = field(default_factory=dict)   # path -> {kind, pickles, opcodes, globals}
@@ -68,7 +70,7 @@ class PickleFacts(Fact):
         return {"files": self.files}
 
 
-@dataclass
+@record
 class RecordFacts(Fact):
     """A scanner-wide record whose documented shape is a JSON object (README lists its keys)."""
     data: dict[str, Any] = field(default_factory=dict)
@@ -96,7 +98,7 @@ class DeploymentFacts(RecordFacts):
     NAME: ClassVar[str] = "deployment"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LicenseObligation:
     """One obligation of a license the model (or an ancestor) carries, as the license scanner reports it."""
     term: str
@@ -164,7 +166,7 @@ class ModelCardFacts(RecordFacts):
     NAME: ClassVar[str] = "model_card"
 
 
-@dataclass
+@record
 class ProvenanceFacts(Fact):
     NAME: ClassVar[str] = "provenance"
     publisher: dict[str, Any] = field(default_factory=dict)
@@ -181,7 +183,7 @@ class ProvenanceFacts(Fact):
                 "remote_files": self.remote_files}
 
 
-@dataclass
+@record
 class IntegrityFacts(Fact):
     NAME: ClassVar[str] = "integrity"
     verification: dict[str, Any] = field(default_factory=dict)   # counts: verified, mismatched, ...

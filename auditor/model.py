@@ -7,8 +7,10 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from typing import Any
+
+from auditor.record import record
 
 
 class Severity(enum.IntEnum):
@@ -35,7 +37,7 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ancestor:
     """One model in the lineage, as resolved by a source (root last)."""
     repo_id: str
@@ -48,7 +50,7 @@ class Ancestor:
     error: str = ""               # why it could not be resolved, if so
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Snapshot:
     """A local folder of files plus how it was obtained."""
     root: str                      # absolute path of the local folder
@@ -70,7 +72,7 @@ class Snapshot:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)   # one per file: no __dict__ per record at 100,000 files
+@record(frozen=True, slots=True)   # one per file: no __dict__ per record at 100,000 files
 class FileRecord:
     """One file of the snapshot as the inventory saw it: path, size, hash and detected format."""
     path: str                      # relative, POSIX separators
@@ -102,7 +104,7 @@ def manifest_digest(files: Iterable[FileRecord]) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finding:
     """One problem a check found: a rule id from rules/checks, where, and the evidence."""
     rule: str
@@ -138,7 +140,7 @@ class ClaimStatus(enum.StrEnum):
     NOT_ASSESSED = "not assessed"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Claim:
     """One of the "no direct connection" claims (rules/claims.yaml) with its status and evidence."""
     id: str
@@ -152,7 +154,7 @@ class Claim:
                 "evidence": list(self.evidence), "reason": self.reason}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Verdict:
     """The policy's decision on the findings, with the reasons that decided it."""
     decision: str                  # "pass" | "warn" | "fail"
@@ -169,7 +171,7 @@ class Verdict:
                 "reasons": list(self.reasons), "counts": dict(self.counts)}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AuditResult:
     """Everything one audit produced; the reports render it and the JSON report is its saved form."""
     target: str
@@ -195,7 +197,7 @@ class AuditResult:
         return json_report.from_dict(data)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """Bounds on the work any parser does on hostile input. Hitting one is a finding."""
     max_text_bytes: int = 16 * 1024 * 1024          # text files read for code/endpoints/license
@@ -211,7 +213,7 @@ class Limits:
     seconds_per_file: float = 600.0
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Regions:
     """The policy's geography, resolved once by judge.regions: what the scanners may grade by."""
     sensitive_origins: frozenset[str] = frozenset()  # ISO 3166-1 alpha-2 codes, upper case
@@ -222,7 +224,7 @@ class Regions:
         return bool(country) and country.upper() in self.sensitive_origins
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Options:
     """Everything a caller can set for one audit; sources and scanners read what they need."""
     policy: str = "default"                          # preset name or path to a policy file

@@ -12,13 +12,13 @@ import json
 import os
 import stat
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditor import atomic, settings
 from auditor.errors import AuditorError
 from auditor.model import Finding, Severity
+from auditor.record import record
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -216,7 +216,7 @@ def load_file(path: Path, *, fast: bool = False) -> Any:
         raise AuditorError(f"{path}{where}: {problem}") from None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rule:
     id: str
     severity: Severity

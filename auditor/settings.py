@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from auditor.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     hf_endpoint: str = ""            # HF_ENDPOINT: the Hub or mirror to use when no --endpoint is given
     cache_dir: str = ""              # AUDITOR_CACHE: auditor's own cache of fetched snapshots

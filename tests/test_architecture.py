@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "auditor"
 LAYERS = ["cli", "workflows", "batch", "approvals", "reports", "pipeline", "runtime", "judge", "scanners",
           "inventory", "sources", "parsers", "sandbox"]
 # Modules every layer may use: data types, the rules loader, errors, settings, atomic writes.
-FOUNDATION = {"model", "facts", "rules", "errors", "settings", "atomic", "__init__", "__main__"}
+FOUNDATION = {"model", "record", "facts", "rules", "errors", "settings", "atomic", "__init__", "__main__"}
 
 
 def _layer(module: str) -> str:

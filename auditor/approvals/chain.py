@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from auditor.approvals.migrations import GENESIS
+from auditor.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     seq: int
     kind: str

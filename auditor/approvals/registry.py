@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from auditor.approvals.results import LoadedResult
 from auditor.approvals.store import Store
 from auditor.errors import AuditorError
 from auditor.model import AuditResult, FileRecord, Options, manifest_digest
+from auditor.record import record
 
 
 class Refused(AuditorError):
@@ -40,7 +41,7 @@ def parse_time(text: str, *, end_of_day: bool = False) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Approval:
     entry: Entry
     data: dict[str, Any]
@@ -164,7 +165,7 @@ def revoke(store: Store, approval_id: int, *, by: str, reason: str) -> Entry:
                         subject=approval_id)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Identity:
     """What a target is now: its files and manifest digest."""
     label: str
@@ -208,7 +209,7 @@ def identify(target: str, endpoint: str = "") -> Identity:
                     commit=snapshot.resolved_revision, root=root)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CheckOutcome:
     approved: bool
     reason: str
@@ -264,7 +265,7 @@ def check(store: Store, target: str, *, at: datetime | None = None, endpoint: st
                         target, ident.manifest_digest)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reaudit:
     approval: int
     label: str

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.model import AuditResult
+from auditor.record import record
 from auditor.reports import json_report
 
 MAX_RESULT_BYTES = 512 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LoadedResult:
     path: str
     sha256: str                   # of the file's bytes

@@ -16,12 +16,13 @@ import json
 import os
 import re
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from auditor import __version__, rules, sources
 from auditor.errors import AuditorError
+from auditor.record import record
 from auditor.reports import json_report
 
 STATE_DIR = ".auditor-batch"
@@ -29,7 +30,7 @@ _PINNED = re.compile(r"@[0-9a-f]{40}$")
 MAX_LIST_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Job:
     """One target to audit; small and picklable (sent to pool workers and Ray tasks)."""
     name: str                       # output file stem in the batch folder, unique

@@ -11,13 +11,14 @@ import mmap
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor import rules
 from auditor.inventory.detect import HEAD, detect
 from auditor.model import FileRecord, Finding, Options, Snapshot
+from auditor.record import record
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,7 +37,7 @@ Progress = Callable[[int, int], None]   # (bytes hashed so far, total bytes)
 Identity = tuple[int, int, int, int, int]   # (device, inode, size, mtime_ns, ctime_ns)
 
 
-@dataclass
+@record
 class Inventory:
     files: list[FileRecord] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)

@@ -12,7 +12,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,13 @@ from auditor.errors import AuditorError
 from auditor.facts import Facts, LicenseFacts, PickleFacts, ProvenanceFacts
 from auditor.judge import regions, waivers
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
+from auditor.record import record
 
 IGNORE = "ignore"
 MAX_REASONS = 50
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Policy:
     name: str
     fail_on: Severity
@@ -330,7 +331,7 @@ def _reason(f: Finding) -> str:
     return f"{f.severity.label}: {f.rule}{where}: {f.title}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Gated:
     findings: list[Finding]
     claims: tuple[Claim, ...]

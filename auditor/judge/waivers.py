@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from typing import Any
 from auditor import rules
 from auditor.errors import AuditorError
 from auditor.model import Finding, Snapshot
+from auditor.record import record
 
 DEFAULT_FILE = "auditor-waivers.yaml"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Waiver:
     rule: str
     reason: str
@@ -136,7 +137,7 @@ def discover(explicit: str, cwd: Path | None = None) -> tuple[Waiver, ...]:
     return load_file(default) if default.is_file() else ()
 
 
-@dataclass
+@record
 class Outcome:
     findings: list[Finding]               # the input, waived ones replaced
     expired: list[Finding]                # WAIVER-EXPIRED findings to add

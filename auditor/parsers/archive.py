@@ -27,12 +27,13 @@ import struct
 import tarfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from auditor.model import Limits
 from auditor.parsers.decompress import MIN_BOMB_BYTES, ZstdObj, capped
+from auditor.record import record
 
 DEFAULT_LIMITS = Limits()
 EMPTY_MEMBER_FACTOR = 10             # empty zip members allowed per counted member (they cost one header each)
@@ -48,7 +49,7 @@ FLAGS_ODD = 0x20 | 0x40            # patched data / strong encryption: loaders i
 SUPPORTED_METHODS = {0: "stored", 8: "deflate", 12: "bzip2", 14: "lzma"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Anomaly:
     kind: str          # no-central-directory, name-mismatch, flag-bits, crc-mismatch, hidden-member,
                        # path-traversal, bomb, size-mismatch, duplicate-name, overlap, unsupported-method,
@@ -58,7 +59,7 @@ class Anomaly:
     offset: int = -1
 
 
-@dataclass
+@record
 class Member:
     name: str
     size: int                      # declared uncompressed size (-1 unknown)
@@ -86,7 +87,7 @@ class Member:
         return self.read(n)[0]
 
 
-@dataclass
+@record
 class Archive:
     kind: str
     members: list[Member] = field(default_factory=list)
@@ -133,7 +134,7 @@ def open_archive(source: str | Path | bytes, kind: str, limits: Limits = DEFAULT
 
 # --- zip ---------------------------------------------------------------------------------------
 
-@dataclass
+@record
 class _Central:
     name: str
     flags: int

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor.parsers import yamlsafe
+from auditor.record import record
 
 MAX_FRONT_MATTER = 256 * 1024     # bytes of card YAML parsed
 MAX_BODY_CHARS = 512 * 1024       # characters of card body kept
@@ -25,7 +26,7 @@ _MULTIMODAL_TAGS = ("image-text-to-text", "visual-question-answering", "image-to
                     "any-to-any", "multimodal", "vision")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Card:
     front: dict[str, Any] = field(default_factory=dict)
     body: str = ""

@@ -8,8 +8,10 @@ import functools
 import math
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from auditor.record import record
 
 
 class GgufError(Exception):
@@ -34,7 +36,7 @@ _U64 = struct.Struct("<Q")
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
 
-@dataclass
+@record
 class TensorInfo:
     name: str
     dims: list[int]
@@ -43,7 +45,7 @@ class TensorInfo:
     at: int              # byte offset of the tensor's entry in the table
 
 
-@dataclass
+@record
 class GGUF:
     version: int
     metadata: dict[str, Any]                 # scalars and strings; arrays summarised

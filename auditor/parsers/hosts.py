@@ -11,10 +11,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from auditor import rules
+from auditor.record import record
 
 _REGION = re.compile(r"(?:^|[.-])((?:cn|us|ap|eu|me|sa|ca|af|hk)-[a-z]+(?:-\d+)?)(?=[.-])")
 
@@ -22,7 +22,7 @@ PRIVATE = "private"      # kind of a loopback, private or link-local address: th
 IP = "ip"                # kind of a public IP address classified by its registered country
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HostInfo:
     host: str
     country: str = ""

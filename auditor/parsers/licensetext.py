@@ -14,10 +14,11 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor import rules
+from auditor.record import record
 
 HEAD_CHARS = 600            # the opening of a normalised text where an agreement title counts as a title
 MAX_TEXT_CHARS = 1_000_000  # identification and extraction read at most this much text (licenses: < 100 KB)
@@ -76,7 +77,7 @@ def _phrase(phrase: str) -> Phrase:
     return Phrase(normalize(phrase))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Matcher:
     """One way to recognise an entry's text (an entry may have several: full text, short notice)."""
     titles: tuple[Phrase, ...] = ()
@@ -95,7 +96,7 @@ class Matcher:
                    priority=int(spec.get("priority", 10)), head_only=bool(spec.get("head_only")))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     id: str
     name: str
@@ -124,14 +125,14 @@ class Entry:
         return score + (0 if self.permissive else 1)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Match:
     entry: Entry
     confidence: float
     evidence: tuple[str, ...]           # the catalog phrases found
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TermKind:
     """What a term key means to the scanner (rules/licenses.yaml `term_keys`)."""
     label: str
@@ -146,7 +147,7 @@ class TermKind:
         return self.rule
 
 
-@dataclass
+@record
 class Catalog:
     entries: dict[str, Entry]
     aliases: dict[str, str]             # folded id -> entry id
@@ -315,7 +316,7 @@ def _number(digits: str, scale: str | None) -> int:
     return value * _SCALES.get((scale or "").strip(), 1)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Quote:
     """The sentence of the original text a fact was read from, with its line (and page for a PDF)."""
     sentence: str
@@ -357,7 +358,7 @@ class Located:
         return Quote(sentence[:2 * MAX_QUOTE], line, page)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Group:
     """One `extract` group of rules/licenses.yaml: patterns for one fact, with its cheap anchors
     (plain substrings, one must occur) and negations (a hit whose sentence matches one is skipped).
@@ -385,7 +386,7 @@ class Group:
         return tuple(re.compile(p) for p in self.negation_texts)
 
 
-@dataclass
+@record
 class Hit:
     match: re.Match[str]
     quote: Quote | None

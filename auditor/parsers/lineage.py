@@ -12,12 +12,12 @@ import json
 import mmap
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditor.parsers import repoid
 from auditor.parsers.card import front_matter
+from auditor.record import record
 
 MAX_CARD_BYTES = 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -35,7 +35,7 @@ def file_reader(root: Path) -> Reader:
 _HUB_URL = re.compile(r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/([\w.-]+/[\w.-]+)(?:/.*)?$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BaseRef:
     repo_id: str          # a Hub id, or the raw value when it is not one (then `valid` is False)
     relation: str         # finetune, quantized, adapter, merge, or "" when the card does not say

@@ -16,18 +16,18 @@ import functools
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 from auditor import rules
+from auditor.record import record
 
 LOAD, SHIPPED, EXAMPLE, CI, DATA, DOCS = "load", "shipped", "example", "ci", "data", "docs"
 MAX_CONFIG_DEPTH = 8
 _AUTOMAP_ENTRY = re.compile(r"^(?:(?P<repo>[\w.-]+(?:/[\w.-]+)?)--)?(?P<module>[\w.]+)\.(?P<cls>\w+)$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     """One class reference a loader follows: `where` is its key path in the config."""
     config: str

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import AuditorError
+from auditor.record import record
 
 KIND = "auditor-lock"
 VERSION = 1
 MAX_LOCK_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Drift:
     kind: str               # changed | missing | extra
     path: str

@@ -6,8 +6,9 @@ says what could not be read (`problem`) instead of raising: the caller reports i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from auditor.record import record
 
 MAX_PDF_BYTES = 20 * 1024 * 1024
 MAX_PDF_PAGES = 80
@@ -16,7 +17,7 @@ MAX_PDF_CHARS = 1_000_000
 PAGE_BREAK = "\f"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PdfText:
     pages: tuple[str, ...]
     problem: str = ""           # "" when every page was read

@@ -8,8 +8,9 @@ recursion over such a value (tuple hash, repr) overflows the process stack.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
+
+from auditor.record import record
 
 MAX_KEY_NODES = 10_000        # values walked to decide whether a dict key can be hashed safely
 MAX_KEY_DEPTH = 200           # deeper keys are kept unhashed (hash() of them would recurse in C)
@@ -37,7 +38,7 @@ class _Mark:
 MARK = _Mark()
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Ref:
     """A global the loader would import: `module.name` (name may be dotted)."""
     module: str
@@ -51,7 +52,7 @@ class Ref:
         return f"{self.module}.{self.name}"
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Obj:
     """The result of a call, an instantiation, a persistent id or an extension code."""
     kind: str                     # reduce, newobj, newobj_ex, inst, obj, persid, ext, buffer
@@ -63,7 +64,7 @@ class Obj:
     state: Any = None             # the last BUILD state applied to it
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Call:
     kind: str
     callee: Any
@@ -73,7 +74,7 @@ class Call:
     kwargs: Any = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Build:
     target: Any
     state: Any
@@ -81,7 +82,7 @@ class Build:
     pos: int
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Unhashable:
     """A dict key that cannot be (or must not be) hashed: kept by identity."""
     value: Any

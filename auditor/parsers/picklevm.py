@@ -17,13 +17,14 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor.parsers.budget import Budget
 from auditor.parsers.pickle_ops import HANDLERS, JOBLIB_WRAPPER, _normalize, _text
 from auditor.parsers.pickle_start import FRAME, PROTO, looks_like_pickle
 from auditor.parsers.pickle_values import MARK, Broken, Build, Call, Limit, Obj, Ref, Stop, render
+from auditor.record import record
 
 __all__ = ["FRAME", "JOBLIB_WRAPPER", "MARK", "PROTO", "Analysis", "Bounds", "Build", "Call", "Obj", "Ref", "analyze",
            "analyze_all", "find_pickles", "looks_like_pickle", "render"]
@@ -33,7 +34,7 @@ STRINGS_KEPT = 10_000         # byte strings remembered for the nested-pickle pa
 MAX_CANDIDATES = 256          # offsets find_pickles tries in one buffer
 
 
-@dataclass
+@record
 class Analysis:
     """What one pickle (from its first opcode to STOP, or to the break) would do."""
     start: int
@@ -64,7 +65,7 @@ class Analysis:
         return bool(self.imports or self.ext_codes or any(n.does_something for n in self.nested_streams))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Bounds:
     max_opcodes: int = 5_000_000
     max_memo: int = 1_000_000

@@ -19,13 +19,14 @@ import io
 import re
 import tokenize
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.parsers.pycalls import CallChecks
 from auditor.parsers.pyfold import MAX_FOLD_CHARS, MAX_FOLD_DEPTH, UNKNOWN, Folder
 from auditor.parsers.pywalk import AT_IMPORT, MAX_NODES, _Walker
+from auditor.record import record
 
 MAX_SOURCE_BYTES = 8 * 1024 * 1024   # larger sources are not parsed (memory); the largest real modeling file is ~0.5 MB
 SEGMENT_CHARS = 240
@@ -41,7 +42,7 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 _PLAIN_CODECS = {"utf-8", "utf-8-sig", "ascii", "latin-1", "iso-8859-1", "iso8859-1", "cp1252"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hit:
     category: str            # a category of code-patterns.yaml, or obfuscation / getattr / from-pretrained / blob
     name: str                # resolved dotted name ("socket.create_connection"), "" when none
@@ -53,7 +54,7 @@ class Hit:
     trigger: str = ""        # why it runs on import ("at import time (decorator @register)"), "" when called
 
 
-@dataclass
+@record
 class Analysis:
     hits: list[Hit] = field(default_factory=list)
     imports: dict[str, int] = field(default_factory=dict)     # imported network module -> first line
@@ -65,7 +66,7 @@ class Analysis:
     limit: str = ""          # a work bound was hit: part of the file was not analyzed
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Decoded:
     text: str
     encoding: str
@@ -88,7 +89,7 @@ def decode_source(raw: bytes) -> Decoded:
     return Decoded(text.removeprefix("\ufeff"), name, name not in _PLAIN_CODECS)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Patterns:
     prefix_category: dict[str, str]
     excluded: frozenset[str]

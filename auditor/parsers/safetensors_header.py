@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor.parsers import strictjson
 from auditor.parsers.strictjson import JsonLimitError
+from auditor.record import record
 
 
 class HeaderError(Exception):
@@ -23,7 +24,7 @@ class HeaderError(Exception):
         self.kind, self.location, self.evidence = kind, location, evidence
 
 
-@dataclass
+@record
 class Tensor:
     name: str
     dtype: str
@@ -32,7 +33,7 @@ class Tensor:
     end: int
 
 
-@dataclass
+@record
 class Header:
     header_len: int                 # bytes of JSON after the 8-byte length
     data_len: int                   # bytes of the data section

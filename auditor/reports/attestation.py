@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from auditor import settings
 from auditor.errors import AuditorError
 from auditor.model import AuditResult
+from auditor.record import record
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -161,7 +161,7 @@ def sign(result: AuditResult, private_key: Any, spec: str = "1.6") -> str:
     return json.dumps(envelope, indent=2) + "\n"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Verified:
     keyid: str
     statement: dict[str, Any]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any
 
 from isal import isal_zlib
 
+from auditor.record import record
 from auditor.reports.pdf_font import TrueType
 
 K = 72 / 25.4                   # pt per mm
@@ -46,7 +47,7 @@ def _name(value: str) -> str:
     return "/" + "".join(ch if ch.isalnum() or ch in "+-._" else f"#{ord(ch):02X}" for ch in value)
 
 
-@dataclass
+@record
 class Attachment:
     """An associated file whose bytes are a zlib stream already (`chunks` yields them once)."""
     name: str
@@ -57,7 +58,7 @@ class Attachment:
     chunks: Iterable[bytes]
 
 
-@dataclass
+@record
 class Info:
     title: str
     author: str

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
 from auditor import rules
 from auditor.model import AuditResult, Finding, Severity
+from auditor.record import record
 from auditor.reports import view
 
 EXTENSION = ".sarif"
@@ -86,7 +86,7 @@ def find_work_tree(path: str | Path) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Placement:
     """Where one audited model sits in the SARIF log's root."""
     prefix: str = ""                   # the model folder (or single file) relative to the root; "" = the root

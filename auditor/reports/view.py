@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
 from auditor.model import AuditResult, Finding, Severity
+from auditor.record import record
 
 NOT_ASSESSED = "not assessed"
 
@@ -141,7 +141,7 @@ def law_and_venue(result: AuditResult) -> tuple[str, str]:
     return law, venue
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LineageEntry:
     repo_id: str
     relation: str
@@ -232,7 +232,7 @@ def effective_origin_line(result: AuditResult) -> str:
     return origin_line(effective_origin(result), assessed=bool(provenance(result)))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Issue:
     """Findings that look the same to a reader (one rule, title and file): one issue, several places."""
     findings: tuple[Finding, ...]

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.model import Finding, Severity
+from auditor.record import record
 from auditor.runtime.child_watch import DNS, FILE_CHANGES, NETWORK, SPAWN
 from auditor.sandbox import Outcome
 
@@ -25,7 +26,7 @@ def sensitive_set(value: Any) -> set[str]:
     return {str(v).upper() for v in (value or default_sensitive_origins())}
 
 
-@dataclass
+@record
 class _Parsed:
     events: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)

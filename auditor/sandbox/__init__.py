@@ -24,10 +24,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
+from auditor.record import record
 from auditor.sandbox import bwrap
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -36,7 +37,7 @@ SANDBOX_HOME = "/home/sandbox"    # private tmpfs
 MAX_STDERR_TAIL = 16 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SandboxLimits:
     memory_bytes: int = 2 * 1024**3       # RLIMIT_AS and RLIMIT_DATA
     cpu_seconds: int = 60                 # RLIMIT_CPU
@@ -54,7 +55,7 @@ class SandboxLimits:
                 "RLIMIT_CORE": 0}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Outcome:
     """status: ok | failed (the child exited non-zero or was killed) | timeout | idle-timeout |
     output-limit | bad-output | unavailable (nothing ran)."""
@@ -70,7 +71,7 @@ class Outcome:
         return self.status == "ok"
 
 
-@dataclass
+@record
 class _Reader:
     limits: SandboxLimits
     buffer: bytearray = field(default_factory=bytearray)

@@ -14,13 +14,14 @@ import functools
 import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol, TypeVar
 
 from auditor.facts import Facts
 from auditor.model import FileRecord, Finding, Options, Regions, Snapshot
+from auditor.record import record
 
 # Module names under auditor.scanners, in run order.
 REGISTRY: tuple[str, ...] = (
@@ -43,7 +44,7 @@ class Scanner(Protocol):
     def scan(self, ctx: ScanContext) -> Iterator[Finding]: ...
 
 
-@dataclass
+@record
 class ScanContext:
     snapshot: Snapshot
     files: tuple[FileRecord, ...]
@@ -105,11 +106,11 @@ class ScanContext:
                  scanner: str, name: Callable[[R], str] = lambda r: getattr(r, "path", str(r))
                  ) -> Iterator[Finding]:
         """Run `scan_one` on each record; a failure on one is a finding on it, and the next one still runs."""
-        for record in records:
+        for item in records:
             try:
-                yield from scan_one(record)
+                yield from scan_one(item)
             except Exception as exc:  # noqa: BLE001 - one hostile file must not hide the findings of the others
-                yield file_error(scanner, name(record), exc)
+                yield file_error(scanner, name(item), exc)
 
 
 def file_error(scanner: str, file: str, exc: BaseException) -> Finding:

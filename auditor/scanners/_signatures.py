@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from auditor.record import record
 
 SIGNATURE_NAMES = ("model.sig", "model.sigstore", "model.sigstore.json", "model.cert.sig")
 SIGNATURE_SUFFIXES = (".sig", ".sigstore", ".sigstore.json")
 MAX_SIGNATURE_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SignatureCheck:
     status: str            # valid | invalid | absent | not checked
     detail: str

@@ -13,7 +13,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from auditor.facts import CodeFacts, EndpointFacts, Facts, GgufFacts, KerasFacts
 from auditor.model import FileRecord, Finding, Severity
 from auditor.parsers import loadgraph, relpath
 from auditor.parsers.hosts import HostInfo, classifier
+from auditor.record import record
 from auditor.scanners import ScanContext
 
 NAME = "endpoints"
@@ -49,7 +50,7 @@ _CODE_EXT = {".py", ".sh", ".bash", ".zsh", ".ps1", ".bat", ".cmd", ".js", ".ts"
              ".c", ".cc", ".cpp", ".cu", ".h", ".hpp", ".java"}
 
 
-@dataclass
+@record
 class _Seen:
     info: HostInfo
     example: str

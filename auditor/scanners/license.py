@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor import rules
@@ -19,6 +19,7 @@ from auditor.model import Finding, Severity
 from auditor.parsers import card as cardparser
 from auditor.parsers import licensetext
 from auditor.parsers.licensetext import Entry, Match
+from auditor.record import record
 from auditor.scanners import ScanContext
 from auditor.scanners import license_files as lf
 from auditor.scanners import license_terms as lt
@@ -36,7 +37,7 @@ _CLAUSE_SPLIT = re.compile(r"[;；，,]|\bwhile\b|\bwhereas\b|\bbut\b|而|但")
 _LICENSE_WORDS = re.compile(r"licen[cs]|许可|协议|라이선스", re.IGNORECASE)
 
 
-@dataclass
+@record
 class Signal:
     kind: str                      # card-license, card-license_name, card-license_link, card-body, file,
     where: str                     # notice, use_policy, metadata, lineage-fact; where = file or card field
@@ -58,7 +59,7 @@ class Signal:
                 "matched": list(self.evidence)}
 
 
-@dataclass
+@record
 class ModelLicense:
     """What one model (the audited one or an ancestor) is licensed under."""
     repo_id: str

@@ -5,13 +5,14 @@ turned into findings and into the `license` facts record.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.model import Finding, Severity
 from auditor.parsers import licensetext
 from auditor.parsers.licensetext import Entry
+from auditor.record import record
 from auditor.scanners import ScanContext
 
 NAME = "license"
@@ -28,7 +29,7 @@ _THRESHOLD_KEYS = ("mau", "dau", "monthly_revenue_usd", "annual_revenue_usd")
 _TEXT_KEYS = ("clause", "sentence", "line", "page")
 
 
-@dataclass
+@record
 class Term:
     key: str
     details: dict[str, Any]               # summary plus the term's facts (jurisdiction, mau, rule, scope ...)
@@ -41,7 +42,7 @@ class Term:
         return str(self.details.get("summary", ""))
 
 
-@dataclass
+@record
 class LicenseTerms:
     """One license one model carries, with its merged terms."""
     key: str                              # entry id, or "unknown:<where>" / "card"
@@ -119,7 +120,7 @@ def merge(into: LicenseTerms, terms: dict[str, Term]) -> None:
 
 # ---------------------------------------------------------------------------------------- obligations
 
-@dataclass
+@record
 class Obligation:
     term: Term
     license: LicenseTerms

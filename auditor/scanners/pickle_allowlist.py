@@ -4,18 +4,18 @@ alone, and imports the pickle VM (auditor/parsers/picklevm.py) only when there i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from auditor import rules
 from auditor.model import Severity
+from auditor.record import record
 
 NAME = "pickle"
 CONTAINER_FORMATS = ("zip", "7z", "tar", "gzip", "bz2", "xz", "zstd", "lz4")
 PICKLE_FORMATS = ("pickle", "numpy", *CONTAINER_FORMATS)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class GlobalVerdict:
     status: str                   # safe | dangerous | unknown
     severity: Severity = Severity.INFO

@@ -12,7 +12,7 @@ import mmap
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from auditor import rules
@@ -20,6 +20,7 @@ from auditor.model import FileRecord, Finding, Limits, Severity
 from auditor.parsers.budget import Budget
 from auditor.parsers.decompress import MIN_BOMB_BYTES
 from auditor.parsers.picklevm import Analysis, Bounds, Call, Obj, Ref, analyze, analyze_all, looks_like_pickle, render
+from auditor.record import record
 from auditor.scanners.pickle_allowlist import NAME, globals_policy
 
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
@@ -34,7 +35,7 @@ _B64 = re.compile(rb"^[A-Za-z0-9+/=\s_-]+$")
 
 # --- one file's state ---------------------------------------------------------------------------
 
-@dataclass
+@record
 class FileState:
     """What one file's analysis found, and the work it may still do (its own share and the audit's)."""
     rec: FileRecord

@@ -9,13 +9,14 @@ import functools
 import mmap
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.facts import TensorflowFacts
 from auditor.model import Finding
 from auditor.parsers.protobuf import WIRE_LEN, Budget, BudgetExhausted, ProtobufError, fields, string, submessages
+from auditor.record import record
 from auditor.scanners import ScanContext
 
 NAME = "tensorflow"
@@ -36,7 +37,7 @@ TENSOR_STRING_VAL = 8
 MAX_STRINGS_PER_NODE = 64
 
 
-@dataclass
+@record
 class Node:
     offset: int
     name: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,6 +20,7 @@ import yaml
 from auditor import inventory, rules, settings
 from auditor.errors import AuditorError
 from auditor.model import AuditResult, Finding, Options, Severity
+from auditor.record import record
 from auditor.workflows import ci_outputs
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"   # git's well-known empty tree
@@ -29,7 +30,7 @@ HEAD_BYTES = 4096
 FAIL_ON = ("fail", "warn", "critical", "high", "medium", "low")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     target: str
     revision: str = ""
@@ -47,7 +48,7 @@ class Entry:
         return (self.revision, self.policy, self.name, self.endpoint, self.metadata_only)
 
 
-@dataclass
+@record
 class Item:
     """One audit the CI run does: a manifest entry or a model folder no entry covers."""
     entry: Entry
@@ -74,7 +75,7 @@ class Item:
         return decision
 
 
-@dataclass
+@record
 class Run:
     repo_root: Path
     manifest: str                              # repo-relative path ("" = none)

@@ -20,12 +20,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
 from auditor.errors import AuditorError
+from auditor.record import record
 from auditor.sources.hub._retry import Budget, transient_errors
 
 # (path, bytes of that file so far, its size, bytes of the whole transfer so far, its total)
@@ -33,7 +33,7 @@ DownloadProgress = Callable[[str, int, int, int, int], None]
 CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Job:
     path: str
     expected: dict[str, Any]          # sha256 or git_sha1, and size (the publisher's listing)

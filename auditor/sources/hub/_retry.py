@@ -16,8 +16,10 @@ import email.utils
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from auditor.record import record
 
 log = logging.getLogger("auditor.hub")
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
@@ -37,7 +39,7 @@ class Cancelled(Exception):
     """The fetch was interrupted (Ctrl-C, or another download of the same fetch failed)."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Policy:
     attempts: int = 4
     base_wait: float = 0.5
@@ -56,7 +58,7 @@ class Policy:
         return [min(self.max_wait, self.base_wait * 2 ** i) for i in range(self.attempts - 1)]
 
 
-@dataclass
+@record
 class Budget:
     timeout: float                        # seconds to connect, or between two reads of one response
     deadline_seconds: float = 0.0         # the whole fetch; 0 = none
