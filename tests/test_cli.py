@@ -311,3 +311,64 @@ def test_shared_reports_do_not_carry_the_home_folder(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
     assert report["snapshot"]["root"] == "~/models/m" and report["target"] == "~/models/m"
     assert str(home) not in proc.stdout
+
+
+# -- the command line's parser (auditor/cli/args.py) ----------------------------------------------
+
+def _usage_error(proc) -> str:  # type: ignore[no-untyped-def]
+    """argparse's usage error: exit 2, the usage, one error line, never a traceback."""
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("usage: auditor"), proc.stderr
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_bad_value_is_refused_before_any_work(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m")
+    assert "is a folder, not a file" in _usage_error(run_cli("scan", str(model), "--verify-key", str(tmp_path)))
+    (tmp_path / "f").write_text("x")
+    assert "is a file, not a folder" in _usage_error(run_cli("scan", str(model), "--sarif-root", str(tmp_path / "f")))
+    assert "not in the range 0-125" in _usage_error(run_cli("ci", "--warn-exit-code", "200"))
+    assert "not an integer" in _usage_error(run_cli("ci", "--warn-exit-code", "three"))
+    assert "does not exist" in _usage_error(run_cli("pr-comment", str(tmp_path / "none.md"), "--pr", "1"))
+    assert "invalid choice" in _usage_error(run_cli("scan", str(model), "--sarif-threshold", "severe"))
+    assert "unrecognized arguments: --verbos" in _usage_error(run_cli("scan", str(model), "--verbos"))  # no abbreviations
+    assert "no such command 'scna'" in _usage_error(run_cli("scna", str(model)))
+
+
+def test_options_may_come_between_targets_and_repeat(tmp_path: Path) -> None:
+    a, b = _model(tmp_path / "a"), _model(tmp_path / "b")
+    proc = run_cli("scan", str(a), "-q", str(b), "--format", "json", "--deployment", str(a), "--deployment", str(b))
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 2
+
+
+def test_groups_dispatch_to_their_commands(tmp_path: Path) -> None:
+    proc = run_cli("waivers")
+    assert proc.returncode == 2 and "check" in proc.stdout            # no command: the group's help
+    assert "no such command 'chek'" in _usage_error(run_cli("waivers", "chek"))
+    assert run_cli("approvals", "--help").returncode == 0
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    proc = run_cli("approvals", "list", "--db", db, "--format", "json")
+    assert proc.returncode == 0 and json.loads(proc.stdout) == [], proc.stderr
+
+
+def test_in_process_the_parsed_values_reach_the_command(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    from auditor.cli.args import Command, Group, invoke
+    seen: dict = {}
+
+    def run(paths: tuple[str, ...], flag: bool, level: int) -> int:
+        """Record what was parsed."""
+        seen.update(paths=paths, flag=flag, level=level)
+        return 7
+
+    def arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--path", dest="paths", action="append", default=[])
+        p.add_argument("--flag", action="store_true")
+        p.add_argument("--level", type=int, default=1)
+    group = Group("g", "A group.", (Command("c", run, arguments),))
+    assert invoke(group, ["c", "--path", "x", "--flag", "--path", "y"], "auditor g") == 7
+    assert seen == {"paths": ("x", "y"), "flag": True, "level": 1}
+    assert invoke(group, ["--help"], "auditor g") == 0
+    assert "c  Record what was parsed." in capsys.readouterr().out

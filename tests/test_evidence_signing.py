@@ -6,17 +6,16 @@ import base64
 import json
 
 import pytest
-from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from reports_sample import hostile_result
 
-from auditor.cli import cli
 from auditor.errors import AuditorError
 from auditor.reports import attestation as evidence_signing
 from auditor.reports import cyclonedx
 from auditor.reports.attestation import EvidenceError
 from auditor.workflows import demo
+from tests.conftest import invoke
 
 
 def _pem(key, password: bytes | None = None) -> bytes:
@@ -108,30 +107,29 @@ def test_cli_scan_sign_and_verify_evidence(keys, tmp_path, monkeypatch):
     (tmp_path / "key.pem").write_bytes(_pem(key, b"s3cret"))
     (tmp_path / "key.pub").write_bytes(_pub_pem(key))
     (tmp_path / "other.pub").write_bytes(_pub_pem(keys["ed25519"]))
-    runner = CliRunner()
     out = tmp_path / "report.json"
-    run = runner.invoke(cli, ["scan", str(repo), "-q", "-o", str(out), "--sign-key", str(tmp_path / "key.pem")])
+    run = invoke(["scan", str(repo), "-q", "-o", str(out), "--sign-key", str(tmp_path / "key.pem")])
     assert _code(run) == 2 and "AUDITOR_KEY_PASSWORD" in str(run.exception or run.output)
     monkeypatch.setenv("AUDITOR_KEY_PASSWORD", "s3cret")
-    run = runner.invoke(cli, ["scan", str(repo), "-q", "-o", str(out), "--sign-key", str(tmp_path / "key.pem")])
+    run = invoke(["scan", str(repo), "-q", "-o", str(out), "--sign-key", str(tmp_path / "key.pem")])
     assert run.exception is None, run.exception
     evidence = tmp_path / "report.json.dsse.json"
     assert evidence.is_file()
     bom_out = tmp_path / "bom.json"
-    run = runner.invoke(cli, ["verify-evidence", str(evidence), "--key", str(tmp_path / "key.pub"),
+    run = invoke(["verify-evidence", str(evidence), "--key", str(tmp_path / "key.pub"),
                               "--model", str(repo), "--extract-bom", str(bom_out)])
     assert run.exit_code == 0, run.output
     assert "verified" in run.output and "No direct connection" in run.output
     assert cyclonedx.validate(bom_out.read_text()) == []
-    run = runner.invoke(cli, ["verify-evidence", str(evidence), "--key", str(tmp_path / "other.pub")])
+    run = invoke(["verify-evidence", str(evidence), "--key", str(tmp_path / "other.pub")])
     assert _code(run) == 1
     (repo / "config.json").write_text('{"changed": true}')
-    run = runner.invoke(cli, ["verify-evidence", str(evidence), "--key", str(tmp_path / "key.pub"),
+    run = invoke(["verify-evidence", str(evidence), "--key", str(tmp_path / "key.pub"),
                               "--model", str(repo)])
     assert _code(run) == 1 and "config.json" in str(run.exception)
     tampered = evidence.read_text().replace('"payload": "ey', '"payload": "ez')
     evidence.write_text(tampered)
-    run = runner.invoke(cli, ["verify-evidence", str(evidence), "--key", str(tmp_path / "key.pub")])
+    run = invoke(["verify-evidence", str(evidence), "--key", str(tmp_path / "key.pub")])
     assert _code(run) == 1 and "no valid signature" in str(run.exception)
 
 

@@ -21,6 +21,7 @@ from auditor.model import ClaimStatus, FileRecord, Severity
 from auditor.pipeline import audit
 from auditor.reports import cyclonedx, html, json_report, markdown, pdf, sarif, view
 from auditor.workflows import demo
+from tests.conftest import invoke
 
 SARIF_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 if not SARIF_SCHEMA.is_file():
@@ -349,23 +350,19 @@ def test_pdf_embeds_the_json_result_and_the_bom(results, pdfs):
 # -- `auditor report` ------------------------------------------------------------------------------
 
 def test_report_command_re_renders_a_saved_result(results, tmp_path):
-    from click.testing import CliRunner
-
-    from auditor.cli import cli
     saved = tmp_path / "result.json"
     saved.write_text(json_report.render(results["hostile"]))
-    runner = CliRunner()
     for fmt in ("sarif", "markdown", "html", "cyclonedx", "cyclonedx-1.7"):
         out = tmp_path / f"out.{fmt}"
-        run = runner.invoke(cli, ["report", str(saved), "--format", fmt, "-o", str(out)])
+        run = invoke(["report", str(saved), "--format", fmt, "-o", str(out)])
         assert run.exit_code == 0, run.output
         assert out.read_text() == reports.get(fmt).render(results["hostile"])
     out = tmp_path / "out.pdf"
-    assert runner.invoke(cli, ["report", str(saved), "--format", "pdf", "-o", str(out)]).exit_code == 0
+    assert invoke(["report", str(saved), "--format", "pdf", "-o", str(out)]).exit_code == 0
     assert out.read_bytes().startswith(b"%PDF-")
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "something-else"}')
-    run = runner.invoke(cli, ["report", str(bad), "--format", "html"])
+    run = invoke(["report", str(bad), "--format", "html"])
     assert run.exit_code != 0
 
 

@@ -10,13 +10,12 @@ import zlib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from pypdf import PdfReader
 from reports_sample import hostile_result
 
-from auditor.cli import cli
 from auditor.model import FileRecord
 from auditor.reports import cyclonedx, json_report, json_stream, pdf
+from tests.conftest import invoke
 
 
 def _with_odd_files():  # type: ignore[no-untyped-def]
@@ -45,7 +44,7 @@ def test_what_json_loads_rejects_the_row_reader_rejects(bad: bytes, tmp_path: Pa
         json.loads(bad)
     saved = tmp_path / "bad.json"
     saved.write_bytes(bad)
-    run = CliRunner().invoke(cli, ["report", str(saved), "--format", "markdown"])
+    run = invoke(["report", str(saved), "--format", "markdown"])
     # a bad row may be met before the syntax error after it: rejected either way, in one line
     said = str(run.exception)
     assert run.exit_code != 0 and ("is not JSON" in said or "is not an auditor JSON result" in said), said
@@ -58,7 +57,7 @@ def test_a_result_that_is_not_one_is_said_so(tmp_path: Path) -> None:
                       ('{"schema": "auditor.report/v1", "files": 3}', "not an auditor JSON result")):
         saved = tmp_path / "r.json"
         saved.write_text(text)
-        run = CliRunner().invoke(cli, ["report", str(saved), "--format", "json"])
+        run = invoke(["report", str(saved), "--format", "json"])
         assert run.exit_code != 0 and why in str(run.exception), (text, run.exception)
 
 

@@ -5,16 +5,14 @@ Exit codes: 0 pass (or warn), 1 policy fail, 2 error. Errors are one line on std
 """
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 from typing import Any
 
-import click
-
 from auditor import __version__, settings
+from auditor.cli.args import Command, Group, echo, invoke, listing, new_parser
 from auditor.errors import AuditorError
-
-HELP_WIDTH = 120
 
 # command name -> (module in auditor.cli, attribute): a command's module (and what it imports) is loaded
 # only when that command runs, so `auditor scan` does not pay for `fetch`, `ci` or `approvals`.
@@ -26,46 +24,46 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approvals": ("approvals", "command"), "check": ("check", "command"), "batch": ("batch", "command"),
 }
 
-
-class _LazyGroup(click.Group):
-    """Loads a command's module when it runs; lists every command with its whole first help line."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS:
-            return None
-        import importlib
-        module, attribute = COMMANDS[cmd_name]
-        command: click.Command = getattr(importlib.import_module(f"auditor.cli.{module}"), attribute)
-        return command
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = []
-        for name in self.list_commands(ctx):
-            cmd = self.get_command(ctx, name)
-            if cmd is not None and not cmd.hidden:
-                rows.append((name, cmd.short_help or (cmd.help or "").strip().split("\n")[0]))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows, col_max=20)
-
-
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                               "max_content_width": HELP_WIDTH, "terminal_width": HELP_WIDTH},
-             epilog="""\b
+DESCRIPTION = "Audit open-weight models before they reach production."
+EPILOG = """\
 Examples:
   auditor scan ./my-model                  # a summary on the terminal, JSON when piped
   auditor scan ./my-model -o report.pdf    # the format follows the extension
   auditor ci                               # the pull-request check (see `auditor ci --help`)
 
-\b
 Exit codes: 0 pass (or warn), 1 the policy failed, 2 an error (one line on stderr);
-`auditor ci` also 3 for a warning.""")
-@click.version_option(__version__, prog_name="auditor")
-def cli() -> None:
-    """Audit open-weight models before they reach production."""
+`auditor ci` also 3 for a warning."""
+
+
+def load(name: str) -> Command | Group:
+    import importlib
+    module, attribute = COMMANDS[name]
+    entry: Command | Group = getattr(importlib.import_module(f"auditor.cli.{module}"), attribute)
+    return entry
+
+
+def _root_parser(*, listed: bool) -> argparse.ArgumentParser:
+    """The parser of `auditor` itself; `listed` adds every command with its whole first help line to the
+    help (which loads every command's module: only for --help)."""
+    epilog = f"{listing('Commands', [load(name) for name in sorted(COMMANDS)])}\n\n{EPILOG}" if listed else EPILOG
+    parser = new_parser("auditor", DESCRIPTION, epilog, usage="auditor [-h] [--version] COMMAND ...")
+    parser.add_argument("--version", action="version", version=f"auditor, version {__version__}",
+                        help="show the version and exit")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    """Dispatch to the command named first; the root parser handles --help, --version and a bad name."""
+    if argv and argv[0] in COMMANDS:
+        return invoke(load(argv[0]), argv[1:], f"auditor {argv[0]}")
+    parser = _root_parser(listed=not argv or argv[0] in ("-h", "--help"))
+    if not argv:
+        parser.print_help()
+        return 2
+    if argv[0].startswith("-"):
+        parser.parse_args(argv)         # --help, --version (both exit) or an unknown option (exits 2)
+    parser.error(f"no such command {argv[0]!r} (see auditor --help)")
+    return 2
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -90,22 +88,16 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError:      # not the main thread (embedded use)
         pass
     try:
-        code = cli.main(args=argv, prog_name="auditor", standalone_mode=False)
+        code = run(sys.argv[1:] if argv is None else list(argv))
     except AuditorError as exc:
-        click.echo(f"auditor: error: {exc}", err=True)
+        echo(f"auditor: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("auditor: aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
     except KeyboardInterrupt:
-        click.echo("auditor: interrupted", err=True)
+        echo("auditor: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 2
         if settings.current().debug:
             raise
-        click.echo(f"auditor: internal error: {type(exc).__name__}: {exc} (AUDITOR_DEBUG=1 for details)", err=True)
+        echo(f"auditor: internal error: {type(exc).__name__}: {exc} (AUDITOR_DEBUG=1 for details)", err=True)
         sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(code)

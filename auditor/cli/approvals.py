@@ -1,24 +1,23 @@
 """`auditor approvals list|show|revoke|verify|reaudit`: the approvals registry."""
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import click
+from auditor.cli.args import Command, Group, default, echo
 
 DB_HELP = ("Approvals database URL: sqlite:///PATH or postgresql://USER@HOST/DB (default: AUDITOR_DB, "
            "else approvals.db in the user's data folder).")
 
 
-def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--db", default="", help=DB_HELP)(func)
+def add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default="", help=DB_HELP)
 
 
-def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--format", "fmt", default="text", show_default=True,
-                        type=click.Choice(["text", "json"]))(func)
+def add_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", dest="fmt", default="text", choices=["text", "json"], help=default("text").strip())
 
 
 def open_store(db: str):  # type: ignore[no-untyped-def]
@@ -27,18 +26,15 @@ def open_store(db: str):  # type: ignore[no-untyped-def]
 
 
 def _json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-@click.group("approvals")
-def command() -> None:
-    """List, show, revoke and verify approvals; re-audit the approved models."""
+def _list_arguments(p: argparse.ArgumentParser) -> None:
+    add_db(p)
+    add_format(p)
+    p.add_argument("--all", dest="show_all", action="store_true", help="Also list expired and revoked approvals.")
 
 
-@command.command("list")
-@db_option
-@format_option
-@click.option("--all", "show_all", is_flag=True, help="Also list expired and revoked approvals.")
 def list_command(db: str, fmt: str, show_all: bool) -> int:
     """Every approval and its status (active, expired, revoked)."""
     from auditor.approvals import registry
@@ -52,17 +48,19 @@ def list_command(db: str, fmt: str, show_all: bool) -> int:
         info = a.data["approval"]
         until = f" until {info['expires_at'][:10]}" if info.get("expires_at") else ""
         override = " OVERRIDE" if info.get("override") else ""
-        click.echo(f"{a.seq:>5}  {a.status(now):<8} {a.label()}  {a.entry.manifest_digest[:16]}  "
+        echo(f"{a.seq:>5}  {a.status(now):<8} {a.label()}  {a.entry.manifest_digest[:16]}  "
                    f"{a.data['audit']['verdict']}{override}  by {info['by']}{until}")
     if not rows:
-        click.echo("no approvals", err=True)
+        echo("no approvals", err=True)
     return 0
 
 
-@command.command("show")
-@click.argument("approval_id", type=int)
-@db_option
-@format_option
+def _show_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("approval_id", type=int)
+    add_db(p)
+    add_format(p)
+
+
 def show_command(approval_id: int, db: str, fmt: str) -> int:
     """One approval in full."""
     from auditor.approvals import registry
@@ -85,27 +83,31 @@ def show_command(approval_id: int, db: str, fmt: str) -> int:
         lines.append(f"  OVERRIDE  {info['override']}")
     if a.revocation:
         lines.append(f"  revoked   by {a.revocation['by']} at {a.revocation['at']}: {a.revocation['reason']}")
-    click.echo("\n".join(lines))
+    echo("\n".join(lines))
     return 0
 
 
-@command.command("revoke")
-@click.argument("approval_id", type=int)
-@click.option("--by", required=True, help="Who revokes it.")
-@click.option("--reason", required=True, help="Why.")
-@db_option
+def _revoke_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("approval_id", type=int)
+    p.add_argument("--by", required=True, help="Who revokes it.")
+    p.add_argument("--reason", required=True, help="Why.")
+    add_db(p)
+
+
 def revoke_command(approval_id: int, by: str, reason: str, db: str) -> int:
     """Revoke an approval (a new entry in the history; nothing is deleted)."""
     from auditor.approvals import registry
     with open_store(db) as store:
         entry = registry.revoke(store, approval_id, by=by, reason=reason)
-    click.echo(f"approval {approval_id} revoked (entry {entry.seq})", err=True)
+    echo(f"approval {approval_id} revoked (entry {entry.seq})", err=True)
     return 0
 
 
-@command.command("verify")
-@db_option
-@format_option
+def _db_and_format(p: argparse.ArgumentParser) -> None:
+    add_db(p)
+    add_format(p)
+
+
 def verify_command(db: str, fmt: str) -> int:
     """Check the history's hash chain: exit 1 when a row was edited or deleted."""
     with open_store(db) as store:
@@ -114,16 +116,17 @@ def verify_command(db: str, fmt: str) -> int:
     if fmt == "json":
         _json({"intact": not problems, "entries": seq, "head": head, "problems": problems})
     elif problems:
-        click.echo("\n".join([*problems, f"TAMPERED: {len(problems)} problem(s) in the approvals history"]))
+        echo("\n".join([*problems, f"TAMPERED: {len(problems)} problem(s) in the approvals history"]))
     else:
-        click.echo(f"OK: {seq} entries, chain head {head}")
+        echo(f"OK: {seq} entries, chain head {head}")
     return 1 if problems else 0
 
 
-@command.command("reaudit")
-@db_option
-@format_option
-@click.option("--policy", default="", help="Judge with this policy instead of each approval's own.")
+def _reaudit_arguments(p: argparse.ArgumentParser) -> None:
+    _db_and_format(p)
+    p.add_argument("--policy", default="", help="Judge with this policy instead of each approval's own.")
+
+
 def reaudit_command(db: str, fmt: str, policy: str) -> int:
     """Audit every approved model again with today's rules; exit 1 when any no longer passes."""
     from auditor.approvals import registry
@@ -134,6 +137,12 @@ def reaudit_command(db: str, fmt: str, policy: str) -> int:
         _json({"reaudited": len(rows), "no_longer_pass": len(failing), "approvals": [r.to_dict() for r in rows]})
     else:
         for r in failing:
-            click.echo(f"NO LONGER PASSES  approval {r.approval}  {r.label}: {r.before} -> {r.after}: {r.reason}")
-        click.echo(f"{len(rows)} approved model(s) re-audited, {len(failing)} no longer pass")
+            echo(f"NO LONGER PASSES  approval {r.approval}  {r.label}: {r.before} -> {r.after}: {r.reason}")
+        echo(f"{len(rows)} approved model(s) re-audited, {len(failing)} no longer pass")
     return 1 if failing else 0
+
+
+command = Group("approvals", "List, show, revoke and verify approvals; re-audit the approved models.", (
+    Command("list", list_command, _list_arguments), Command("show", show_command, _show_arguments),
+    Command("revoke", revoke_command, _revoke_arguments), Command("verify", verify_command, _db_and_format),
+    Command("reaudit", reaudit_command, _reaudit_arguments)))

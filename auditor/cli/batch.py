@@ -1,28 +1,30 @@
 """`auditor batch TARGETS --out DIR`: audit many models, one result each, and a summary."""
 from __future__ import annotations
 
+import argparse
 import sys
 
-import click
-
 from auditor import reports
+from auditor.cli.args import Command, default, echo, folder_path
 
 
-@click.command("batch")
-@click.argument("targets")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the results.")
-@click.option("--workers", default=0, show_default=True, help="Local worker processes (0 = one per CPU).")
-@click.option("--ray", "ray_address", default="", help="Run on this Ray cluster (host:port, or auto).")
-@click.option("--policy", default="default", show_default=True, help="Policy for targets whose line names none.")
-@click.option("--format", "formats", multiple=True, type=click.Choice(sorted(reports.FORMATS)),
-              help="Also write these formats (JSON is always written).")
-@click.option("--endpoint", default="", help="Hub endpoint or mirror URL for hf:// targets.")
-@click.option("--memory", default=-1, show_default=True,
-              help="Address-space limit per local worker in MiB (-1 = an equal share of RAM, 0 = none).")
-@click.option("--no-modelscan", is_flag=True, help="Do not run modelscan as a second engine.")
-@click.option("--force", is_flag=True, help="Audit every target again, even when its result is current.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary on stderr.")
-def command(targets: str, out_dir: str, workers: int, ray_address: str, policy: str, formats: tuple[str, ...],
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("targets", metavar="TARGETS")
+    p.add_argument("--out", dest="out_dir", required=True, type=folder_path, help="Folder for the results.")
+    p.add_argument("--workers", default=0, type=int, help="Local worker processes (0 = one per CPU)." + default(0))
+    p.add_argument("--ray", dest="ray_address", default="", help="Run on this Ray cluster (host:port, or auto).")
+    p.add_argument("--policy", default="default", help="Policy for targets whose line names none." + default("default"))
+    p.add_argument("--format", dest="formats", action="append", default=[], choices=sorted(reports.FORMATS),
+                   help="Also write these formats (JSON is always written).")
+    p.add_argument("--endpoint", default="", help="Hub endpoint or mirror URL for hf:// targets.")
+    p.add_argument("--memory", default=-1, type=int,
+                   help="Address-space limit per local worker in MiB (-1 = an equal share of RAM, 0 = none)." + default(-1))
+    p.add_argument("--no-modelscan", action="store_true", help="Do not run modelscan as a second engine.")
+    p.add_argument("--force", action="store_true", help="Audit every target again, even when its result is current.")
+    p.add_argument("--quiet", "-q", action="store_true", help="No progress and no summary on stderr.")
+
+
+def run(targets: str, out_dir: str, workers: int, ray_address: str, policy: str, formats: tuple[str, ...],
             endpoint: str, memory: int, no_modelscan: bool, force: bool, quiet: bool) -> int:
     """Audit every target in TARGETS (a file with one `TARGET [POLICY]` per line, or a folder of models).
 
@@ -42,11 +44,11 @@ def command(targets: str, out_dir: str, workers: int, ray_address: str, policy: 
                            memory=memory if memory <= 0 else memory << 20, tick=tick)
     if not quiet:
         c = result["counts"]
-        click.echo(f"{result['total']} target(s): {c['fail']} fail, {c['error']} could not be audited, "
+        echo(f"{result['total']} target(s): {c['fail']} fail, {c['error']} could not be audited, "
                    f"{c['warn']} warn, {c['pass']} pass ({result['reused']} reused); {out_dir}/summary.md", err=True)
         for e in result["targets"]:
             if e["status"] == "error":
-                click.echo(f"  could not audit {e['target']}: {e['error']}", err=True)
+                echo(f"  could not audit {e['target']}: {e['error']}", err=True)
     return batch_summary.exit_code(result)
 
 
@@ -74,3 +76,6 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self.bar.__exit__(None, None, None)
+
+
+command = Command("batch", run, _arguments)

@@ -1,15 +1,18 @@
 """`auditor demo [DIR]`: build the sample repos, audit them, write every report format into DIR."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-import click
+from auditor.cli.args import Command, echo, folder_path
 
 
-@click.command("demo")
-@click.argument("directory", default="auditor-demo", type=click.Path(file_okay=False))
-@click.option("--quiet", "-q", is_flag=True, help="Only print where the reports are.")
-def command(directory: str, quiet: bool) -> int:
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("directory", nargs="?", default="auditor-demo", type=folder_path, metavar="DIRECTORY")
+    p.add_argument("--quiet", "-q", action="store_true", help="Only print where the reports are.")
+
+
+def run(directory: str, quiet: bool) -> int:
     """Build small sample model repos with the real libraries, audit them, write the reports to DIRECTORY."""
     from auditor import atomic, reports
     from auditor.cli import output
@@ -29,7 +32,10 @@ def command(directory: str, quiet: bool) -> int:
             module = reports.get(fmt)
             atomic.write(root / f"{stem}{module.EXTENSION}", module.render(result))
         if not quiet:
-            click.echo(output.summary(result))
-            click.echo("")
-    click.echo(f"reports written to {root.resolve()}")
+            echo(output.summary(result))
+            echo("")
+    echo(f"reports written to {root.resolve()}")
     return 0
+
+
+command = Command("demo", run, _arguments)

@@ -6,26 +6,29 @@ partial or unverified download. The report goes to `<DIR>.audit.json`.
 """
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
-import click
-
-from auditor.cli.hub_options import hub_options
+from auditor.cli.args import Command, default, echo, file_path, folder_path
+from auditor.cli.hub_options import add_hub_arguments, hub_options
 from auditor.errors import AuditorError
 from auditor.model import Options
 from auditor.workflows import lockfile
 
 
-@click.command("fetch")
-@click.argument("target")
-@click.option("--to", "dest", required=True, type=click.Path(file_okay=False), help="Folder to place the model in.")
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target")
+    p.add_argument("--to", dest="dest", required=True, type=folder_path, help="Folder to place the model in.")
+    add_hub_arguments(p)
+    p.add_argument("--policy", default="default", help="Preset name or policy YAML file." + default("default"))
+    p.add_argument("--verify-key", default="", type=file_path,
+                   help="Public key or certificate (PEM) to verify a model-signing signature with.")
+    p.add_argument("--quiet", "-q", action="store_true", help="No progress bar and no summary on stderr.")
+
+
 @hub_options
-@click.option("--policy", default="default", show_default=True, help="Preset name or policy YAML file.")
-@click.option("--verify-key", default="", type=click.Path(dir_okay=False),
-              help="Public key or certificate (PEM) to verify a model-signing signature with.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
-def command(target: str, dest: str, hub: dict, policy: str, verify_key: str, quiet: bool) -> int:
+def run(target: str, dest: str, hub: dict, policy: str, verify_key: str, quiet: bool) -> int:
     """Download TARGET (hf://org/name[@rev]) pinned and verified into DIR; write DIR.audit.json."""
     from auditor import atomic, sources
     from auditor.cli import output as out
@@ -62,7 +65,10 @@ def command(target: str, dest: str, hub: dict, policy: str, verify_key: str, qui
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if not quiet:
-        click.echo(f"{result.snapshot.repo_id}@{result.snapshot.resolved_revision}: {len(result.files)} file(s) "
+        echo(f"{result.snapshot.repo_id}@{result.snapshot.resolved_revision}: {len(result.files)} file(s) "
                    f"verified and placed in {folder}; report {report_path}", err=True)
-        click.echo(out.summary(result), err=True)
+        echo(out.summary(result), err=True)
     return 1 if result.verdict.decision == "fail" else 0
+
+
+command = Command("fetch", run, _arguments)

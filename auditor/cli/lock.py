@@ -1,23 +1,26 @@
 """`auditor lock TARGET -o auditor.lock` and `auditor verify TARGET --lock auditor.lock`."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-import click
-
-from auditor.cli.hub_options import hub_options
+from auditor.cli.args import Command, default, echo, file_path
+from auditor.cli.hub_options import add_hub_arguments, hub_options
 from auditor.model import Options
 
 
-@click.command("lock")
-@click.argument("target")
-@click.option("--output", "-o", default="auditor.lock", show_default=True, help="Lock file to write.")
-@click.option("--report", default="", help="Also write the audit JSON (whose digest the lock records) here.")
+def _lock_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target")
+    p.add_argument("--output", "-o", default="auditor.lock", help="Lock file to write." + default("auditor.lock"))
+    p.add_argument("--report", default="", help="Also write the audit JSON (whose digest the lock records) here.")
+    add_hub_arguments(p)
+    p.add_argument("--policy", default="default", help="Preset name or policy YAML file." + default("default"))
+    p.add_argument("--quiet", "-q", action="store_true", help="No progress bar and no summary on stderr.")
+
+
 @hub_options
-@click.option("--policy", default="default", show_default=True, help="Preset name or policy YAML file.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
-def command(target: str, output: str, report: str, hub: dict, policy: str, quiet: bool) -> int:
+def lock(target: str, output: str, report: str, hub: dict, policy: str, quiet: bool) -> int:
     """Audit TARGET and write a lock file: commit, every file's size and SHA-256, the audit digest."""
     from auditor import atomic
     from auditor.cli import output as out
@@ -34,25 +37,28 @@ def command(target: str, output: str, report: str, hub: dict, policy: str, quiet
         atomic.write(report, report_json)
     failed = lockfile.verification_failures(result)
     if failed:
-        click.echo(f"not locked: {len(failed)} file(s) failed verification, first {failed[0].rule} "
+        echo(f"not locked: {len(failed)} file(s) failed verification, first {failed[0].rule} "
                    f"{failed[0].file or failed[0].evidence[:120]}; no lock file written", err=True)
         return 1
     lock = lockfile.build(result, report_json)
     lockfile.write(output, lock)
     if not quiet:
         where = f"{lock['repo_id']}@{lock['commit']}" if lock["commit"] else target
-        click.echo(f"locked {len(lock['files'])} file(s) of {where} in {output} "
+        echo(f"locked {len(lock['files'])} file(s) of {where} in {output} "
                    f"(audit verdict: {lock['audit']['verdict']})", err=True)
     return 0
 
 
-@click.command("verify")
-@click.argument("target")
-@click.option("--lock", "lock_path", required=True, type=click.Path(dir_okay=False), help="Lock file to check against.")
-@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]))
-@click.option("--output", "-o", default="-", show_default=True, help="Result file, or - for stdout.")
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target")
+    p.add_argument("--lock", dest="lock_path", required=True, type=file_path, help="Lock file to check against.")
+    p.add_argument("--format", dest="fmt", default="text", choices=["text", "json"], help=default("text").strip())
+    p.add_argument("--output", "-o", default="-", help="Result file, or - for stdout." + default("-"))
+    add_hub_arguments(p)
+
+
 @hub_options
-def verify_command(target: str, lock_path: str, fmt: str, output: str, hub: dict) -> int:
+def verify(target: str, lock_path: str, fmt: str, output: str, hub: dict) -> int:
     """Check that TARGET (a deployed folder, or a Hub repo) still matches the lock file. Exit 1 on drift."""
     from auditor import inventory, sources
     from auditor.cli import output as out
@@ -81,3 +87,7 @@ def verify_command(target: str, lock_path: str, fmt: str, output: str, hub: dict
                    else f"OK: {len(inv.files)} file(s) match {lock_path}")
         out.emit("\n".join([*lines, verdict]) + "\n", output)
     return 1 if findings else 0
+
+
+command = Command("lock", lock, _lock_arguments)
+verify_command = Command("verify", verify, _verify_arguments)

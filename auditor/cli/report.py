@@ -1,12 +1,12 @@
 """`auditor report RESULT.json --format F`: re-render any format from a saved JSON result."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
-import click
-
 from auditor import reports
+from auditor.cli.args import Command, default, file_path, folder_path
 from auditor.errors import AuditorError
 from auditor.model import AuditResult
 
@@ -30,20 +30,24 @@ def load(result_file: str) -> AuditResult:
         raise AuditorError(f"{result_file} is not an auditor JSON result: {type(exc).__name__}: {exc}") from None
 
 
-@click.command("report", epilog="""\b
+EPILOG = """\
 Examples:
   auditor report result.json -o result.pdf          # the format follows the extension
   auditor report result.json --format sarif --sarif-root . -o result.sarif
 
-\b
-Exit codes: 0 written, 2 an error (one line on stderr).""")
-@click.argument("result_file", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", default=None, type=click.Choice([*sorted(reports.FORMATS), "summary"]),
-              help="Report format [default: from -o's extension; else summary on a terminal, json when piped].")
-@click.option("--output", "-o", default="-", show_default=True, help="Report file, or - for stdout.")
-@click.option("--sarif-root", default=None, type=click.Path(file_okay=False),
-              help="SARIF: make URIs relative to this folder (a saved result no longer knows its work tree).")
-def command(result_file: str, fmt: str | None, output: str, sarif_root: str | None) -> int:
+Exit codes: 0 written, 2 an error (one line on stderr)."""
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("result_file", type=file_path)
+    p.add_argument("--format", dest="fmt", default=None, choices=[*sorted(reports.FORMATS), "summary"],
+                   help="Report format [default: from -o's extension; else summary on a terminal, json when piped].")
+    p.add_argument("--output", "-o", default="-", help="Report file, or - for stdout." + default("-"))
+    p.add_argument("--sarif-root", default=None, type=folder_path,
+                   help="SARIF: make URIs relative to this folder (a saved result no longer knows its work tree).")
+
+
+def run(result_file: str, fmt: str | None, output: str, sarif_root: str | None) -> int:
     """Render RESULT_FILE (a saved `auditor scan --format json` result) in another format."""
     from auditor.cli import output as out
 
@@ -51,3 +55,6 @@ def command(result_file: str, fmt: str | None, output: str, sarif_root: str | No
     chosen = out.choose_format(fmt, output)
     out.emit(out.render(result, chosen, sarif_root=sarif_root), output)
     return 0
+
+
+command = Command("report", run, _arguments, epilog=EPILOG)

@@ -1,23 +1,22 @@
 """`auditor scan TARGET...`: audit one or more models and render the result."""
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-import click
-
 from auditor import reports
-from auditor.cli.hub_options import hub_options
+from auditor.cli.args import Command, default, echo, file_path, folder_path
+from auditor.cli.hub_options import add_hub_arguments, hub_options
 from auditor.errors import AuditorError
 from auditor.model import Options
 
-SCAN_EPILOG = """\b
+SCAN_EPILOG = """\
 Output:
   On a terminal a short human summary is printed; piped or redirected, the JSON report.
   -o FILE infers the format from its extension (.json, .cdx.json, .sarif, .md, .html, .pdf);
   --format overrides it. Binary formats (pdf) are never written to a terminal.
   With several targets, -o names a folder (one report per model) and stdout gets a JSON array.
 
-\b
 Examples:
   auditor scan ./my-model
   auditor scan ./my-model -o report.pdf --policy strict
@@ -25,7 +24,6 @@ Examples:
   auditor scan ./a ./b ./c -o reports/
   auditor scan ./my-model | jq .verdict
 
-\b
 Exit codes:
   0  pass or warn    1  the policy failed (any target)    2  an error (one line on stderr)"""
 
@@ -36,34 +34,39 @@ def _policy_help() -> str:
     return f"Preset ({', '.join(presets)}) or a policy YAML file."
 
 
-@click.command("scan", epilog=SCAN_EPILOG, short_help="Audit models: a folder, a file or hf://org/name[@rev].")
-@click.argument("targets", nargs=-1, required=True)
-@click.option("--format", "fmt", default=None, type=click.Choice([*sorted(reports.FORMATS), "summary"]),
-              help="Report format [default: from -o's extension; else summary on a terminal, json when piped].")
-@click.option("--output", "-o", default="-", show_default=True, help="Report file (or folder, with several targets), or - for stdout.")
-@click.option("--policy", default="default", show_default=True, help=_policy_help())
-@click.option("--waivers", default="", help="Waivers YAML file (default: ./auditor-waivers.yaml when present).")
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("targets", nargs="+", metavar="TARGET")
+    p.add_argument("--format", dest="fmt", default=None, choices=[*sorted(reports.FORMATS), "summary"],
+                   help="Report format [default: from -o's extension; else summary on a terminal, json when piped].")
+    p.add_argument("--output", "-o", default="-",
+                   help="Report file (or folder, with several targets), or - for stdout." + default("-"))
+    p.add_argument("--policy", default="default", help=_policy_help() + default("default"))
+    p.add_argument("--waivers", default="", help="Waivers YAML file (default: ./auditor-waivers.yaml when present).")
+    add_hub_arguments(p)
+    p.add_argument("--repo-id", default="", help="The Hub repo id (org/name) a local folder came from.")
+    p.add_argument("--metadata-only", action="store_true",
+                   help="Hub: audit cards, configs, code and hashes without downloading weights.")
+    p.add_argument("--verify-key", default="", type=file_path,
+                   help="Public key or certificate (PEM) to verify an OpenSSF model-signing signature with.")
+    p.add_argument("--deployment", action="append", default=[], type=folder_path,
+                   help="Also scan your serving configuration in this folder.")
+    p.add_argument("--no-modelscan", action="store_true", help="Do not run modelscan as a second engine on pickles and archives.")
+    p.add_argument("--runtime", action="store_true",
+                   help="Also load the model in a sandbox (no network, read-only) and report what it tries to do.")
+    p.add_argument("--quiet", "-q", action="store_true", help="No progress bar and no summary on stderr.")
+    p.add_argument("--verbose", "-v", action="store_true", help="Print every finding on stderr.")
+    p.add_argument("--sign-key", default="", type=file_path,
+                   help="Your PEM private key (Ed25519/ECDSA/RSA): also write the BOM as signed in-toto/DSSE evidence.")
+    p.add_argument("--evidence-out", default="", type=file_path,
+                   help="Where the signed evidence goes (default: OUTPUT.dsse.json, or auditor-evidence.dsse.json).")
+    p.add_argument("--sarif-root", default=None, type=folder_path,
+                   help="SARIF: make URIs relative to this folder [default: the git work tree holding the model].")
+    p.add_argument("--sarif-threshold", default="low", choices=["info", "low", "medium", "high", "critical"],
+                   help="SARIF: lowest severity that becomes a result (the rest go to the run's properties)." + default("low"))
+
+
 @hub_options
-@click.option("--repo-id", default="", help="The Hub repo id (org/name) a local folder came from.")
-@click.option("--metadata-only", is_flag=True, help="Hub: audit cards, configs, code and hashes without downloading weights.")
-@click.option("--verify-key", default="", type=click.Path(dir_okay=False),
-              help="Public key or certificate (PEM) to verify an OpenSSF model-signing signature with.")
-@click.option("--deployment", multiple=True, type=click.Path(), help="Also scan your serving configuration in this folder.")
-@click.option("--no-modelscan", is_flag=True, help="Do not run modelscan as a second engine on pickles and archives.")
-@click.option("--runtime", is_flag=True,
-              help="Also load the model in a sandbox (no network, read-only) and report what it tries to do.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
-@click.option("--verbose", "-v", is_flag=True, help="Print every finding on stderr.")
-@click.option("--sign-key", default="", type=click.Path(dir_okay=False),
-              help="Your PEM private key (Ed25519/ECDSA/RSA): also write the BOM as signed in-toto/DSSE evidence.")
-@click.option("--evidence-out", default="", type=click.Path(dir_okay=False),
-              help="Where the signed evidence goes (default: OUTPUT.dsse.json, or auditor-evidence.dsse.json).")
-@click.option("--sarif-root", default=None, type=click.Path(file_okay=False),
-              help="SARIF: make URIs relative to this folder [default: the git work tree holding the model].")
-@click.option("--sarif-threshold", default="low", show_default=True,
-              type=click.Choice(["info", "low", "medium", "high", "critical"]),
-              help="SARIF: lowest severity that becomes a result (the rest go to the run's properties).")
-def command(targets: tuple[str, ...], fmt: str | None, output: str, policy: str, waivers: str, hub: dict,
+def run(targets: tuple[str, ...], fmt: str | None, output: str, policy: str, waivers: str, hub: dict,
             repo_id: str, metadata_only: bool, verify_key: str, deployment: tuple[str, ...], no_modelscan: bool,
             quiet: bool, verbose: bool, sign_key: str = "", evidence_out: str = "", runtime: bool = False,
             sarif_root: str | None = None, sarif_threshold: str = "low") -> int:
@@ -83,7 +86,7 @@ def command(targets: tuple[str, ...], fmt: str | None, output: str, policy: str,
     on_finding = None
     if verbose and not quiet:
         def on_finding(f):  # type: ignore[no-untyped-def]
-            click.echo(f"  [{f.severity.label}] {f.rule} {f.file} {f.location}".rstrip(), err=True)
+            echo(f"  [{f.severity.label}] {f.rule} {f.file} {f.location}".rstrip(), err=True)
     results = []
     for target in targets:
         results.append(_audit_one(target, options, quiet, on_finding))
@@ -95,10 +98,10 @@ def command(targets: tuple[str, ...], fmt: str | None, output: str, policy: str,
             evidence_path = evidence_out or (f"{path}.dsse.json" if path else "auditor-evidence.dsse.json")
             out.emit(evidence_signing.sign(result, signing_key), evidence_path)
             if not quiet:
-                click.echo(f"signed evidence written to {evidence_path}", err=True)
+                echo(f"signed evidence written to {evidence_path}", err=True)
     if not quiet and chosen != "summary":
         for result in results:
-            click.echo(out.summary(result), err=True)
+            echo(out.summary(result), err=True)
     return 1 if any(r.verdict.decision == "fail" for r in results) else 0
 
 
@@ -115,3 +118,7 @@ def _audit_one(target: str, options: Options, quiet: bool, on_finding: Any) -> A
             result = audit(target, options, progress=progress, on_finding=on_finding)
     hub_source.evict_mismatched(result)
     return result
+
+
+command = Command("scan", run, _arguments, summary="Audit models: a folder, a file or hf://org/name[@rev].",
+                  epilog=SCAN_EPILOG)

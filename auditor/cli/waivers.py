@@ -1,26 +1,24 @@
 """`auditor waivers check`: expired, soon-expiring and unused waivers."""
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 from pathlib import Path
 
-import click
-
+from auditor.cli.args import Command, Group, default, echo
 from auditor.errors import AuditorError
 
 
-@click.group("waivers")
-def command() -> None:
-    """Review waivers (reviewed, expiring exceptions for findings)."""
+def _check_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--waivers", dest="waivers_file", default="", help="Waivers file (default: ./auditor-waivers.yaml).")
+    p.add_argument("--policy", default="", help="Also check the waivers inside this policy (preset or file).")
+    p.add_argument("--report", dest="report_files", action="append", default=[],
+                   help="JSON report(s) of audits (auditor scan --format json): a waiver matching none is unused.")
+    p.add_argument("--within", default=30, type=int,
+                   help="Warn about waivers expiring within this many days." + default(30))
 
 
-@command.command("check")
-@click.option("--waivers", "waivers_file", default="", help="Waivers file (default: ./auditor-waivers.yaml).")
-@click.option("--policy", default="", help="Also check the waivers inside this policy (preset or file).")
-@click.option("--report", "report_files", multiple=True, type=click.Path(),
-              help="JSON report(s) of audits (auditor scan --format json): a waiver matching none is unused.")
-@click.option("--within", default=30, show_default=True, help="Warn about waivers expiring within this many days.")
 def check(waivers_file: str, policy: str, report_files: tuple[str, ...], within: int) -> int:
     """List expired and unused waivers; exit 1 when any has expired."""
     from auditor.judge import policy as policies
@@ -44,12 +42,16 @@ def check(waivers_file: str, policy: str, report_files: tuple[str, ...], within:
     soon = [w for w in found if not w.expired(today) and (w.expires - today).days <= within]
     unused = waivers.unused(found, audits) if audits else []
     for w in expired:
-        click.echo(f"EXPIRED  {w.expires.isoformat()}  {w.describe()}  [{w.source}]")
+        echo(f"EXPIRED  {w.expires.isoformat()}  {w.describe()}  [{w.source}]")
     for w in soon:
-        click.echo(f"EXPIRING {w.expires.isoformat()}  {w.describe()}  [{w.source}]")
+        echo(f"EXPIRING {w.expires.isoformat()}  {w.describe()}  [{w.source}]")
     for w in unused:
-        click.echo(f"UNUSED   {w.expires.isoformat()}  {w.describe()}  [{w.source}]")
+        echo(f"UNUSED   {w.expires.isoformat()}  {w.describe()}  [{w.source}]")
     note = "" if audits else "; give --report to find unused ones"
-    click.echo(f"{len(found)} waiver(s): {len(expired)} expired, {len(soon)} expiring within {within} days, "
+    echo(f"{len(found)} waiver(s): {len(expired)} expired, {len(soon)} expiring within {within} days, "
                f"{len(unused)} unused{note}", err=True)
     return 1 if expired else 0
+
+
+command = Group("waivers", "Review waivers (reviewed, expiring exceptions for findings).",
+                (Command("check", check, _check_arguments),))
