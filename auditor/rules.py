@@ -173,7 +173,9 @@ def _int_keys_back(mapping: dict[str, Any]) -> Any:
 _PARSED_FORMAT = "parsed-rules-3"   # 3: each copy starts with its MAC
 
 
+@functools.cache
 def _parsed_cache() -> Path:
+    """Settled at first use, as the key is (settings.current() reads ~20 variables: once, not per file)."""
     configured = settings.current().cache_dir
     return (Path(configured) if configured else Path.home() / ".cache" / "auditor") / _PARSED_FORMAT
 

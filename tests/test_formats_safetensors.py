@@ -267,3 +267,17 @@ def test_a_sharded_model_is_cross_checked_without_importing_numpy(tmp_path):
             "print(sorted({f.rule for f in r.findings if f.rule.startswith('SAFETENSORS')}), 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[-2] == "[] False"
+
+
+def test_a_small_file_is_judged_on_the_bytes_the_survey_hashed(tmp_path):
+    """A small file is read once: its header from the survey's bytes, as the path would give it."""
+    from auditor.model import Limits
+    from auditor.scanners import safetensors as scanner
+    save_file({"w": np.ones((4, 4), dtype=np.float32)}, str(tmp_path / "m.safetensors"), metadata={"k": "v"})
+    raw = (tmp_path / "m.safetensors").read_bytes()
+    by_path = scanner.read_header(str(tmp_path / "m.safetensors"), len(raw), Limits())
+    by_bytes = scanner.read_header(raw, len(raw), Limits())
+    assert by_bytes == by_path and [t.name for t in by_bytes.tensors] == ["w"]
+    (tmp_path / "m.safetensors").write_bytes(b"\0" * len(raw))   # the file on disk is not read again
+    import safetensors
+    assert scanner._library_tensor_names(safetensors, str(tmp_path / "m.safetensors"), raw) == {"w"}

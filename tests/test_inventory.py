@@ -343,8 +343,10 @@ def own_rules_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("AUDITOR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("AUDITOR_STATE", str(tmp_path / "state"))
     rules._cache_key.cache_clear()
+    rules._parsed_cache.cache_clear()
     yield tmp_path
     rules._cache_key.cache_clear()
+    rules._parsed_cache.cache_clear()
 
 
 def test_shipped_rules_are_read_through_a_json_copy_and_a_bad_copy_is_ignored(own_rules_cache: Path) -> None:
@@ -461,3 +463,14 @@ def test_the_manifest_digest_is_the_sha256_of_what_sha256sum_prints_in_path_orde
     ordered = sorted(names)
     printed = subprocess.run(["sha256sum", "--", *ordered], cwd=tmp_path, capture_output=True, check=True).stdout
     assert manifest_digest(_inventory(tmp_path).files) == hashlib.sha256(printed).hexdigest()
+
+
+def test_a_records_hash_is_added_with_every_other_field_kept() -> None:
+    """inventory._with_hash builds the record by hand (for speed): it must stay what replace() gives."""
+    import dataclasses
+
+    from auditor.inventory import _with_hash
+    from auditor.model import FileRecord
+    values = {f.name: (7 if f.type in ("int", int) else f"v-{f.name}") for f in dataclasses.fields(FileRecord)}
+    rec = FileRecord(**values)
+    assert _with_hash(rec, "h", "p") == dataclasses.replace(rec, sha256="h", publisher_sha256="p")

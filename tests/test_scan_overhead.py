@@ -48,9 +48,14 @@ def test_every_license_extract_pattern_compiles_and_file_roles_match_each_patter
         assert len(group.negations) == len(group.negation_texts)
     from auditor import rules
     table = rules.load("licenses.yaml")["license_files"]
-    for name in ("license", "license-model.md", "notice", "use_policy.md", "copying", "model.py", "模型许可协议.pdf"):
-        expected = next((role for role, patterns in table.items() if any(re.match(p, name) for p in patterns)), "")
-        assert cat.file_role(name) == expected, name
+    names = ("license", "license-model.md", "notice", "use_policy.md", "copying", "model.py", "模型许可协议.pdf",
+             "third_party_licenses.txt", "LICENSE-CODE", "Model-License.pdf", "community_license.py", "terms-of-use.md",
+             "responsible_use.md", "sub/folder/NOTICE", "readme.md", "")
+    for name in names:   # the first role whose patterns match the lower-cased base name, as the table reads
+        base = name.rsplit("/", 1)[-1].lower()
+        expected = next((role for role, patterns in table.items() if any(re.match(p, base) for p in patterns)), "")
+        assert licensetext.file_role(name) == expected, name
+    assert {licensetext.file_role(n) for n in names} >= set(table) | {""}   # every role is reached
 
 
 def test_survey_keeps_no_head_of_small_files_but_records_their_format_and_hash(tmp_path: Path) -> None:

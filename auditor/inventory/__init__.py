@@ -162,10 +162,9 @@ class Hashing:
         head, sha256, size = self._surveyed.read_whole[probed.path]
         if self._progress:
             self._advance(size)
-        rec = replace(probed, sha256=sha256)   # the survey detected its format from these same bytes
-        if rec.format == "lfs-pointer" and not rec.publisher_sha256:
-            rec = replace(rec, publisher_sha256=_lfs_oid(head))
-        return rec
+        # the survey detected its format from these same bytes
+        lfs = probed.format == "lfs-pointer" and not probed.publisher_sha256
+        return _with_hash(probed, sha256, _lfs_oid(head) if lfs else probed.publisher_sha256)
 
     def _advance(self, nbytes: int) -> None:
         assert self._progress is not None
@@ -215,11 +214,20 @@ def _batches(files: list[FileRecord]) -> list[list[FileRecord]]:
     return batches
 
 
-def _blank(rel: str, size: int, snapshot: Snapshot) -> FileRecord:
-    """What is known of a file before reading it: its name's format and the publisher's hashes."""
+def _blank(rel: str, size: int, snapshot: Snapshot, *, fmt: str = "unknown", error: str = "") -> FileRecord:
+    """A file's record: its name's format and the publisher's hashes, and what reading it told (built in
+    one call: dataclasses.replace costs twice a construction, and the survey makes one record per file)."""
     publisher = snapshot.publisher_hashes.get(rel, {})
-    return FileRecord(path=rel, size=size, sha256="", format="unknown", extension_format=extension_format(rel),
-                      publisher_sha256=publisher.get("sha256", ""), publisher_git_sha1=publisher.get("git_sha1", ""))
+    return FileRecord(path=rel, size=size, sha256="", format=fmt, extension_format=extension_format(rel),
+                      publisher_sha256=publisher.get("sha256", ""), publisher_git_sha1=publisher.get("git_sha1", ""),
+                      error=error)
+
+
+def _with_hash(rec: FileRecord, sha256: str, publisher_sha256: str) -> FileRecord:
+    """`rec` with its SHA-256 (and an LFS pointer's publisher hash), without dataclasses.replace's cost."""
+    return FileRecord(path=rec.path, size=rec.size, sha256=sha256, format=rec.format,
+                      extension_format=rec.extension_format, publisher_sha256=publisher_sha256,
+                      publisher_git_sha1=rec.publisher_git_sha1, error=rec.error)
 
 
 READ_WHOLE = 16 * 1024    # files up to this size are hashed by the survey's one read (no second open)
@@ -230,7 +238,6 @@ Probed = tuple[FileRecord, "Identity | None", "tuple[bytes, str, bytes] | None"]
 
 def _probe(rel: str, path: str, snapshot: Snapshot) -> Probed | None:
     """The file's record from its first bytes; a small file is read whole and hashed here too."""
-    base = _blank(rel, 0, snapshot)
     try:
         with open(path, "rb", buffering=0) as fh:
             st = os.fstat(fh.fileno())
@@ -239,9 +246,9 @@ def _probe(rel: str, path: str, snapshot: Snapshot) -> Probed | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return replace(base, error=exc.strerror or str(exc)), None, None
+        return _blank(rel, 0, snapshot, error=exc.strerror or str(exc)), None, None
     head = data[:HEAD]
-    rec = replace(base, size=st.st_size, format=detect(head, st.st_size))
+    rec = _blank(rel, st.st_size, snapshot, fmt=detect(head, st.st_size))
     if not whole:
         return rec, _identity(st), None
     return rec, _identity(st), (head if rec.format == "lfs-pointer" else b"", hashlib.sha256(data).hexdigest(), data)
@@ -390,9 +397,8 @@ def _advise(mapped: mmap.mmap, name: str, *span: int) -> None:
 
 def _finished(base: FileRecord, head: bytes, sha256: str, size: int) -> FileRecord:
     fmt = detect(head, size)
-    if fmt == "lfs-pointer" and not base.publisher_sha256:
-        base = replace(base, publisher_sha256=_lfs_oid(head))
-    return replace(base, sha256=sha256, format=fmt)
+    publisher = _lfs_oid(head) if fmt == "lfs-pointer" and not base.publisher_sha256 else base.publisher_sha256
+    return replace(base, sha256=sha256, format=fmt, publisher_sha256=publisher)
 
 
 def _hashed_by_source(rel: str, path: str | Path, snapshot: Snapshot) -> tuple[str, bytes] | None:

@@ -157,7 +157,6 @@ class Catalog:
     region_words: list[tuple[Phrase, str]]
     regions: dict[str, set[str]]
     jurisdiction_names: dict[str, str]
-    license_files: dict[str, list[re.Pattern[str]]] = field(default_factory=dict)
     term_kinds: dict[str, TermKind] = field(default_factory=dict)
     signal_confidence: dict[str, float] = field(default_factory=dict)
 
@@ -186,16 +185,6 @@ class Catalog:
                 if fragment.lower() in low and (best is None or len(fragment) > best[0]):
                     best = (len(fragment), entry)
         return best[1] if best else None
-
-    def file_role(self, name: str) -> str:
-        """The role of a file by its name (rules/licenses.yaml `license_files`): 'model' (the weights'
-        license), 'code', 'license' (which one it binds is decided by the scanner), 'notice',
-        'use_policy', or '' for a file that carries no license terms."""
-        low = name.rsplit("/", 1)[-1].lower()
-        for role, patterns in self.license_files.items():
-            if any(p.match(low) for p in patterns):
-                return role
-        return ""
 
     def contains(self, outer: str, inner: str) -> bool:
         """Whether region/jurisdiction `inner` lies within `outer` (EU contains DE; US contains US-CA)."""
@@ -255,9 +244,26 @@ def catalog() -> Catalog:
                                   only_when={k: tuple(v) for k, v in (spec.get("only_when") or {}).items()},
                                   licensor_control=bool(spec.get("licensor_control")))
                     for key, spec in data["term_keys"].items()},
-        signal_confidence={k: float(v) for k, v in data["signal_confidence"].items()},
-        # one alternation per role: one match per role and file name instead of one per pattern
-        license_files={role: [re.compile("|".join(f"(?:{p})" for p in pats))] for role, pats in data["license_files"].items()})
+        signal_confidence={k: float(v) for k, v in data["signal_confidence"].items()})
+
+
+def file_role(name: str) -> str:
+    """The role of a file by its name (rules/licenses.yaml `license_files`): 'model' (the weights'
+    license), 'code', 'license' (which one it binds is decided by the scanner), 'notice',
+    'use_policy', or '' for a file that carries no license terms. The first role in the table wins."""
+    match = _file_roles().match(name.rsplit("/", 1)[-1].lower())
+    if match is None:
+        return ""
+    return next(role for role, text in match.groupdict().items() if text is not None)
+
+
+@functools.cache
+def _file_roles() -> re.Pattern[str]:
+    """Every role's patterns in one alternation, a named group per role in the table's order: one match
+    per file name (a repo's every name is asked), and no need for the whole catalog to ask it."""
+    table = rules.load("licenses.yaml")["license_files"]
+    return re.compile("|".join(f"(?P<{role}>" + "|".join(f"(?:{p})" for p in patterns) + ")"
+                               for role, patterns in table.items()))
 
 
 def identify(text: str, *, normalized: str | None = None) -> Match | None:

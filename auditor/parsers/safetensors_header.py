@@ -5,6 +5,7 @@ Problems carry a kind (UNPARSEABLE, LIMIT, BAD-DTYPE, SIZE-MISMATCH, OUT-OF-BOUN
 TRAILING-DATA) that callers turn into findings."""
 from __future__ import annotations
 
+import io
 import math
 import struct
 from collections.abc import Iterator
@@ -48,13 +49,14 @@ class Header:
         return 8 + self.header_len
 
 
-def read_header(path: str, size: int, *, max_header_bytes: int, max_depth: int, dtypes: dict[str, int],
+def read_header(source: str | bytes, size: int, *, max_header_bytes: int, max_depth: int, dtypes: dict[str, int],
                 max_tensors: int) -> Header:
-    """Parse and validate the header of one file (`dtypes`: name -> bits). Raises HeaderError when nothing
-    can be verified; problems that leave the rest readable are in Header.problems."""
+    """Parse and validate the header of one file, given by its path or its bytes (`dtypes`: name -> bits).
+    Raises HeaderError when nothing can be verified; problems that leave the rest readable are in
+    Header.problems."""
     if size < 8:
         raise HeaderError("UNPARSEABLE", "byte 0", f"file is {size} bytes; the 8-byte header length is missing")
-    with open(path, "rb") as fh:
+    with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as fh:
         (header_len,) = struct.unpack("<Q", fh.read(8))
         if header_len > max_header_bytes:
             raise HeaderError("LIMIT", "byte 0",

@@ -227,7 +227,7 @@ def _licensor_orgs(text: str) -> list[tuple[str, str]]:
 def _licenses(ctx: ScanContext, accepted: dict[str, FileRecord]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for path, rec in sorted(accepted.items()):
-        if "/" in path or not licensetext.catalog().file_role(path):
+        if "/" in path or not licensetext.file_role(path):
             continue
         text = _read(ctx, rec, MAX_LICENSE_BYTES)
         out += [_signal("license-licensor", path, value, org) for org, value in _licensor_orgs(text)]

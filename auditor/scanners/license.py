@@ -360,10 +360,9 @@ def _audited_model(ctx: ScanContext) -> tuple[ModelLicense, cardparser.Card, lis
 
 def _ancestor_model(repo_id: str, relation: str, depth: int, card: dict[str, Any],
                     texts: dict[str, str], error: str) -> ModelLicense:
-    cat = licensetext.catalog()
     signals, _ = _card_signals(card, f"{repo_id} card", repo_id)
     for name, text in texts.items():
-        role = cat.file_role(name) or "license"
+        role = licensetext.file_role(name) or "license"
         if isinstance(text, str):
             signal = _text_signal("use_policy" if role == "use_policy" else "file", f"{repo_id}/{name}", text, role)
             if role == "notice":

@@ -46,14 +46,13 @@ def model_kind(ctx: ScanContext, card: cardparser.Card) -> str:
 
 def license_files(ctx: ScanContext, card: cardparser.Card, findings: list[Finding]) -> list[tuple[FileRecord, str]]:
     """(file, role) of every file that carries license terms, and the card's license_link target."""
-    cat = licensetext.catalog()
     link = card.front.get("license_link")
     target = ""
     if isinstance(link, str) and "://" not in link:
         target = re.sub(r"^(?:\./|/)?(?:blob/[^/]+/)?", "", link.strip())
     found = []
     for rec in ctx.files:
-        role = cat.file_role(rec.path) if rec.path.count("/") <= MAX_DEPTH else ""
+        role = licensetext.file_role(rec.path) if rec.path.count("/") <= MAX_DEPTH else ""
         if rec.path == target:
             role = "model" if role in ("", "license") else role
         if role:

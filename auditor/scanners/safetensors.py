@@ -30,10 +30,11 @@ def _spec() -> dict[str, Any]:
     return rules.load("weight-formats.yaml")["safetensors"]
 
 
-def read_header(path: str, size: int, limits: Limits) -> Header:
-    """The parsed header (auditor.parsers.safetensors_header); FormatProblem when nothing can be verified."""
+def read_header(source: str | bytes, size: int, limits: Limits) -> Header:
+    """The parsed header (auditor.parsers.safetensors_header) of a file, by its path or its bytes;
+    FormatProblem when nothing can be verified."""
     try:
-        return safetensors_header.read_header(path, size, max_header_bytes=limits.max_header_bytes,
+        return safetensors_header.read_header(source, size, max_header_bytes=limits.max_header_bytes,
                                               max_depth=limits.max_json_depth, dtypes=_spec()["dtypes"],
                                               max_tensors=_spec()["max_tensors"])
     except safetensors_header.HeaderError as exc:
@@ -47,8 +48,9 @@ def scan(ctx: ScanContext) -> Iterator[Finding]:
 
 def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
     path = ctx.fspath(rec)
+    whole = ctx.contents.get(rec.path)     # a small file's bytes, as the survey read and hashed them
     try:
-        header = read_header(path, rec.size, ctx.options.limits)
+        header = read_header(path if whole is None else whole, rec.size, ctx.options.limits)
     except FormatProblem as p:
         yield rules.finding(p.rule, file=rec.path, location=p.location, evidence=p.evidence, scanner=NAME)
         return
@@ -66,7 +68,7 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
     yield from metadata_findings("SAFETENSORS", rec.path,
                                  {k: v for k, v in header.metadata.items() if isinstance(v, str)}, NAME)
     yield from _metadata_payloads(rec, header.metadata)
-    yield from _cross_check(rec, path, header, clean=not problems)
+    yield from _cross_check(rec, path, header, clean=not problems, whole=whole)
     ctx.facts.add_file(SafetensorsFacts, rec.path, {
         "metadata": {k: clip(v) for k, v in header.metadata.items()},
         "tensors": len(header.tensors),
@@ -76,14 +78,14 @@ def _scan_file(ctx: ScanContext, rec: Any) -> Iterator[Finding]:
     })
 
 
-def _cross_check(rec: Any, path: str, header: Header, *, clean: bool) -> Iterator[Finding]:
+def _cross_check(rec: Any, path: str, header: Header, *, clean: bool, whole: bytes | None = None) -> Iterator[Finding]:
     """The reference library must agree with us: same tensors, and it must open what we call clean."""
     try:
         import safetensors as library
     except ImportError:
         return
     try:
-        names = _library_tensor_names(library, path)
+        names = _library_tensor_names(library, path, whole)
     except Exception as exc:  # noqa: BLE001 - any refusal by the library is the signal
         if clean:
             yield rules.finding("SAFETENSORS-LIBRARY-DISAGREES", file=rec.path, location="header",
@@ -198,7 +200,7 @@ LIBRARY_BYTES_LIMIT = 16 * 1024 * 1024   # below this the library parses the fil
 LIBRARY_HEADER_CAP = 100_000_000          # the library's own header limit: a longer header is cut here
 
 
-def _library_tensor_names(library: Any, path: str) -> set[str] | None:
+def _library_tensor_names(library: Any, path: str, whole: bytes | None = None) -> set[str] | None:
     """The tensor names the safetensors library reads, or None when it accepted the header of a large file.
 
     `safe_open` imports numpy (~0.1 s of CPU, taken from the hashing threads of a sharded model), and
@@ -206,7 +208,9 @@ def _library_tensor_names(library: Any, path: str) -> set[str] | None:
     alone: the library validates the whole header before it compares its offsets with the buffer's length,
     so "tensor data missing" is its only possible objection to a header it accepts. The names are then not
     compared (they would need the data). `_missing_data_error` checks that this library behaves that way;
-    if it does not, the file is opened with `safe_open`."""
+    if it does not, the file is opened with `safe_open`. `whole`: the file's bytes, when the survey kept them."""
+    if whole is not None and len(whole) <= LIBRARY_BYTES_LIMIT:
+        return {name for name, _tensor in library.deserialize(whole)}
     with open(path, "rb") as fh:
         if os.fstat(fh.fileno()).st_size <= LIBRARY_BYTES_LIMIT:
             return {name for name, _tensor in library.deserialize(fh.read(LIBRARY_BYTES_LIMIT + 1))}

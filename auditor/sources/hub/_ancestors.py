@@ -86,7 +86,7 @@ def verified_texts(walk: Walk, repo_id: str, commit: str) -> dict[str, str]:
     limit = int(cfg["license_file_max_bytes"])
     wanted = {name: _files.publisher_hash(entry) for name, entry in _files.tree(walk.api, repo_id, commit,
                                                                                  walk.budget).items()
-              if "/" not in name and (name == "README.md" or licensetext.catalog().file_role(name))
+              if "/" not in name and (name == "README.md" or licensetext.file_role(name))
               and (entry.size or 0) <= limit}
     texts: dict[str, str] = {}
     if not wanted:
