@@ -5,6 +5,8 @@ the same loop (auditor, picklescan, modelscan, `python -c pass` as the interpret
 spike hits them all; the figure is the best of N for each, and the ratios are taken from those.
 Byte-code caching is on (an installed package has its .pyc files), whatever PYTHONDONTWRITEBYTECODE says.
 Each figure is wall and CPU (user + system) seconds: on a shared machine CPU moves less with the load.
+--instructions also runs each command once under valgrind's callgrind and gives the instructions it
+executed: a figure a busy or drifting machine does not move (the wall time here moved by +-30% in a session).
 A peer still running after --peer-timeout seconds is stopped and shown as "> N s" (modelscan ran for
 16 minutes on 100,000 files without finishing). numpy is imported only to make a repo, so this process
 stays small: a child's peak RSS starts from its parent's at the fork.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,6 +102,35 @@ def measure(cmds: dict[str, list[str]], repeat: int, timeout: float) -> dict[str
 PEERS = ("picklescan", "modelscan")
 
 
+def instructions(cmd: list[str]) -> int | None:
+    """Instructions one run executes, counted by callgrind (None without valgrind). A script is run by this
+    Python (valgrind runs ELF files), and a leading `env VAR=...` becomes the child's environment."""
+    env = dict(os.environ)
+    if cmd[0] == "env":
+        assignments = [a for a in cmd[1:] if "=" in a and not a.startswith("-")]
+        env.update(a.split("=", 1) for a in assignments)
+        cmd = cmd[1 + len(assignments):]
+    if cmd[0] != sys.executable:
+        cmd = [sys.executable, *cmd]
+    try:
+        proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                              capture_output=True, text=True, env=env, timeout=900)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    return int(found.group(1)) if found else None
+
+
+def report_instructions(cmds: dict[str, list[str]]) -> None:
+    counted = {name: instructions(cmd) for name, cmd in cmds.items()}
+    if any(n is None for n in counted.values()):
+        print("  (instructions: valgrind is not installed)")
+        return
+    fastest = min(counted[p] for p in PEERS)   # type: ignore[type-var]
+    for name, n in counted.items():
+        print(f"  {name:24s} {n / 1e6:8.0f} M instructions  {n / fastest:5.2f}x fastest peer")  # type: ignore[operator]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
@@ -106,6 +138,7 @@ def main() -> None:
     ap.add_argument("--repeat-large", type=int, default=1, help="runs for repos of 10,000 files or more")
     ap.add_argument("--baseline", default="", help="another checkout of auditor to time in the same loop")
     ap.add_argument("--peer-timeout", type=float, default=300, help="seconds before a peer is stopped")
+    ap.add_argument("--instructions", action="store_true", help="also count each command's instructions (valgrind)")
     args = ap.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -120,6 +153,8 @@ def main() -> None:
             shown = f"> {seconds:5.1f} s (stopped)" if stopped else f"{seconds:6.3f} s"
             print(f"  {name:24s} {shown}  CPU {cpu:6.3f} s  {seconds / fastest_peer:5.2f}x fastest peer  "
                   f"{seconds / found['modelscan'][0]:5.2f}x modelscan  peak RSS {rss:4.0f} MB")
+        if args.instructions and files < 10_000:
+            report_instructions(commands(repo, args.baseline))
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 
