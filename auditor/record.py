@@ -1,11 +1,12 @@
-"""`record`: `dataclasses.dataclass` with the same behaviour, at a third of the start-up cost.
+"""`record`: `dataclasses.dataclass` with the same behaviour and a cheaper set-up.
 
 On Python 3.11 the standard decorator compiles every method it writes (`exec` of generated source):
 __init__, __repr__, __eq__, __hash__ and, when frozen, __setattr__ and __delattr__. That is ~1.3 ms per
-frozen class on a 2-core machine, and the ~50 classes an audit imports cost 65 ms of its 240 ms. Here the
-standard library still writes __init__ and the frozen guards (they need the class's field names in their
-code), and __repr__, __eq__ and __hash__ are shared functions over an `operator.attrgetter` of the fields:
-no compiling, the same results (tests/test_record.py compares them with the standard decorator's).
+frozen class on a 2-core machine, and the ~50 classes an audit imports took 40-65 ms of its ~240 ms (28-34 ms
+with `record`, bench/RESULTS.md). Here the standard library still writes __init__ and the frozen guards
+(they need the class's field names in their code), and __repr__, __eq__ and __hash__ are shared functions
+over an `operator.attrgetter` of the fields: no compiling, the same results (tests/test_record.py compares
+them with the standard decorator's).
 `dataclasses.fields`, `replace`, `asdict` and `is_dataclass` work unchanged on a record.
 """
 from __future__ import annotations
