@@ -340,6 +340,9 @@ def test_options_may_come_between_targets_and_repeat(tmp_path: Path) -> None:
     proc = run_cli("scan", str(a), "-q", str(b), "--format", "json", "--deployment", str(a), "--deployment", str(b))
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)) == 2
+    (tmp_path / "f").write_text("x")     # a deployment path that is no folder is the scan's finding, not a usage error
+    proc = run_cli("scan", str(a), "-q", "--format", "json", "--deployment", str(tmp_path / "f"))
+    assert "ENDPOINT-LIMIT" in [f["rule"] for f in json.loads(proc.stdout)["findings"]], proc.stderr
 
 
 def test_groups_dispatch_to_their_commands(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="Hub: audit cards, configs, code and hashes without downloading weights.")
     p.add_argument("--verify-key", default="", type=file_path,
                    help="Public key or certificate (PEM) to verify an OpenSSF model-signing signature with.")
-    p.add_argument("--deployment", action="append", default=[], type=folder_path,
+    p.add_argument("--deployment", action="append", default=[],   # a path that is no folder is a finding of the scan
                    help="Also scan your serving configuration in this folder.")
     p.add_argument("--no-modelscan", action="store_true", help="Do not run modelscan as a second engine on pickles and archives.")
     p.add_argument("--runtime", action="store_true",
