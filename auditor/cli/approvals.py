@@ -49,7 +49,7 @@ def list_command(db: str, fmt: str, show_all: bool) -> int:
         until = f" until {info['expires_at'][:10]}" if info.get("expires_at") else ""
         override = " OVERRIDE" if info.get("override") else ""
         echo(f"{a.seq:>5}  {a.status(now):<8} {a.label()}  {a.entry.manifest_digest[:16]}  "
-                   f"{a.data['audit']['verdict']}{override}  by {info['by']}{until}")
+             f"{a.data['audit']['verdict']}{override}  by {info['by']}{until}")
     if not rows:
         echo("no approvals", err=True)
     return 0

@@ -31,7 +31,7 @@ def run(result_file: str, by: str, reason: str, expires: str, ticket: str, overr
                                  override=override, policy_source=policy_source, evidence=evidence)
     kind = "OVERRIDE approval" if override else "approval"
     echo(f"{kind} {entry.seq} recorded: manifest sha256:{entry.manifest_digest} "
-               f"({loaded.result.verdict.decision} under {loaded.result.verdict.policy})", err=True)
+         f"({loaded.result.verdict.decision} under {loaded.result.verdict.policy})", err=True)
     echo(str(entry.seq))
     return 0
 

@@ -45,7 +45,7 @@ def run(targets: str, out_dir: str, workers: int, ray_address: str, policy: str,
     if not quiet:
         c = result["counts"]
         echo(f"{result['total']} target(s): {c['fail']} fail, {c['error']} could not be audited, "
-                   f"{c['warn']} warn, {c['pass']} pass ({result['reused']} reused); {out_dir}/summary.md", err=True)
+             f"{c['warn']} warn, {c['pass']} pass ({result['reused']} reused); {out_dir}/summary.md", err=True)
         for e in result["targets"]:
             if e["status"] == "error":
                 echo(f"  could not audit {e['target']}: {e['error']}", err=True)

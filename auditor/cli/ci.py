@@ -82,7 +82,7 @@ def run_ci(paths: tuple[str, ...], manifest: str, base: str, audit_all: bool, po
             detail = item.error or "; ".join([f"{f.rule} {f.file}" for f in item.gate]
                                              + list(item.result.verdict.reasons[:3] if item.result else ()))
             echo(f"{item.decision.upper():5} {item.entry.label} ({item.why})"
-                       + (f": {detail}" if detail and item.decision != "pass" else ""), err=True)
+                 + (f": {detail}" if detail and item.decision != "pass" else ""), err=True)
 
     if not quiet and not run.items:
         echo("auditor ci: nothing to audit (no model entry or model folder added or changed)", err=True)

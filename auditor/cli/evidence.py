@@ -38,8 +38,8 @@ def run(evidence_file: str, key_file: str, model_dir: str | None, extract_bom: s
             raise EvidenceError(f"{len(problems)} file(s) do not match the evidence: {'; '.join(problems[:5])}")
     subject = verified.subjects[0]
     echo(f"verified: signed by key {verified.keyid[:16]}…; model {clean(subject.get('name'), 200)} "
-               f"(manifest sha256 {clean(subject.get('digest', {}).get('sha256', '?'), 64)}); "
-               f"{len(verified.subjects) - 1} file(s)" + (" match the folder" if model_dir else ""))
+         f"(manifest sha256 {clean(subject.get('digest', {}).get('sha256', '?'), 64)}); "
+         f"{len(verified.subjects) - 1} file(s)" + (" match the folder" if model_dir else ""))
     declarations = verified.bom.get("declarations", {})
     attestations = declarations.get("attestations", [])
     if attestations:

@@ -66,7 +66,7 @@ def run(target: str, dest: str, hub: dict, policy: str, verify_key: str, quiet: 
         raise
     if not quiet:
         echo(f"{result.snapshot.repo_id}@{result.snapshot.resolved_revision}: {len(result.files)} file(s) "
-                   f"verified and placed in {folder}; report {report_path}", err=True)
+             f"verified and placed in {folder}; report {report_path}", err=True)
         echo(out.summary(result), err=True)
     return 1 if result.verdict.decision == "fail" else 0
 

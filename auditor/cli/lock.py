@@ -38,14 +38,14 @@ def lock(target: str, output: str, report: str, hub: dict, policy: str, quiet: b
     failed = lockfile.verification_failures(result)
     if failed:
         echo(f"not locked: {len(failed)} file(s) failed verification, first {failed[0].rule} "
-                   f"{failed[0].file or failed[0].evidence[:120]}; no lock file written", err=True)
+             f"{failed[0].file or failed[0].evidence[:120]}; no lock file written", err=True)
         return 1
     lock = lockfile.build(result, report_json)
     lockfile.write(output, lock)
     if not quiet:
         where = f"{lock['repo_id']}@{lock['commit']}" if lock["commit"] else target
         echo(f"locked {len(lock['files'])} file(s) of {where} in {output} "
-                   f"(audit verdict: {lock['audit']['verdict']})", err=True)
+             f"(audit verdict: {lock['audit']['verdict']})", err=True)
     return 0
 
 

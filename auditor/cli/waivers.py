@@ -49,7 +49,7 @@ def check(waivers_file: str, policy: str, report_files: tuple[str, ...], within:
         echo(f"UNUSED   {w.expires.isoformat()}  {w.describe()}  [{w.source}]")
     note = "" if audits else "; give --report to find unused ones"
     echo(f"{len(found)} waiver(s): {len(expired)} expired, {len(soon)} expiring within {within} days, "
-               f"{len(unused)} unused{note}", err=True)
+         f"{len(unused)} unused{note}", err=True)
     return 1 if expired else 0
 
 
