@@ -375,3 +375,17 @@ def test_in_process_the_parsed_values_reach_the_command(tmp_path: Path, capsys) 
     assert seen == {"paths": ("x", "y"), "flag": True, "level": 1}
     assert invoke(group, ["--help"], "auditor g") == 0
     assert "c  Record what was parsed." in capsys.readouterr().out
+
+
+def test_every_command_has_help() -> None:
+    """argparse %-formats every help text: a stray '%' would make a command's --help crash."""
+    from auditor.cli import COMMANDS, load, run
+    from auditor.cli.args import Group
+    names = [[name] for name in COMMANDS]
+    names += [[name, c.name] for name in COMMANDS if isinstance(g := load(name), Group) for c in g.commands]
+    for argv in names:
+        try:
+            code = run([*argv, "--help"])          # a group prints its help and returns
+        except SystemExit as exc:                  # a command's parser exits after printing
+            code = exc.code
+        assert code == 0, argv

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from auditor.cli.args import Command, Group, default, echo
+from auditor.cli.args import Command, Group, echo
 
 DB_HELP = ("Approvals database URL: sqlite:///PATH or postgresql://USER@HOST/DB (default: AUDITOR_DB, "
            "else approvals.db in the user's data folder).")
@@ -17,7 +17,7 @@ def add_db(p: argparse.ArgumentParser) -> None:
 
 
 def add_format(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", dest="fmt", default="text", choices=["text", "json"], help=default("text").strip())
+    p.add_argument("--format", dest="fmt", default="text", choices=["text", "json"], help="[default: %(default)s]")
 
 
 def open_store(db: str):  # type: ignore[no-untyped-def]

@@ -92,11 +92,6 @@ def echo(message: str = "", *, err: bool = False) -> None:
     stream.flush()
 
 
-def default(value: object) -> str:
-    """The ' [default: X]' a help text ends with."""
-    return f" [default: {value}]"
-
-
 # argument types: a value that cannot be right fails at parse time, with argparse's usage line
 
 def file_path(value: str) -> str:

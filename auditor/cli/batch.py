@@ -5,20 +5,20 @@ import argparse
 import sys
 
 from auditor import reports
-from auditor.cli.args import Command, default, echo, folder_path
+from auditor.cli.args import Command, echo, folder_path
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("targets", metavar="TARGETS")
     p.add_argument("--out", dest="out_dir", required=True, type=folder_path, help="Folder for the results.")
-    p.add_argument("--workers", default=0, type=int, help="Local worker processes (0 = one per CPU)." + default(0))
+    p.add_argument("--workers", default=0, type=int, help="Local worker processes (0 = one per CPU). [default: %(default)s]")
     p.add_argument("--ray", dest="ray_address", default="", help="Run on this Ray cluster (host:port, or auto).")
-    p.add_argument("--policy", default="default", help="Policy for targets whose line names none." + default("default"))
+    p.add_argument("--policy", default="default", help="Policy for targets whose line names none. [default: %(default)s]")
     p.add_argument("--format", dest="formats", action="append", default=[], choices=sorted(reports.FORMATS),
                    help="Also write these formats (JSON is always written).")
     p.add_argument("--endpoint", default="", help="Hub endpoint or mirror URL for hf:// targets.")
     p.add_argument("--memory", default=-1, type=int,
-                   help="Address-space limit per local worker in MiB (-1 = an equal share of RAM, 0 = none)." + default(-1))
+                   help="Address-space limit per local worker in MiB (-1 = an equal share of RAM, 0 = none). [default: %(default)s]")
     p.add_argument("--no-modelscan", action="store_true", help="Do not run modelscan as a second engine.")
     p.add_argument("--force", action="store_true", help="Audit every target again, even when its result is current.")
     p.add_argument("--quiet", "-q", action="store_true", help="No progress and no summary on stderr.")

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from auditor.cli.args import Command, default, echo, existing_file, int_range
+from auditor.cli.args import Command, echo, existing_file, int_range
 from auditor.errors import AuditorError
 from auditor.model import Severity
 
@@ -30,21 +30,20 @@ Examples:
 def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH")
     p.add_argument("--manifest", default="models.yaml",
-                   help="The repository's model manifest ('' for none: audit the model folders of changed files)."
-                        + default("models.yaml"))
+                   help="The repository's model manifest ('' for none: audit the model folders of changed files). [default: %(default)s]")
     p.add_argument("--base", default="", help="Base ref to compare with (default: the PR's base branch on GitHub, else HEAD~1).")
     p.add_argument("--all", dest="audit_all", action="store_true", help="Audit every manifest entry, not only the changed ones.")
-    p.add_argument("--policy", default="default", help="Policy for entries that name none." + default("default"))
+    p.add_argument("--policy", default="default", help="Policy for entries that name none. [default: %(default)s]")
     p.add_argument("--fail-on", choices=["fail", "warn", "critical", "high", "medium", "low"], default="fail",
                    help="Fail on the policy's fail (default), also on warn, or on any unwaived finding at or above a "
-                        "severity." + default("fail"))
+                        "severity. [default: %(default)s]")
     p.add_argument("--warn-exit-code", type=int_range(0, 125), default=3,
-                   help="Exit code when nothing fails but a model warns (0-125)." + default(3))
+                   help="Exit code when nothing fails but a model warns (0-125). [default: %(default)s]")
     p.add_argument("--waivers", default="", help="Waivers file (default: auditor-waivers.yaml at the repository root).")
     p.add_argument("--endpoint", default="", help="Hub endpoint or mirror for hf:// entries.")
     p.add_argument("--sarif", dest="sarif_path", default=None, help="SARIF output [default: auditor.sarif; none with PATHS].")
     p.add_argument("--sarif-threshold", choices=[s.label for s in Severity], default="low",
-                   help="Lowest severity that becomes a SARIF result (lower ones go to the run's properties)." + default("low"))
+                   help="Lowest severity that becomes a SARIF result (lower ones go to the run's properties). [default: %(default)s]")
     p.add_argument("--markdown", dest="markdown_path", default=None,
                    help="Markdown summary [default: auditor-summary.md; none with PATHS].")
     p.add_argument("--comment", dest="comment_path", default=None,

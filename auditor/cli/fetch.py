@@ -10,7 +10,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from auditor.cli.args import Command, default, echo, file_path, folder_path
+from auditor.cli.args import Command, echo, file_path, folder_path
 from auditor.cli.hub_options import add_hub_arguments, hub_options
 from auditor.errors import AuditorError
 from auditor.model import Options
@@ -21,7 +21,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target")
     p.add_argument("--to", dest="dest", required=True, type=folder_path, help="Folder to place the model in.")
     add_hub_arguments(p)
-    p.add_argument("--policy", default="default", help="Preset name or policy YAML file." + default("default"))
+    p.add_argument("--policy", default="default", help="Preset name or policy YAML file. [default: %(default)s]")
     p.add_argument("--verify-key", default="", type=file_path,
                    help="Public key or certificate (PEM) to verify a model-signing signature with.")
     p.add_argument("--quiet", "-q", action="store_true", help="No progress bar and no summary on stderr.")

@@ -5,17 +5,17 @@ import argparse
 import json
 from pathlib import Path
 
-from auditor.cli.args import Command, default, echo, file_path
+from auditor.cli.args import Command, echo, file_path
 from auditor.cli.hub_options import add_hub_arguments, hub_options
 from auditor.model import Options
 
 
 def _lock_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target")
-    p.add_argument("--output", "-o", default="auditor.lock", help="Lock file to write." + default("auditor.lock"))
+    p.add_argument("--output", "-o", default="auditor.lock", help="Lock file to write. [default: %(default)s]")
     p.add_argument("--report", default="", help="Also write the audit JSON (whose digest the lock records) here.")
     add_hub_arguments(p)
-    p.add_argument("--policy", default="default", help="Preset name or policy YAML file." + default("default"))
+    p.add_argument("--policy", default="default", help="Preset name or policy YAML file. [default: %(default)s]")
     p.add_argument("--quiet", "-q", action="store_true", help="No progress bar and no summary on stderr.")
 
 
@@ -52,8 +52,8 @@ def lock(target: str, output: str, report: str, hub: dict, policy: str, quiet: b
 def _verify_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target")
     p.add_argument("--lock", dest="lock_path", required=True, type=file_path, help="Lock file to check against.")
-    p.add_argument("--format", dest="fmt", default="text", choices=["text", "json"], help=default("text").strip())
-    p.add_argument("--output", "-o", default="-", help="Result file, or - for stdout." + default("-"))
+    p.add_argument("--format", dest="fmt", default="text", choices=["text", "json"], help="[default: %(default)s]")
+    p.add_argument("--output", "-o", default="-", help="Result file, or - for stdout. [default: %(default)s]")
     add_hub_arguments(p)
 
 

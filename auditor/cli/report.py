@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from auditor import reports
-from auditor.cli.args import Command, default, file_path, folder_path
+from auditor.cli.args import Command, file_path, folder_path
 from auditor.errors import AuditorError
 from auditor.model import AuditResult
 
@@ -42,7 +42,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("result_file", type=file_path)
     p.add_argument("--format", dest="fmt", default=None, choices=[*sorted(reports.FORMATS), "summary"],
                    help="Report format [default: from -o's extension; else summary on a terminal, json when piped].")
-    p.add_argument("--output", "-o", default="-", help="Report file, or - for stdout." + default("-"))
+    p.add_argument("--output", "-o", default="-", help="Report file, or - for stdout. [default: %(default)s]")
     p.add_argument("--sarif-root", default=None, type=folder_path,
                    help="SARIF: make URIs relative to this folder (a saved result no longer knows its work tree).")
 

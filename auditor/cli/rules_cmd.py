@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 
-from auditor.cli.args import Command, default, echo
+from auditor.cli.args import Command, echo
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", dest="fmt", choices=["text", "json"], default="text", help=default("text").strip())
+    p.add_argument("--format", dest="fmt", choices=["text", "json"], default="text", help="[default: %(default)s]")
 
 
 def run(fmt: str) -> int:

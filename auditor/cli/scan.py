@@ -5,7 +5,7 @@ import argparse
 from typing import Any
 
 from auditor import reports
-from auditor.cli.args import Command, default, echo, file_path, folder_path
+from auditor.cli.args import Command, echo, file_path, folder_path
 from auditor.cli.hub_options import add_hub_arguments, hub_options
 from auditor.errors import AuditorError
 from auditor.model import Options
@@ -39,8 +39,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", dest="fmt", default=None, choices=[*sorted(reports.FORMATS), "summary"],
                    help="Report format [default: from -o's extension; else summary on a terminal, json when piped].")
     p.add_argument("--output", "-o", default="-",
-                   help="Report file (or folder, with several targets), or - for stdout." + default("-"))
-    p.add_argument("--policy", default="default", help=_policy_help() + default("default"))
+                   help="Report file (or folder, with several targets), or - for stdout. [default: %(default)s]")
+    p.add_argument("--policy", default="default", help=_policy_help() + " [default: %(default)s]")
     p.add_argument("--waivers", default="", help="Waivers YAML file (default: ./auditor-waivers.yaml when present).")
     add_hub_arguments(p)
     p.add_argument("--repo-id", default="", help="The Hub repo id (org/name) a local folder came from.")
@@ -62,7 +62,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sarif-root", default=None, type=folder_path,
                    help="SARIF: make URIs relative to this folder [default: the git work tree holding the model].")
     p.add_argument("--sarif-threshold", default="low", choices=["info", "low", "medium", "high", "critical"],
-                   help="SARIF: lowest severity that becomes a result (the rest go to the run's properties)." + default("low"))
+                   help="SARIF: lowest severity that becomes a result (the rest go to the run's properties). [default: %(default)s]")
 
 
 @hub_options

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from auditor.cli.args import Command, Group, default, echo
+from auditor.cli.args import Command, Group, echo
 from auditor.errors import AuditorError
 
 
@@ -16,7 +16,7 @@ def _check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", dest="report_files", action="append", default=[],
                    help="JSON report(s) of audits (auditor scan --format json): a waiver matching none is unused.")
     p.add_argument("--within", default=30, type=int,
-                   help="Warn about waivers expiring within this many days." + default(30))
+                   help="Warn about waivers expiring within this many days. [default: %(default)s]")
 
 
 def check(waivers_file: str, policy: str, report_files: tuple[str, ...], within: int) -> int:
