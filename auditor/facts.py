@@ -7,10 +7,9 @@ its NAME, in the documented shape (README "JSON report").
 """
 from __future__ import annotations
 
-from dataclasses import field
 from typing import Any, ClassVar, TypeVar
 
-from auditor.record import record
+from auditor.record import field, record
 
 
 @record

@@ -7,10 +7,9 @@ from __future__ import annotations
 import enum
 import operator
 from collections.abc import Iterable
-from dataclasses import asdict, field
 from typing import Any
 
-from auditor.record import record
+from auditor.record import asdict, field, record
 
 
 class Severity(enum.IntEnum):

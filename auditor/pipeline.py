@@ -4,12 +4,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from auditor import __version__, inventory, scanners, sources
 from auditor.judge import policy, regions, waivers
 from auditor.model import AuditResult, Finding, Options, Snapshot
+from auditor.record import replace
 
 FindingCallback = Callable[[Finding], None]
 

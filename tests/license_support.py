@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from auditor import inventory, sources
+from auditor import record as records
 from auditor.facts import Facts
 from auditor.judge import regions
 from auditor.model import Ancestor, Finding, Options
@@ -64,7 +65,7 @@ def scan(folder: Path, *, ancestors: tuple[Ancestor, ...] = (), facts: dict[str,
     options = Options()
     snapshot = sources.open_snapshot(str(folder), options)
     if ancestors:
-        snapshot = dataclasses.replace(snapshot, ancestors=ancestors)
+        snapshot = records.replace(snapshot, ancestors=ancestors)
     inv = inventory.build(snapshot, options)
     ctx = ScanContext(snapshot=snapshot, files=tuple(inv.files), options=options,
                       regions=regions.of(dict(settings or {})), facts=Facts.from_dict(dict(facts or {})))

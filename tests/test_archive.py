@@ -11,13 +11,13 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from auditor.model import Limits
 from auditor.parsers import archive as arc
+from auditor.record import replace
 from tests.pickle_corpus import _patch_central_name, _patch_crc, _patch_flags, seven_zip
 
 

@@ -467,10 +467,9 @@ def test_the_manifest_digest_is_the_sha256_of_what_sha256sum_prints_in_path_orde
 
 def test_a_records_hash_is_added_with_every_other_field_kept() -> None:
     """inventory._with_hash builds the record by hand (for speed): it must stay what replace() gives."""
-    import dataclasses
-
+    from auditor import record as records
     from auditor.inventory import _with_hash
     from auditor.model import FileRecord
-    values = {f.name: (7 if f.type in ("int", int) else f"v-{f.name}") for f in dataclasses.fields(FileRecord)}
+    values = {f.name: (7 if f.type in ("int", int) else f"v-{f.name}") for f in records.fields(FileRecord)}
     rec = FileRecord(**values)
-    assert _with_hash(rec, "h", "p") == dataclasses.replace(rec, sha256="h", publisher_sha256="p")
+    assert _with_hash(rec, "h", "p") == records.replace(rec, sha256="h", publisher_sha256="p")

@@ -3,7 +3,6 @@ fontTools, its file structure against its own cross-reference table and pypdf in
 attachments against the documents rendered in this process (and when a child fails or is stopped)."""
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import re
@@ -17,6 +16,7 @@ from fontTools import ttLib
 from pypdf import PdfReader
 from reports_sample import hostile_result
 
+from auditor import record as records
 from auditor.model import FileRecord
 from auditor.reports import cyclonedx, json_report, pdf, pdf_attach, view
 from auditor.reports.pdf_font import TrueType, has_outlines
@@ -76,7 +76,7 @@ def test_the_subset_keeps_every_used_glyph_and_its_components(path: Path, tmp_pa
 def _big_result(n: int):  # type: ignore[no-untyped-def]
     base = hostile_result()
     files = tuple(FileRecord(f"权重-{i:04d}/part-{i}.bin", i, f"{i:064x}", "pickle") for i in range(n))
-    return dataclasses.replace(base, files=base.files + files)
+    return records.replace(base, files=base.files + files)
 
 
 def test_every_cross_reference_points_at_its_object_and_pypdf_reads_it_strictly() -> None:
@@ -171,7 +171,7 @@ def test_a_character_without_a_font_is_left_out_never_shown_as_notdef(monkeypatc
     monkeypatch.setattr(pdf, "CJK_FONTS", ())
     pdf.cjk_font.cache_clear()
     try:
-        result = dataclasses.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
+        result = records.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
         data = pdf.render(result)
     finally:
         pdf.cjk_font.cache_clear()
@@ -228,7 +228,7 @@ def test_a_cff_font_is_never_chosen_as_the_cjk_fallback(tmp_path: Path, monkeypa
         pdf.cjk_font.cache_clear()
     assert chosen != str(cff)
     if chosen:
-        assert "权" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.render(dataclasses.replace(
+        assert "权" in "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.render(records.replace(
             hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))))).pages)
 
 
@@ -253,7 +253,7 @@ def _drawn(ops: str, fonts: dict) -> str:  # type: ignore[type-arg]
 
 
 def test_show_switches_font_only_around_the_characters_that_need_it() -> None:
-    result = dataclasses.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
+    result = records.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
     text = _text_for(result)
     mono = text.fonts[0]
     regular_only = next(chr(c) for c in range(0x100, 0x3000) if c in text.fonts[1].cmap and c not in mono.cmap)
@@ -283,7 +283,7 @@ def _mixed_samples(text) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_texts_encoded_together_are_each_encoded_alone() -> None:
-    text = _text_for(dataclasses.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),)))
+    text = _text_for(records.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),)))
     samples = _mixed_samples(text)
     alone = [text.body(s) for s in samples]
     assert text.bodies(samples) == alone
@@ -294,7 +294,7 @@ def test_texts_encoded_together_are_each_encoded_alone() -> None:
 
 
 def test_a_cut_line_is_the_longest_that_fits_and_no_character_is_lost() -> None:
-    text = _text_for(dataclasses.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),)))
+    text = _text_for(records.replace(hostile_result(), files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),)))
     room = text.units(20)
     for sample in _mixed_samples(text) + ["权" * 40 + "a" * 40, "i" + "权" * 3, "W" * 13]:
         lines = text.cut(sample, room)
@@ -328,13 +328,13 @@ def test_inventory_rows_of_every_script_read_back_in_order(tmp_path: Path) -> No
     paths.append("".join(f"{i:04d}/" for i in range(1400)) + "longer-than-a-page.bin")
     files = tuple(FileRecord(p, 1000 + i, f"{i:064x}", "pickle") for i, p in enumerate(paths))
     out = tmp_path / "r.pdf"
-    out.write_bytes(pdf.render(dataclasses.replace(hostile_result(), files=files)))
+    out.write_bytes(pdf.render(records.replace(hostile_result(), files=files)))
     assert _inventory_rows(out) == [[f.path, f.format, view.human_size(f.size), f.sha256]
                                     for f in sorted(files, key=lambda f: f.path)]
 
 
 def test_an_inventory_that_starts_at_the_bottom_of_a_page_starts_on_the_next() -> None:
-    result = dataclasses.replace(hostile_result(), files=tuple(FileRecord(f"f{i}.bin", i, "a" * 64, "pickle")
+    result = records.replace(hostile_result(), files=tuple(FileRecord(f"f{i}.bin", i, "a" * 64, "pickle")
                                                                for i in range(3)))
     report = pdf._Report(result)
     report.doc.add_page()

@@ -7,7 +7,6 @@ import lzma
 import pickle
 import zipfile
 import zlib
-from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +16,7 @@ from auditor.parsers import archive as arc
 from auditor.parsers.budget import Budget
 from auditor.parsers.decompress import drain
 from auditor.parsers.picklevm import Bounds, analyze, analyze_all, find_pickles, render
+from auditor.record import replace
 
 SMALL = Bounds(max_opcodes=5_000, max_memo=500, max_stack=5_000, max_container=5_000)
 SEED = pickle.dumps({"w": list(range(20)), "t": (1.5, b"xy", "z"), "s": {1, 2}}, protocol=4)

@@ -147,7 +147,7 @@ def test_non_pickle_with_pickle_extension_is_info_only(tmp_path: Path) -> None:
 
 
 def test_limits_hit_are_findings(tmp_path: Path) -> None:
-    from dataclasses import replace
+    from auditor.record import replace
     path = tmp_path / "many.pkl"
     path.write_bytes(b"\x80\x02]" + b"K\x01a" * 2000 + b".")
     findings = pickle_scanner.scan_path(path, limits=replace(pickle_scanner.DEFAULT_LIMITS, max_pickle_opcodes=100))

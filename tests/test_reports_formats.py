@@ -3,7 +3,6 @@ validator, SARIF by the schema GitHub's upload action uses, the PDF by rendering
 pdftoppm and reading its text back, HTML and Markdown by what a browser or GitHub would interpret."""
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import re
@@ -16,6 +15,7 @@ import jsonschema
 import pytest
 from reports_sample import HOSTILE, RTL, hostile_result
 
+from auditor import record as records
 from auditor import reports
 from auditor.model import ClaimStatus, FileRecord, Severity
 from auditor.pipeline import audit
@@ -91,7 +91,7 @@ def test_cyclonedx_carries_model_files_lineage_findings_and_declarations(results
                                                                       if f.severity > Severity.INFO)
     assert any(p["name"] == "auditor:fact" and p["value"].startswith("INVENTORY-EMPTY-FILE") for p in model["properties"])
     assert all("analysis" not in v for v in vulns)            # the only waived finding is an info fact
-    waived = dataclasses.replace(result, findings=tuple(dataclasses.replace(f, waived=True, waiver="SEC-1 ok")
+    waived = records.replace(result, findings=tuple(records.replace(f, waived=True, waiver="SEC-1 ok")
                                                         if f.rule == "CODE-NETWORK-CALL" else f for f in result.findings))
     (vex,) = [v for v in cyclonedx.to_dict(waived)["vulnerabilities"] if "analysis" in v]
     assert vex["analysis"] == {"state": "exploitable", "response": ["will_not_fix"], "detail": "waived: SEC-1 ok"}
@@ -133,7 +133,7 @@ def test_cyclonedx_spdx_ids_are_fixed_as_the_library_fixes_them():
 
 
 def test_cyclonedx_unknown_license_is_not_invented(results):
-    unassessed = dataclasses.replace(results["hostile"], facts={})      # as if no license scanner ran
+    unassessed = records.replace(results["hostile"], facts={})      # as if no license scanner ran
     model = cyclonedx.to_dict(unassessed)["metadata"]["component"]
     assert "licenses" not in model
     assert {"name": "auditor:license", "value": "not assessed"} in model["properties"]
@@ -376,7 +376,7 @@ def test_hostile_text_reaches_each_format_only_escaped(results):
 def test_pdf_inventory_pages_many_files_and_wraps_long_paths_whole():
     many = tuple(FileRecord(path=f"dir-{i:03d}/" + ("deep/" * 40 if i == 7 else "") + f"part-{i}.safetensors",
                             size=i, sha256=f"{i:064x}", format="safetensors") for i in range(160))
-    result = dataclasses.replace(hostile_result(), files=many)
+    result = records.replace(hostile_result(), files=many)
     pages = _pdf_text(pdf.render(result))
     inventory = " ".join(p for p in pages if "File inventory" in p or "part-" in p)
     assert sum("part-" in p for p in pages) >= 2                     # the inventory spans pages
@@ -399,8 +399,8 @@ def test_markdown_fits_a_pr_comment_whatever_the_result_size():
     many = tuple(Finding(rule="CODE-NETWORK-CALL", severity=Severity.HIGH, title="x" * 200, file=f"f{i}.py",
                          location=f"line {i}", evidence="y" * 2000) for i in range(5000))
     ancestors = tuple(Ancestor(repo_id=f"org/base-{i}", relation="merge", depth=1) for i in range(300))
-    big = dataclasses.replace(base, findings=many, facts={},
-                              snapshot=dataclasses.replace(base.snapshot, ancestors=ancestors))
+    big = records.replace(base, findings=many, facts={},
+                              snapshot=records.replace(base.snapshot, ancestors=ancestors))
     text = markdown.render(big)
     assert len(text) < 65_536
     assert "4990 more in the full report" in text and "280 more ancestors" in text

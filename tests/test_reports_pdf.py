@@ -1,7 +1,6 @@
 """The PDF a compliance officer files, read back the way one reads it: pdftotext, pypdf's Info/XMP/outline."""
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import pytest
 from conftest import run_cli
 from pypdf import PdfReader
 
+from auditor import record as records
 from auditor.model import Finding, Severity
 from auditor.pipeline import audit
 from auditor.reports import pdf
@@ -53,8 +53,8 @@ def test_page_one_holds_the_decision_identity_every_claim_and_the_sign_off(chine
     extra = tuple(Finding(rule="FORMAT-EXTENSION-MISMATCH", severity=Severity.HIGH, title=f"finding {i}",
                           file=f"dir/{'x' * 150}/{i}.bin") for i in range(11))
     reasons = tuple(f"high: FORMAT-EXTENSION-MISMATCH dir/{'x' * 150}/{i}.bin: finding {i}" for i in range(11))
-    crowded = dataclasses.replace(result, findings=result.findings + extra,
-                                  verdict=dataclasses.replace(result.verdict, decision="fail", reasons=reasons))
+    crowded = records.replace(result, findings=result.findings + extra,
+                                  verdict=records.replace(result.verdict, decision="fail", reasons=reasons))
     page_one = _text(pdf.render(crowded), tmp_path, 1, 1).replace("\n", " ")
     assert "FAIL" in page_one and "通义千问-模型" in page_one
     assert "License" in page_one and "通义千问许可协议" in page_one and "Effective origin" in page_one

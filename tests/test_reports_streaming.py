@@ -3,7 +3,6 @@ result loads row by row exactly as json.loads + from_dict loads it, and the PDF 
 attachments byte for byte, the CJK font only when the result needs it)."""
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import zlib
@@ -13,6 +12,7 @@ import pytest
 from pypdf import PdfReader
 from reports_sample import hostile_result
 
+from auditor import record as records
 from auditor.model import FileRecord
 from auditor.reports import cyclonedx, json_report, json_stream, pdf
 from tests.conftest import invoke
@@ -22,7 +22,7 @@ def _with_odd_files():  # type: ignore[no-untyped-def]
     base = hostile_result()
     odd = (FileRecord(path="bad\udcff名.bin", size=123_456_789, sha256="", format="unknown", error="unreadable"),
            FileRecord(path="données/модель/权重.safetensors", size=7, sha256="f" * 64, format="safetensors"))
-    return dataclasses.replace(base, files=base.files + odd)
+    return records.replace(base, files=base.files + odd)
 
 
 @pytest.mark.parametrize("chunk", [1, 3, 64, json_stream.CHUNK])
@@ -63,8 +63,8 @@ def test_a_result_that_is_not_one_is_said_so(tmp_path: Path) -> None:
 
 def test_the_streamed_bom_is_the_document_to_dict_describes() -> None:
     base = _with_odd_files()
-    for result in (base, dataclasses.replace(base, files=()), dataclasses.replace(base, findings=()),
-                   dataclasses.replace(base, files=(), findings=())):
+    for result in (base, records.replace(base, files=()), records.replace(base, findings=()),
+                   records.replace(base, files=(), findings=())):
         for spec in cyclonedx.SPECS:
             text = cyclonedx.render(result, spec)
             assert json.loads(text) == cyclonedx.to_dict(result, spec)
@@ -121,8 +121,8 @@ def test_pdf_attachments_are_the_reports_byte_for_byte_deflated() -> None:
 def test_pdf_embeds_the_cjk_font_only_for_a_result_that_needs_it() -> None:
     if not pdf.cjk_font():
         pytest.fail("no CJK font: install fonts-wqy-microhei (see .ci/run)")
-    latin = dataclasses.replace(hostile_result(), files=(FileRecord("données/модель.bin", 1, "a" * 64, "pickle"),))
-    chinese = dataclasses.replace(latin, files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
+    latin = records.replace(hostile_result(), files=(FileRecord("données/модель.bin", 1, "a" * 64, "pickle"),))
+    chinese = records.replace(latin, files=(FileRecord("权重/模型.bin", 1, "a" * 64, "pickle"),))
     dejavu_only = _fonts(pdf.render(latin))
     with_cjk = _fonts(pdf.render(chinese))
     assert dejavu_only and all("DejaVu" in name for name in dejavu_only), dejavu_only
@@ -130,8 +130,8 @@ def test_pdf_embeds_the_cjk_font_only_for_a_result_that_needs_it() -> None:
 
 
 def test_pdf_embeds_the_monospace_font_only_for_inventory_rows() -> None:
-    with_files = _fonts(pdf.render(dataclasses.replace(hostile_result(), files=(FileRecord("a.bin", 1, "a" * 64, "pickle"),))))
-    without = _fonts(pdf.render(dataclasses.replace(hostile_result(), files=())))
+    with_files = _fonts(pdf.render(records.replace(hostile_result(), files=(FileRecord("a.bin", 1, "a" * 64, "pickle"),))))
+    without = _fonts(pdf.render(records.replace(hostile_result(), files=())))
     assert any("Mono" in name for name in with_files) and not any("Mono" in name for name in without), without
 
 
@@ -139,10 +139,10 @@ def test_inventory_and_findings_tables_keep_every_row_across_pages(tmp_path: Pat
     base = hostile_result()
     files = tuple(FileRecord(f"权重-{i:04d}/" + "long-folder/" * (i % 9) + f"part-{i}.bin", i, f"{i:064x}", "pickle")
                   for i in range(400))
-    findings = tuple(dataclasses.replace(base.findings[0], file=f.path, title=f"finding number {i}")
+    findings = tuple(records.replace(base.findings[0], file=f.path, title=f"finding number {i}")
                      for i, f in enumerate(files[:120]))
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.render(
-        dataclasses.replace(base, files=files, findings=findings)))).pages).replace("\n", "").replace(" ", "")
+        records.replace(base, files=files, findings=findings)))).pages).replace("\n", "").replace(" ", "")
     for i, record in enumerate(files):
         assert record.sha256 in text, i
     for i in range(120):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from auditor.approvals.results import LoadedResult
 from auditor.approvals.store import Store
 from auditor.errors import AuditorError
 from auditor.model import AuditResult, FileRecord, Options, manifest_digest
-from auditor.record import record
+from auditor.record import field, record
 
 
 class Refused(AuditorError):

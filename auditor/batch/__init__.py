@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from auditor.batch import plan, summary
 from auditor.batch.plan import Job
 from auditor.batch.task import Outcome
 from auditor.errors import AuditorError
+from auditor.record import asdict
 
 Tick = Callable[[Outcome | None, bool], None]   # (outcome, reused) after each target
 

@@ -16,13 +16,12 @@ import json
 import os
 import re
 import shlex
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from auditor import __version__, rules, sources
 from auditor.errors import AuditorError
-from auditor.record import record
+from auditor.record import asdict, record
 from auditor.reports import json_report
 
 STATE_DIR = ".auditor-batch"

@@ -6,13 +6,12 @@ audited) with the reason; the driver writes the rendered outputs.
 from __future__ import annotations
 
 import traceback
-from dataclasses import field
 from typing import Any
 
 from auditor import __version__
 from auditor.batch.plan import Job
 from auditor.errors import AuditorError
-from auditor.record import record
+from auditor.record import field, record
 
 
 @record

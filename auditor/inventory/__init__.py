@@ -11,14 +11,13 @@ import mmap
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor import rules
 from auditor.inventory.detect import HEAD, detect
 from auditor.model import FileRecord, Finding, Options, Snapshot
-from auditor.record import record
+from auditor.record import field, record, replace
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -216,7 +215,7 @@ def _batches(files: list[FileRecord]) -> list[list[FileRecord]]:
 
 def _blank(rel: str, size: int, snapshot: Snapshot, *, fmt: str = "unknown", error: str = "") -> FileRecord:
     """A file's record: its name's format and the publisher's hashes, and what reading it told (built in
-    one call: dataclasses.replace costs twice a construction, and the survey makes one record per file)."""
+    one call: replace() costs twice a construction, and the survey makes one record per file)."""
     publisher = snapshot.publisher_hashes.get(rel, {})
     return FileRecord(path=rel, size=size, sha256="", format=fmt, extension_format=extension_format(rel),
                       publisher_sha256=publisher.get("sha256", ""), publisher_git_sha1=publisher.get("git_sha1", ""),
@@ -224,7 +223,7 @@ def _blank(rel: str, size: int, snapshot: Snapshot, *, fmt: str = "unknown", err
 
 
 def _with_hash(rec: FileRecord, sha256: str, publisher_sha256: str) -> FileRecord:
-    """`rec` with its SHA-256 (and an LFS pointer's publisher hash), without dataclasses.replace's cost."""
+    """`rec` with its SHA-256 (and an LFS pointer's publisher hash), without replace()'s cost."""
     return FileRecord(path=rec.path, size=rec.size, sha256=sha256, format=rec.format,
                       extension_format=rec.extension_format, publisher_sha256=publisher_sha256,
                       publisher_git_sha1=rec.publisher_git_sha1, error=rec.error)

@@ -12,7 +12,6 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from auditor.errors import AuditorError
 from auditor.facts import Facts, LicenseFacts, PickleFacts, ProvenanceFacts
 from auditor.judge import regions, waivers
 from auditor.model import Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
-from auditor.record import record
+from auditor.record import field, record, replace
 
 IGNORE = "ignore"
 MAX_REASONS = 50

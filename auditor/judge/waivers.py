@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable
-from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from auditor import rules
 from auditor.errors import AuditorError
 from auditor.model import Finding, Snapshot
-from auditor.record import record
+from auditor.record import record, replace
 
 DEFAULT_FILE = "auditor-waivers.yaml"
 

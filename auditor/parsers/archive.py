@@ -27,13 +27,12 @@ import struct
 import tarfile
 import zlib
 from collections.abc import Callable
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from auditor.model import Limits
 from auditor.parsers.decompress import MIN_BOMB_BYTES, ZstdObj, capped
-from auditor.record import record
+from auditor.record import field, record
 
 DEFAULT_LIMITS = Limits()
 EMPTY_MEMBER_FACTOR = 10             # empty zip members allowed per counted member (they cost one header each)

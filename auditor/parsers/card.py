@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import field
 from typing import Any
 
 from auditor.parsers import yamlsafe
-from auditor.record import record
+from auditor.record import field, record
 
 MAX_FRONT_MATTER = 256 * 1024     # bytes of card YAML parsed
 MAX_BODY_CHARS = 512 * 1024       # characters of card body kept

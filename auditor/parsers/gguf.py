@@ -8,10 +8,9 @@ import functools
 import math
 import struct
 from collections.abc import Iterator
-from dataclasses import field
 from typing import Any
 
-from auditor.record import record
+from auditor.record import field, record
 
 
 class GgufError(Exception):

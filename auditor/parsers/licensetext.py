@@ -14,11 +14,10 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import field
 from typing import Any
 
 from auditor import rules
-from auditor.record import record
+from auditor.record import field, record
 
 HEAD_CHARS = 600            # the opening of a normalised text where an agreement title counts as a title
 MAX_TEXT_CHARS = 1_000_000  # identification and extraction read at most this much text (licenses: < 100 KB)

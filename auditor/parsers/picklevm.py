@@ -17,14 +17,13 @@ from __future__ import annotations
 import mmap
 import struct
 from collections.abc import Iterator
-from dataclasses import field
 from typing import Any
 
 from auditor.parsers.budget import Budget
 from auditor.parsers.pickle_ops import HANDLERS, JOBLIB_WRAPPER, _normalize, _text
 from auditor.parsers.pickle_start import FRAME, PROTO, looks_like_pickle
 from auditor.parsers.pickle_values import MARK, Broken, Build, Call, Limit, Obj, Ref, Stop, render
-from auditor.record import record
+from auditor.record import field, record
 
 __all__ = ["FRAME", "JOBLIB_WRAPPER", "MARK", "PROTO", "Analysis", "Bounds", "Build", "Call", "Obj", "Ref", "analyze",
            "analyze_all", "find_pickles", "looks_like_pickle", "render"]

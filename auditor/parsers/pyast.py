@@ -19,14 +19,13 @@ import io
 import re
 import tokenize
 from collections import Counter
-from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.parsers.pycalls import CallChecks
 from auditor.parsers.pyfold import MAX_FOLD_CHARS, MAX_FOLD_DEPTH, UNKNOWN, Folder
 from auditor.parsers.pywalk import AT_IMPORT, MAX_NODES, _Walker
-from auditor.record import record
+from auditor.record import field, record
 
 MAX_SOURCE_BYTES = 8 * 1024 * 1024   # larger sources are not parsed (memory); the largest real modeling file is ~0.5 MB
 SEGMENT_CHARS = 240

@@ -9,12 +9,11 @@ import io
 import math
 import struct
 from collections.abc import Iterator
-from dataclasses import field
 from typing import Any
 
 from auditor.parsers import strictjson
 from auditor.parsers.strictjson import JsonLimitError
-from auditor.record import record
+from auditor.record import field, record
 
 
 class HeaderError(Exception):

@@ -9,7 +9,6 @@ UTF-8) of the report without its `digest` key. `verify_digest()` recomputes it, 
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -17,6 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, BinaryIO, TypeVar
 
+from auditor import record as records
 from auditor import rules
 from auditor.model import Ancestor, AuditResult, Claim, ClaimStatus, FileRecord, Finding, Severity, Snapshot, Verdict
 
@@ -106,12 +106,12 @@ def _dump(value: Any, indent: str) -> str:
     return _escape_surrogates(text.replace("\n", "\n" + indent) if indent else text)
 
 
-_FILE_FIELDS = tuple(f.name for f in dataclasses.fields(FileRecord))
-_FINDING_FIELDS = tuple(f.name for f in dataclasses.fields(Finding))
+_FILE_FIELDS = tuple(f.name for f in records.fields(FileRecord))
+_FINDING_FIELDS = tuple(f.name for f in records.fields(Finding))
 
 
 def _file_row(f: FileRecord) -> dict[str, Any]:
-    """FileRecord.to_dict() without dataclasses.asdict's deep copy (every field is a str or an int)."""
+    """FileRecord.to_dict() without asdict()'s deep copy (every field is a str or an int)."""
     return {name: getattr(f, name) for name in _FILE_FIELDS}
 
 
@@ -189,7 +189,7 @@ def _known(cls: type[T], data: dict[str, Any], **override: Any) -> T:
 
 @functools.cache
 def _field_names(cls: Any) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+    return frozenset(f.name for f in records.fields(cls))
 
 
 def _file(data: Any) -> FileRecord:

@@ -7,7 +7,6 @@ is the evidence and carries its machine-readable form. Text is drawn as text (no
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import operator
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.model import AuditResult, ClaimStatus, FileRecord, Finding, Severity
+from auditor.record import fields, is_record
 from auditor.reports import view
 from auditor.reports.pdf_attach import Attachments
 from auditor.reports.pdf_doc import HEIGHT, WIDTH, Document, Info, K
@@ -77,19 +77,19 @@ def result_chars(result: AuditResult) -> set[str]:
     records' text fields a column at a time, the facts through the C JSON encoder."""
     found: list[str] = []
     for records, kind in ((result.files, FileRecord), (result.findings, Finding)):
-        for name in (f.name for f in dataclasses.fields(kind) if f.type in ("str", str)):
+        for name in (f.name for f in fields(kind) if f.type in ("str", str)):
             found.append(_non_ascii("".join(map(operator.attrgetter(name), records))))
     found.append(_non_ascii(json.dumps(result.facts, ensure_ascii=False, default=str)))
-    rest = [v for f in dataclasses.fields(result) if f.name not in ("files", "findings", "facts")
+    rest = [v for f in fields(result) if f.name not in ("files", "findings", "facts")
             for v in [getattr(result, f.name)]]
     found.append(_non_ascii(json.dumps(rest, ensure_ascii=False, default=_fields)))
     return set("".join(found))
 
 
 def _fields(value: Any) -> Any:
-    """Dataclasses (claims, verdict, snapshot) as their fields' values, for json.dumps."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [getattr(value, f.name) for f in dataclasses.fields(value)]
+    """Records (claims, verdict, snapshot) as their fields' values, for json.dumps."""
+    if is_record(value) and not isinstance(value, type):
+        return [getattr(value, f.name) for f in fields(value)]
     return str(value)
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any
 
 from isal import isal_zlib
 
-from auditor.record import record
+from auditor.record import field, record
 from auditor.reports.pdf_font import TrueType
 
 K = 72 / 25.4                   # pt per mm

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.model import Finding, Severity
-from auditor.record import record
+from auditor.record import field, record
 from auditor.runtime.child_watch import DNS, FILE_CHANGES, NETWORK, SPAWN
 from auditor.sandbox import Outcome
 

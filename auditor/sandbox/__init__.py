@@ -24,11 +24,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
-from auditor.record import record
+from auditor.record import field, record, replace
 from auditor.sandbox import bwrap
 
 LAUNCHER = Path(__file__).with_name("launcher.py")

@@ -14,14 +14,13 @@ import functools
 import importlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import field
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol, TypeVar
 
 from auditor.facts import Facts
 from auditor.model import FileRecord, Finding, Options, Regions, Snapshot
-from auditor.record import record
+from auditor.record import field, record
 
 # Module names under auditor.scanners, in run order.
 REGISTRY: tuple[str, ...] = (

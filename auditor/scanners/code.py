@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from auditor import rules
 from auditor.facts import CodeFacts
 from auditor.model import FileRecord, Finding, Severity
 from auditor.parsers import loadgraph
-from auditor.record import record
+from auditor.record import field, record
 from auditor.scanners import ScanContext, code_install, code_scripts
 
 if TYPE_CHECKING:   # imported where Python is analysed: a repo without code does not pay for ast and the walkers

@@ -16,7 +16,6 @@ import functools
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from auditor import inventory, rules
 from auditor.facts import DeploymentFacts
 from auditor.model import Finding, Severity
 from auditor.parsers import yamlsafe
+from auditor.record import replace
 from auditor.scanners import ScanContext
 from auditor.scanners.code import findings_for_source
 from auditor.scanners.endpoints import Collector, classifier, context_for

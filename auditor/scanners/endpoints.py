@@ -13,7 +13,6 @@ import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +21,7 @@ from auditor.facts import CodeFacts, EndpointFacts, Facts, GgufFacts, KerasFacts
 from auditor.model import FileRecord, Finding, Severity
 from auditor.parsers import loadgraph, relpath
 from auditor.parsers.hosts import HostInfo, classifier
-from auditor.record import record
+from auditor.record import field, record
 from auditor.scanners import ScanContext
 
 NAME = "endpoints"

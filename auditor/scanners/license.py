@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import field
 from typing import Any
 
 from auditor import rules
@@ -19,7 +18,7 @@ from auditor.model import Finding, Severity
 from auditor.parsers import card as cardparser
 from auditor.parsers import licensetext
 from auditor.parsers.licensetext import Entry, Match
-from auditor.record import record
+from auditor.record import field, record
 from auditor.scanners import ScanContext
 from auditor.scanners import license_files as lf
 from auditor.scanners import license_terms as lt

@@ -5,14 +5,13 @@ turned into findings and into the `license` facts record.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.model import Finding, Severity
 from auditor.parsers import licensetext
 from auditor.parsers.licensetext import Entry
-from auditor.record import record
+from auditor.record import field, record
 from auditor.scanners import ScanContext
 
 NAME = "license"

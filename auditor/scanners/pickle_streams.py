@@ -12,7 +12,6 @@ import mmap
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import field, replace
 from typing import Any
 
 from auditor import rules
@@ -20,7 +19,7 @@ from auditor.model import FileRecord, Finding, Limits, Severity
 from auditor.parsers.budget import Budget
 from auditor.parsers.decompress import MIN_BOMB_BYTES
 from auditor.parsers.picklevm import Analysis, Bounds, Call, Obj, Ref, analyze, analyze_all, looks_like_pickle, render
-from auditor.record import record
+from auditor.record import field, record, replace
 from auditor.scanners.pickle_allowlist import NAME, globals_policy
 
 LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C

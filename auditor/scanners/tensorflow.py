@@ -9,14 +9,13 @@ import functools
 import mmap
 import re
 from collections.abc import Iterator
-from dataclasses import field
 from typing import Any
 
 from auditor import rules
 from auditor.facts import TensorflowFacts
 from auditor.model import Finding
 from auditor.parsers.protobuf import WIRE_LEN, Budget, BudgetExhausted, ProtobufError, fields, string, submessages
-from auditor.record import record
+from auditor.record import field, record
 from auditor.scanners import ScanContext
 
 NAME = "tensorflow"

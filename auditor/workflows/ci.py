@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,7 +19,7 @@ import yaml
 from auditor import inventory, rules, settings
 from auditor.errors import AuditorError
 from auditor.model import AuditResult, Finding, Options, Severity
-from auditor.record import record
+from auditor.record import field, record
 from auditor.workflows import ci_outputs
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"   # git's well-known empty tree

@@ -6,13 +6,12 @@ own listing before anything is read from them; a file that does not match is lef
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from auditor.model import Ancestor
 from auditor.parsers import licensetext, lineage
-from auditor.record import record
+from auditor.record import field, record
 from auditor.sources.hub import _files
 from auditor.sources.hub._http import config, explain, network_errors
 from auditor.sources.hub._retry import Budget

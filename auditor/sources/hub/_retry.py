@@ -16,10 +16,9 @@ import email.utils
 import logging
 import threading
 import time
-from dataclasses import field
 from typing import Any
 
-from auditor.record import record
+from auditor.record import field, record
 
 log = logging.getLogger("auditor.hub")
 _IDEMPOTENT = ("GET", "HEAD", "OPTIONS")
