@@ -389,3 +389,18 @@ def test_every_command_has_help() -> None:
         except SystemExit as exc:                  # a command's parser exits after printing
             code = exc.code
         assert code == 0, argv
+
+
+def test_help_texts_are_cleaned_as_inspect_cleandoc_cleans_them() -> None:
+    import inspect
+
+    from auditor.cli import COMMANDS, load
+    from auditor.cli.args import Group, cleandoc
+    docs = ["", "one line", "  padded first\n    second\n      deeper\n", "\n\n  blank first lines\n  x\n\n",
+            "first\n\tTabbed\n\t  more", "first\n   \n   x\n  ", "only\n\n\n"]
+    for name in COMMANDS:
+        entry = load(name)
+        for command in entry.commands if isinstance(entry, Group) else (entry,):
+            docs.append(command.run.__doc__ or "")
+    for doc in docs:
+        assert cleandoc(doc) == inspect.cleandoc(doc), doc

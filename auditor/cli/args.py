@@ -81,8 +81,20 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def _doc(func: Callable[..., Any]) -> str:
-    import inspect
-    return inspect.cleandoc(func.__doc__ or "")
+    return cleandoc(func.__doc__ or "")
+
+
+def cleandoc(doc: str) -> str:
+    """`inspect.cleandoc`'s result (tests/test_cli.py compares them), without importing inspect: that import
+    (ast, dis, tokenize) was ~20 M instructions of every command's start, for a text only --help shows."""
+    lines = doc.expandtabs().split("\n")
+    margin = min((len(line) - len(line.lstrip()) for line in lines[1:] if line.lstrip()), default=0)
+    lines = [lines[0].lstrip(), *(line[margin:] for line in lines[1:])]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def echo(message: str = "", *, err: bool = False) -> None:
