@@ -259,7 +259,7 @@ def _compile_init(cls: type) -> Callable[..., None]:
     namespace: dict[str, Any] = {"_FACTORY": _FACTORY, "_set": object.__setattr__}
     params, lines = [me], []
     for f in fields.values():
-        value = _init_value(f, namespace, params)
+        value = _init_value(f, namespace, params, "__slots__" in cls.__dict__)
         if value is not None:
             lines.append(f"_set({me}, {f.name!r}, {value})" if frozen else f"{me}.{f.name} = {value}")
     if hasattr(cls, "__post_init__"):
@@ -273,7 +273,7 @@ def _compile_init(cls: type) -> Callable[..., None]:
     return init
 
 
-def _init_value(f: Field, namespace: dict[str, Any], params: list[str]) -> str | None:
+def _init_value(f: Field, namespace: dict[str, Any], params: list[str], slots: bool) -> str | None:
     """The expression __init__ assigns to field `f` (None: it assigns nothing); adds `f`'s parameter."""
     default = f"_default_{f.name}"
     if f.default_factory is not MISSING:
@@ -283,7 +283,10 @@ def _init_value(f: Field, namespace: dict[str, Any], params: list[str]) -> str |
         params.append(f"{f.name}=_FACTORY")
         return f"{default}() if {f.name} is _FACTORY else {f.name}"
     if not f.init:
-        return None       # the class attribute (or __post_init__) gives its value
+        if f.default is MISSING or not slots:
+            return None   # the class attribute (or __post_init__) gives its value
+        namespace[default] = f.default    # a slot has no class attribute to fall back on
+        return default
     if f.default is MISSING:
         params.append(f.name)
     else:

@@ -191,6 +191,18 @@ def test_an_init_false_field_is_set_by_post_init_and_refused_by_replace() -> Non
             kit.replace(b, share=1)
 
 
+def test_an_init_false_default_is_the_value_with_slots_too() -> None:
+    def make(kit: Kit, decorate: Any) -> type:
+        @decorate
+        class Counted:
+            name: str
+            count: int = kit.field(default=0, init=False)
+        return Counted
+    for shape in ("plain", "slots", "frozen-slots"):
+        for cls in _both(make, **SHAPES[shape]):
+            assert cls("a").count == 0 and "count" not in inspect.signature(cls).parameters
+
+
 def test_a_class_the_standard_library_refuses_is_refused() -> None:
     def attempts(kit: Kit) -> list[Any]:
         def mutable_default() -> None:
