@@ -3,7 +3,8 @@
 - render: `reports.get(F).render(result)` in a child that has already loaded the saved result (the
   renderer's own time);
 - user: the whole process the user waits for, `auditor report SAVED.json --format F -o OUT` (start-up, load,
-  render, atomic write), with its peak RSS from os.wait4.
+  render, atomic write), with its peak RSS from os.wait4; as the best of N against JSON's best, and as the median
+  over the rounds of each round's ratio (the runs taken in turn, which a drift of the machine's speed moves less).
 
 The saved result is synthetic but shaped like a real one (built with the model classes): paths of varied
 length and depth (some non-ASCII), SHA-256 hashes, several formats, one finding per 20 files with evidence
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -119,15 +121,25 @@ def user_time(saved: Path, fmt: str, out: Path) -> tuple[float, float, int]:
 
 
 def measure(n: int, formats: tuple[str, ...], repeat: int, folder: Path) -> dict[str, dict[str, float]]:
+    """Per format: the best render and user times, the peak RSS, the output's size, and `paired`: the median over
+    the rounds of the format's user time over the JSON's in the same round (a round runs the formats in turn, so
+    a drift of the machine's speed moves both sides of a round's ratio, not one best against another)."""
     saved = saved_result(n, folder)
     best: dict[str, dict[str, float]] = {f: {"render": 1e9, "user": 1e9, "rss": 0.0, "bytes": 0} for f in formats}
+    ratios: dict[str, list[float]] = {f: [] for f in formats}
     for _ in range(repeat):
+        users: dict[str, float] = {}
         for fmt in formats:            # interleaved: a load spike hits every format, not one
             r, _size = render_time(saved, fmt)
             u, rss, size = user_time(saved, fmt, folder)
             b = best[fmt]
             b["render"], b["user"] = min(b["render"], r), min(b["user"], u)
             b["rss"], b["bytes"] = max(b["rss"], rss), size
+            users[fmt] = u
+        for fmt in formats:
+            ratios[fmt].append(users[fmt] / users["json"])
+    for fmt in formats:
+        best[fmt]["paired"] = statistics.median(ratios[fmt])
     return best
 
 
@@ -141,15 +153,17 @@ def main() -> None:
     if "json" not in formats:
         formats = ("json", *formats)
     folder = workdir("reports")
-    print("| files | format | render s | render x JSON | user s | user x JSON | peak RSS MiB | output bytes | load |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    print("| files | format | render s | render x JSON | user s | user x JSON | user x JSON, median of rounds "
+          "| peak RSS MiB | output bytes | load |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for n in args.sizes:
         best = measure(n, formats, args.repeat, folder)
         load = "/".join(f"{x:.2f}" for x in os.getloadavg())
         for fmt in formats:
             b, j = best[fmt], best["json"]
             print(f"| {n:,} | {fmt} | {b['render']:.2f} | {b['render'] / j['render']:.2f} | {b['user']:.2f} | "
-                  f"{b['user'] / j['user']:.2f} | {b['rss']:.0f} | {int(b['bytes']):,} | {load} |", flush=True)
+                  f"{b['user'] / j['user']:.2f} | {b['paired']:.2f} | {b['rss']:.0f} | {int(b['bytes']):,} | {load} |",
+                  flush=True)
     print(f"\npython {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}, best of {args.repeat}, load = 1/5/15-min average")
 
 
