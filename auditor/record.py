@@ -255,13 +255,14 @@ def _compile_init(cls: type) -> Callable[..., None]:
     """The __init__ the standard library writes: the same parameters, defaults and assignments, then __post_init__.
     Its source holds only the class's field names (identifiers), never a value."""
     frozen, fields = cls.__dict__[_FROZEN], cls.__dict__[_FIELDS]
-    me = "__record_self__" if "self" in fields else "self"
-    namespace: dict[str, Any] = {"_FACTORY": _FACTORY, "_set": object.__setattr__}
+    names = _Names(fields)
+    me, factory, setter = names.free("self"), names.free("__record_factory__"), names.free("__record_set__")
+    namespace: dict[str, Any] = {factory: _FACTORY, setter: object.__setattr__}
     params, lines = [me], []
     for f in fields.values():
-        value = _init_value(f, namespace, params, "__slots__" in cls.__dict__)
+        value = _init_value(f, namespace, params, names, factory, "__slots__" in cls.__dict__)
         if value is not None:
-            lines.append(f"_set({me}, {f.name!r}, {value})" if frozen else f"{me}.{f.name} = {value}")
+            lines.append(f"{setter}({me}, {f.name!r}, {value})" if frozen else f"{me}.{f.name} = {value}")
     if hasattr(cls, "__post_init__"):
         lines.append(f"{me}.__post_init__()")
     source = f"def __init__({', '.join(params)}):\n" + "".join(f"    {line}\n" for line in lines or ["pass"])
@@ -273,15 +274,29 @@ def _compile_init(cls: type) -> Callable[..., None]:
     return init
 
 
-def _init_value(f: Field, namespace: dict[str, Any], params: list[str], slots: bool) -> str | None:
+class _Names:
+    """Names for __init__'s own helpers that no field has (a parameter would hide a helper of the same name)."""
+
+    def __init__(self, fields: dict[str, Field]) -> None:
+        self.taken = set(fields)
+
+    def free(self, name: str) -> str:
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+
+def _init_value(f: Field, namespace: dict[str, Any], params: list[str], names: _Names, factory: str,
+                slots: bool) -> str | None:
     """The expression __init__ assigns to field `f` (None: it assigns nothing); adds `f`'s parameter."""
-    default = f"_default_{f.name}"
+    default = names.free(f"__record_default_{f.name}__")
     if f.default_factory is not MISSING:
         namespace[default] = f.default_factory
         if not f.init:
             return f"{default}()"
-        params.append(f"{f.name}=_FACTORY")
-        return f"{default}() if {f.name} is _FACTORY else {f.name}"
+        params.append(f"{f.name}={factory}")
+        return f"{default}() if {f.name} is {factory} else {f.name}"
     if not f.init:
         if f.default is MISSING or not slots:
             return None   # the class attribute (or __post_init__) gives its value

@@ -121,6 +121,18 @@ def test_init_takes_the_same_arguments_and_refuses_the_same_ones(shape: str) -> 
     assert ours.KIND == "point" and "KIND" not in [f.name for f in records.fields(ours)]
 
 
+def test_fields_may_take_any_name_the_generated_init_uses_itself() -> None:
+    @records.record(frozen=True)
+    class Odd:
+        self: int
+        __record_set__: int = 1
+        __record_factory__: list[int] = records.field(default_factory=list)
+        __record_default_self__: int = 3
+    odd = Odd(5, 6, [7], 8)
+    assert (odd.self, odd.__record_set__, odd.__record_factory__, odd.__record_default_self__) == (5, 6, [7], 8)
+    assert Odd(0).__record_factory__ == [] and Odd(0).__record_set__ == 1
+
+
 def test_init_is_compiled_on_the_first_instance_only() -> None:
     @records.record(frozen=True)
     class Never:
