@@ -342,7 +342,7 @@ def test_a_record_pickles_and_copies(cls: Any) -> None:
     assert hasattr(point, "__dict__") == (cls in (PlainPoint, FrozenPoint))
     for twin in (pickle.loads(pickle.dumps(point)), copy.copy(point), copy.deepcopy(point)):
         assert twin == point and twin.note == "n" and twin.tags == {"k": 1}
-        if records.fields(cls) and cls in (FrozenPoint, FrozenSlotPoint):
+        if cls in (FrozenPoint, FrozenSlotPoint):
             with pytest.raises(records.FrozenInstanceError):
                 twin.x = 3
     assert copy.deepcopy(point).tags is not point.tags

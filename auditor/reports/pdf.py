@@ -82,11 +82,11 @@ def result_chars(result: AuditResult) -> set[str]:
     found.append(_non_ascii(json.dumps(result.facts, ensure_ascii=False, default=str)))
     rest = [v for f in fields(result) if f.name not in ("files", "findings", "facts")
             for v in [getattr(result, f.name)]]
-    found.append(_non_ascii(json.dumps(rest, ensure_ascii=False, default=_fields)))
+    found.append(_non_ascii(json.dumps(rest, ensure_ascii=False, default=_record_values)))
     return set("".join(found))
 
 
-def _fields(value: Any) -> Any:
+def _record_values(value: Any) -> Any:
     """Records (claims, verdict, snapshot) as their fields' values, for json.dumps."""
     if is_record(value) and not isinstance(value, type):
         return [getattr(value, f.name) for f in fields(value)]
