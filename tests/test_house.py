@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -20,14 +20,32 @@ def _cache_snapshot(root: Path, repo_id: str, files: dict[str, bytes]) -> Path:
 
 
 def test_random_bytes_named_bin_are_not_denied_as_a_pickle_under_strict(tmp_path: Path) -> None:
-    """The policy asks the pickle scanner what is a pickle; it no longer guesses from rule-name prefixes."""
+    """The policy asks the pickle scanner what is a pickle; it no longer guesses from rule-name prefixes.
+    Every first byte but PROTO (a protocol header is evidence), seeded: one byte that can begin a pickle
+    is not one (CI once met ")" then garbage, and the inventory called it a pickle)."""
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "pytorch_model.bin").write_bytes(os.urandom(4096).replace(b"\x80", b"\x00"))
+    rng = random.Random(24)
+    for first in set(range(256)) - {0x80}:
+        (folder / f"pytorch_model-{first:03d}.bin").write_bytes(bytes([first]) + rng.randbytes(4095))
     result = audit(str(folder), Options(policy="strict", engines=("auditor",)))
     pickles = result.facts.get("pickle", {}).get("files", {})
-    assert not pickles.get("pytorch_model.bin", {}).get("pickles")
-    assert not [f for f in result.findings if f.rule == "POLICY-FORMAT-DENIED"]
+    assert not [path for path, info in pickles.items() if info.get("pickles")]
+    assert not [rec.path for rec in result.files if rec.format == "pickle"]
+    assert not [f for f in result.findings if f.rule in ("POLICY-FORMAT-DENIED", "PICKLE-GLOBAL-DANGEROUS")]
+
+
+def test_a_notice_that_opens_with_c_in_brackets_is_text(tmp_path: Path) -> None:
+    """"(c) 2024" reads as MARK, GLOBAL to a pickle sniffer: it was a critical finding and an unread license."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "NOTICE").write_text("(c) 2024 Example Labs. All rights reserved.\n\n"
+                                   "Licensed under the Apache License, Version 2.0.\n")
+    (folder / "config.json").write_text('{"model_type": "llama"}')
+    result = audit(str(folder), Options(policy="strict", engines=("auditor",)))
+    assert {rec.path: rec.format for rec in result.files}["NOTICE"] == "text"
+    assert not [f for f in result.findings if f.rule.startswith("PICKLE-") or f.rule == "POLICY-FORMAT-DENIED"
+                or f.rule == "LICENSE-UNVERIFIED"]
 
 
 def test_a_real_pickle_is_still_denied_under_strict(tmp_path: Path) -> None:

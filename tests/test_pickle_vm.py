@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import random
 import struct
 
 import pytest
@@ -115,7 +116,59 @@ def test_malformed_streams_never_raise(raw: bytes, why: str) -> None:
 
 def test_type_confused_stack_global_is_reported_not_crashed() -> None:
     result = analyze(b"\x80\x04K\x01\x94" + _str("x", 4) + b"h\x00\x8c\x01x\x93.")
-    assert result.imports and result.imports[0].raw == "<non-string name>"
+    (ref,) = result.imports
+    assert ref.raw == "<not a str>" and not ref.importable    # the loader refuses an int module name
+
+
+def test_stack_global_on_a_symbol_may_import() -> None:
+    """A call's result may be a str when the stream is really loaded: fail closed."""
+    module = glob("builtins", "str", 4) + b")R"               # str() -> "" at load time
+    result = analyze(b"\x80\x04" + module + _str("system", 4) + b"\x93.")
+    ref = result.imports[-1]
+    assert ref.raw == "<non-string name>" and ref.importable
+
+
+def test_a_global_that_is_not_utf8_is_kept_but_cannot_import() -> None:
+    result = analyze(b"cos\nsys\xf8\n.")
+    (ref,) = result.imports
+    assert "not UTF-8" in result.error and ref.raw == "<not UTF-8>" and not ref.importable
+    assert not picklevm.evident(result)
+
+
+@pytest.mark.parametrize("proto", range(6))
+@pytest.mark.parametrize("value", [None, 0, "x", b"\x00" * (1 << 20), {"w": [1.0] * 3000}, ("a", 2)])
+def test_real_pickles_and_their_heads_are_evident(proto: int, value: object) -> None:
+    raw = pickle.dumps(value, protocol=proto)
+    whole = analyze(raw)
+    assert picklevm.evident(whole) == (whole.opcodes >= 3), (whole.opcodes, raw[:20])
+    if len(raw) > 64:
+        assert picklevm.evident(analyze(raw[:64]), size=len(raw)), raw[:20]
+
+
+def test_a_head_that_runs_out_is_evident_only_within_the_file() -> None:
+    raw = pickle.dumps(b"\x00" * (1 << 20), protocol=4)      # PROTO, BINBYTES, MEMOIZE, STOP; cut at 64 bytes
+    head = analyze(raw[:64])
+    assert head.needed == len(raw) - 2 and not picklevm.evident(head)
+    assert picklevm.evident(head, size=len(raw)) and not picklevm.evident(head, size=head.needed - 1)
+
+
+def test_random_bytes_that_begin_like_a_pickle_are_not_evident() -> None:
+    """Every first byte, 24 buffers each, fixed seeds: the VM breaks them all within a few opcodes."""
+    rng = random.Random(20261203)
+    for first in range(256):
+        for _ in range(24):
+            raw = bytes([first]) + rng.randbytes(4095)
+            result = analyze(raw)
+            assert not picklevm.evident(result), (hex(first), raw[:16], result.opcodes)
+            assert not picklevm.evident(analyze(raw[:512]), size=len(raw)), (hex(first), raw[:16])
+            assert result.opcodes < picklevm.EVIDENT_OPCODES
+
+
+@pytest.mark.parametrize("text", [b"(c) 2024 Example Labs. All rights reserved.\nApache-2.0\n",
+                                  b"(i) This model is provided as is.\n(ii) No warranty.\n",
+                                  b")\n", b"}(not a dict)\n", b"](1, 2]\n"])
+def test_text_that_opens_like_a_protocol0_pickle_is_not_evident(text: bytes) -> None:
+    assert not picklevm.evident(analyze(text))
 
 
 def test_opcode_limit_is_a_limit_not_an_error() -> None:

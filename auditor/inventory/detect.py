@@ -8,6 +8,7 @@ from auditor import rules
 from auditor.parsers.pickle_start import FRAME, PROTO, looks_like_pickle
 
 HEAD = 4096
+UNKNOWN_SIZE = 1 << 62    # the size to give for a head whose whole length is not known (a cut stream)
 
 
 @functools.cache
@@ -35,9 +36,7 @@ def detect(head: bytes, size: int) -> str:
         return "pe"
     if _is_safetensors(head, size):
         return "safetensors"
-    if head[0] in (PROTO, FRAME) and looks_like_pickle(head):   # the pickle VM's own idea of a stream start
-        return "pickle"
-    if _is_pickle0(head):
+    if _could_be_pickle(head) and _is_pickle(head, size):
         return "pickle"
     if len(head) >= 8 and head[:8] in (b"\x00\x00\x00\x00\x00\x00\x00\x00",) and b"HDF" in head[:1100]:
         return "hdf5"
@@ -55,6 +54,19 @@ def _is_safetensors(head: bytes, size: int) -> bool:
         return False
     (n,) = struct.unpack("<Q", head[:8])
     return 2 <= n <= size - 8 and head[8:9] == b"{" and (head[9:10] in (b'"', b"}", b" ", b"\n"))
+
+
+def _could_be_pickle(head: bytes) -> bool:
+    """The cheap test: a protocol header or frame the pickle VM accepts, or a protocol-0 opening."""
+    return (head[0] in (PROTO, FRAME) and looks_like_pickle(head)) or _is_pickle0(head)
+
+
+def _is_pickle(head: bytes, size: int) -> bool:
+    """The VM's word on a candidate: a NOTICE that opens "(c) 2024" and random bytes after a FRAME
+    begin like a pickle too. The VM is imported only for candidates (few files are)."""
+    from auditor.parsers.picklevm import Bounds, analyze, evident
+
+    return evident(analyze(head, 0, Bounds(max_opcodes=len(head) + 1)), size=size if len(head) < size else 0)
 
 
 def _is_pickle0(head: bytes) -> bool:

@@ -10,7 +10,7 @@ import copyreg
 import struct
 from typing import TYPE_CHECKING, Any
 
-from auditor.parsers.pickle_values import MARK, Broken, Build, Limit, Obj, Ref, Stop, render, safe_key
+from auditor.parsers.pickle_values import MARK, NOT_UTF8_NAME, Broken, Build, Limit, Obj, Ref, Stop, render, safe_key
 
 if TYPE_CHECKING:
     from auditor.parsers.picklevm import _Machine
@@ -112,6 +112,7 @@ def _h_frame(m: _Machine) -> None:
 
 def _h_stop(m: _Machine) -> None:
     m.result.value = m.pop()
+    m.result.tidy = not m.stack and not m.metastack
     raise Stop
 
 
@@ -403,7 +404,7 @@ def _h_global(m: _Machine) -> None:
     try:
         module, name = _line_text(module_raw), _line_text(name_raw)
     except Broken:
-        m.make_global(module_raw.decode("latin-1"), name_raw.decode("latin-1"))
+        m.make_global(module_raw.decode("latin-1"), name_raw.decode("latin-1"), raw=NOT_UTF8_NAME)
         raise
     m.push(m.make_global(module, name))
 
@@ -420,7 +421,7 @@ def _h_inst(m: _Machine) -> None:
     try:
         module, name = _line_text(module_raw), _line_text(name_raw)
     except Broken:
-        m.make_global(module_raw.decode("latin-1"), name_raw.decode("latin-1"))
+        m.make_global(module_raw.decode("latin-1"), name_raw.decode("latin-1"), raw=NOT_UTF8_NAME)
         raise
     cls = m.make_global(module, name)
     args = tuple(m.pop_mark())

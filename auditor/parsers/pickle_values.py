@@ -16,6 +16,9 @@ MAX_KEY_NODES = 10_000        # values walked to decide whether a dict key can b
 MAX_KEY_DEPTH = 200           # deeper keys are kept unhashed (hash() of them would recurse in C)
 RENDER_DEPTH = 12
 RENDER_ITEMS = 20
+NON_STRING_NAME = "<non-string name>"   # Ref.raw: STACK_GLOBAL on a symbol (a call's result may be a str)
+NOT_STR_NAME = "<not a str>"            # Ref.raw: STACK_GLOBAL on a literal int, bytes, ...: the loader refuses
+NOT_UTF8_NAME = "<not UTF-8>"           # Ref.raw: GLOBAL/INST bytes the loader fails to decode
 
 
 class Stop(Exception):
@@ -24,6 +27,14 @@ class Stop(Exception):
 
 class Broken(Exception):
     """The stream is malformed where a real loader would fail too."""
+
+
+class Truncated(Broken):
+    """The bytes ended before the stream did: a cut pickle, or the head of a longer one."""
+
+    def __init__(self, message: str, needed: int) -> None:
+        super().__init__(message)
+        self.needed = needed      # the offset the stream had to read up to
 
 
 class Limit(Exception):
@@ -50,6 +61,16 @@ class Ref:
     @property
     def qualname(self) -> str:
         return f"{self.module}.{self.name}"
+
+    @property
+    def importable(self) -> bool:
+        """Whether a loader could import this: a dotted name of identifiers, or a name the machine could
+        not read (a symbolic value may be a str at load time). Bytes that fail to decode, or a "module"
+        like ") 2024 Example Labs", never import anything."""
+        if self.raw == NON_STRING_NAME:
+            return True
+        return self.raw not in (NOT_STR_NAME, NOT_UTF8_NAME) and all(part.isidentifier()
+                                                                     for part in self.qualname.split("."))
 
 
 @record(eq=False)

@@ -22,15 +22,31 @@ from typing import Any
 from auditor.parsers.budget import Budget
 from auditor.parsers.pickle_ops import HANDLERS, JOBLIB_WRAPPER, _normalize, _text
 from auditor.parsers.pickle_start import FRAME, PROTO, looks_like_pickle
-from auditor.parsers.pickle_values import MARK, Broken, Build, Call, Limit, Obj, Ref, Stop, render
+from auditor.parsers.pickle_values import (
+    MARK,
+    NON_STRING_NAME,
+    NOT_STR_NAME,
+    Broken,
+    Build,
+    Call,
+    Limit,
+    Obj,
+    Ref,
+    Stop,
+    Truncated,
+    render,
+)
 from auditor.record import field, record
 
 __all__ = ["FRAME", "JOBLIB_WRAPPER", "MARK", "PROTO", "Analysis", "Bounds", "Build", "Call", "Obj", "Ref", "analyze",
-           "analyze_all", "find_pickles", "looks_like_pickle", "render"]
+           "analyze_all", "evident", "find_pickles", "looks_like_pickle", "render"]
 
 NESTED_MIN_BYTES = 8          # shorter byte strings cannot hold a pickle that does anything
 STRINGS_KEPT = 10_000         # byte strings remembered for the nested-pickle pass
 MAX_CANDIDATES = 256          # offsets find_pickles tries in one buffer
+# A broken stream this long is a pickle (a cut or corrupted one): random bytes that begin like a pickle
+# break within five opcodes (no buffer of 10^6 random ones ran further; see tests/test_pickle_vm.py).
+EVIDENT_OPCODES = 8
 
 
 @record
@@ -47,6 +63,8 @@ class Analysis:
     strings: list[tuple[bytes | str, int, int]] = field(default_factory=list)  # value, op, pos
     ext_codes: list[tuple[int, int, int]] = field(default_factory=list)        # code, op, pos
     error: str = ""               # why the stream broke
+    needed: int = 0               # it broke because the bytes ended: the offset it needed to read to
+    tidy: bool = False            # STOP left nothing behind (one value, no open mark), as picklers write
     error_op: int = -1
     error_pos: int = -1
     limit: str = ""               # which bound was hit
@@ -57,11 +75,6 @@ class Analysis:
     @property
     def complete(self) -> bool:
         return not self.error and not self.limit
-
-    @property
-    def does_something(self) -> bool:
-        """Imports a global or uses an extension code: the only ways a pickle reaches code."""
-        return bool(self.imports or self.ext_codes or any(n.does_something for n in self.nested_streams))
 
 
 @record(frozen=True)
@@ -79,6 +92,23 @@ def analyze(data: bytes | memoryview | mmap.mmap, start: int = 0, bounds: Bounds
     vm = _Machine(data, start, bounds)
     vm.run()
     return vm.result
+
+
+def evident(analysis: Analysis, size: int = 0) -> bool:
+    """Whether a stream is a pickle rather than bytes that happen to begin like one: a loader could import
+    something from it, or it is well formed at length (it reaches a tidy STOP after three opcodes, or runs
+    EVIDENT_OPCODES before it breaks). SIZE: the bytes are the head of a file this long, so running out of
+    them within SIZE is no break: a protocol 2-5 header, or three opcodes, before the end is enough. One push then
+    STOP is what 0.2% of random buffers that begin like a pickle do, and a NOTICE that opens "(c) 2024"
+    reads as MARK, GLOBAL of a module named ") 2024 ...": neither is evidence."""
+    if any(ref.importable for ref in analysis.imports) or analysis.opcodes >= EVIDENT_OPCODES:
+        return True
+    if any(evident(nested) for nested in analysis.nested_streams):
+        return True
+    if analysis.complete:
+        return analysis.tidy and analysis.opcodes >= 3
+    ran_out = 0 < analysis.needed <= size
+    return ran_out and (analysis.protocol >= 2 or analysis.opcodes >= 3)
 
 
 def analyze_all(data: bytes | memoryview | mmap.mmap, start: int = 0, bounds: Bounds = Bounds(),
@@ -117,7 +147,7 @@ def find_pickles(data: bytes | memoryview | mmap.mmap, start: int = 0, end: int 
             continue
         tried += 1
         result = analyze(buf, at, bounds)
-        if result.does_something or (result.complete and result.opcodes > 2):
+        if evident(result):
             found.append(result)
             covered = max(covered, result.end)
     return found
@@ -139,7 +169,7 @@ class _Machine:
     # --- reading -------------------------------------------------------------------------------
     def read(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise Broken(f"truncated: needs {n} bytes at byte {self.pos}")
+            raise Truncated(f"truncated: needs {n} bytes at byte {self.pos}", self.pos + n)
         chunk = self.data[self.pos:self.pos + n]
         self.pos += n
         return chunk
@@ -147,7 +177,7 @@ class _Machine:
     def readline(self) -> bytes:
         end = self.data.find(b"\n", self.pos)
         if end < 0:
-            raise Broken(f"truncated: no end of line after byte {self.pos}")
+            raise Truncated(f"truncated: no end of line after byte {self.pos}", len(self.data) + 1)
         line = self.data[self.pos:end]
         self.pos = end + 1
         return line
@@ -212,7 +242,7 @@ class _Machine:
                                 else "the audit's pickle opcode budget is spent")
                 self.op_pos = self.pos
                 if self.pos >= len(self.data):
-                    raise Broken("stream ends without STOP")
+                    raise Truncated("stream ends without STOP", len(self.data) + 1)
                 code = self.data[self.pos]
                 self.pos += 1
                 handler = handlers.get(code)
@@ -229,16 +259,22 @@ class _Machine:
         except (Broken, ValueError, OverflowError, UnicodeDecodeError, struct.error, TypeError,
                 IndexError, KeyError, RecursionError, MemoryError) as exc:
             res.error = str(exc) if isinstance(exc, Broken) else f"{type(exc).__name__}: {exc}"
+            res.needed = exc.needed if isinstance(exc, Truncated) else 0
             res.error_op, res.error_pos, res.end = self.op_index, self.op_pos, self.pos
         res.opcodes = self.op_index
         if budget is not None:
             budget.spend_quietly("opcodes", self.op_index)
 
     # --- helpers for handlers ------------------------------------------------------------------
-    def make_global(self, module: Any, name: Any) -> Any:
-        if not isinstance(module, str) or not isinstance(name, str):
-            # A real unpickler refuses non-str names; a scanner must not crash on them either.
-            ref = Ref(_text(module), _text(name), self.op_index, self.op_pos, raw="<non-string name>")
+    def make_global(self, module: Any, name: Any, raw: str = "") -> Any:
+        if raw:
+            ref = Ref(module, name, self.op_index, self.op_pos, raw=raw)
+        elif not isinstance(module, str) or not isinstance(name, str):
+            # A real unpickler refuses non-str names; a scanner must not crash on them either. A symbol
+            # (a call's result, another global) may be a str when the stream is really loaded.
+            symbolic = isinstance(module, (Obj, Ref)) or isinstance(name, (Obj, Ref))
+            ref = Ref(_text(module), _text(name), self.op_index, self.op_pos,
+                      raw=NON_STRING_NAME if symbolic else NOT_STR_NAME)
         else:
             ref = _normalize(module, name, self.result.protocol, self.op_index, self.op_pos)
         self.result.imports.append(ref)

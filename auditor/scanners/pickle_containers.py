@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from auditor import rules
-from auditor.inventory import detect
+from auditor.inventory import HEAD, detect
+from auditor.inventory.detect import UNKNOWN_SIZE
 from auditor.model import Severity
 from auditor.parsers import archive as arc
 from auditor.parsers.picklevm import looks_like_pickle
@@ -192,7 +193,7 @@ def _scan_member(member: arc.Member, where: str, state: FileState, depth: int, s
     if not head:
         report_anomalies(member.problems, member.container, loc, state)   # e.g. a stream cut before its first block
         return
-    fmt = detect(head, max(member.size if member.size >= 0 else len(head), len(head)))
+    fmt = detect(head, max(member.size, len(head)) if member.size >= 0 else UNKNOWN_SIZE)
     name = member.name.lower()
     pickle_named = name.endswith(globals_policy().extensions) or name.endswith((".pkl", ".debug_pkl"))
     if storage and fmt != "pickle" and not looks_like_pickle(head[:10]):
@@ -206,10 +207,16 @@ def _scan_member(member: arc.Member, where: str, state: FileState, depth: int, s
     if depth + 1 > state.limits.max_nesting and fmt in CONTAINER_FORMATS:
         state.add("ARCHIVE-LIMIT", loc, f"containers nested deeper than {state.limits.max_nesting}")
         return
-    data = _read_member(member, loc, state)
-    if data is None:
+    _read_and_scan(member, fmt, loc, state, depth, storage_keys)
+
+
+def _read_and_scan(member: arc.Member, fmt: str, loc: str, state: FileState, depth: int,
+                   storage_keys: set[str]) -> None:
+    read = _read_member(member, loc, state)
+    if read is None:
         return
-    if fmt not in PICKLE_FORMATS and not is_pickle_stream(data, state):
+    data, cut = read
+    if fmt not in PICKLE_FORMATS and not is_pickle_stream(data, state, UNKNOWN_SIZE if cut else 0):
         state.add("PICKLE-NOT-PICKLE", loc, f"content is {fmt}, not a pickle; no pickle loader can run code from it")
         return
     scan_blob(data, fmt, loc, state, depth + 1, storage_keys)
@@ -225,7 +232,8 @@ def _npy_has_object(member: arc.Member, head: bytes, state: FileState) -> bool:
     return isinstance(parsed, str) or descr_has_object(parsed[0])
 
 
-def _read_member(member: arc.Member, loc: str, state: FileState) -> bytes | None:
+def _read_member(member: arc.Member, loc: str, state: FileState) -> tuple[bytes, bool] | None:
+    """The member's bytes up to this file's share of the budget, and whether they were cut (reported)."""
     limit = state.read_limit()
     if limit <= 0:
         state.add("ARCHIVE-LIMIT", loc, f"{state.budget_note() or 'decompression budget spent'}; not analysed")
@@ -250,7 +258,7 @@ def _read_member(member: arc.Member, loc: str, state: FileState) -> bytes | None
                   f"{member.crc:08x}; PyTorch does not check it")
     if member.size >= 0 and not truncated and member.container == "zip" and len(data) != member.size:
         state.add("ARCHIVE-SIZE-MISMATCH", loc, f"zip: {len(data)} bytes, declared {member.size}")
-    return data
+    return data, truncated
 
 
 MAX_SPECULATIVE_BYTES = 16 * 1024 * 1024
@@ -261,11 +269,11 @@ def _speculative_pickle(member: arc.Member, where: str, state: FileState, depth:
     """A member that is not named like a pickle but begins like one: analysed, and reported only if a loader
     would unpickle it (it reaches STOP or imports something; ordinary text does neither)."""
     try:
-        data, _ = member.read(min(MAX_SPECULATIVE_BYTES, state.read_limit()))
+        data, cut = member.read(min(MAX_SPECULATIVE_BYTES, state.read_limit()))
     except Exception:  # noqa: BLE001 - unreadable members are reported where they are read for real
         return
     state.spent(len(data))
-    if is_pickle_stream(data, state):
+    if is_pickle_stream(data, state, UNKNOWN_SIZE if cut else 0):
         scan_pickle_bytes(data, where, state, depth + 1, storage_keys)
 
 
@@ -297,8 +305,10 @@ def _scan_stream(data: bytes, fmt: str, where: str, state: FileState, depth: int
     except ImportError as exc:
         state.add("ARCHIVE-UNPARSEABLE", where or "byte 0", f"{fmt}: {exc}; install it to verify")
         return
-    inner = _read_member(member, where or f"{fmt} stream", state)
-    if not inner:
+    read = _read_member(member, where or f"{fmt} stream", state)
+    if read is None or not read[0]:
         return
+    inner, cut = read
     inner_where = f"{where} > {fmt}" if where else f"{fmt} stream"
-    scan_blob(inner, detect(inner[:4096], len(inner)), inner_where, state, depth + 1, storage_keys)
+    inner_fmt = detect(inner[:HEAD], UNKNOWN_SIZE if cut else len(inner))
+    scan_blob(inner, inner_fmt, inner_where, state, depth + 1, storage_keys)

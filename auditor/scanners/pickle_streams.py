@@ -18,7 +18,19 @@ from auditor import rules
 from auditor.model import FileRecord, Finding, Limits, Severity
 from auditor.parsers.budget import Budget
 from auditor.parsers.decompress import MIN_BOMB_BYTES
-from auditor.parsers.picklevm import Analysis, Bounds, Call, Obj, Ref, analyze, analyze_all, looks_like_pickle, render
+from auditor.parsers.pickle_values import NON_STRING_NAME
+from auditor.parsers.picklevm import (
+    Analysis,
+    Bounds,
+    Call,
+    Obj,
+    Ref,
+    analyze,
+    analyze_all,
+    evident,
+    looks_like_pickle,
+    render,
+)
 from auditor.record import field, record, replace
 from auditor.scanners.pickle_allowlist import NAME, globals_policy
 
@@ -101,13 +113,14 @@ class FileState:
         return ""
 
 
-def is_pickle_stream(data: bytes | mmap.mmap, state: FileState) -> bool:
-    """Whether a loader would unpickle these bytes: they begin like a pickle and the first stream reaches
-    STOP, or some stream imports a global (the only way to run code). Ordinary text does neither."""
+def is_pickle_stream(data: bytes | mmap.mmap, state: FileState, size: int = 0) -> bool:
+    """Whether a loader would unpickle these bytes: they begin like a pickle and the first stream is
+    evidently one (picklevm.evident), or some stream imports a global (the only way to run code).
+    Ordinary text and random bytes do neither. SIZE: the whole length when DATA was cut short."""
     if not looks_like_pickle(bytes(data[:10])):
         return False
     for index, analysis in enumerate(analyze_all(data, 0, bounds(state), max_streams=8)):
-        if analysis.does_something or (index == 0 and analysis.complete and analysis.end >= 2):
+        if (index == 0 and evident(analysis, size)) or any(ref.importable for ref in analysis.imports):
             return True
     return False
 
@@ -153,7 +166,7 @@ def _plain_reading(data: bytes | mmap.mmap, joblib_view: Analysis, where: str, s
     seen = {ref.pos for ref in joblib_view.imports}
     policy = globals_policy()
     for ref in plain.imports:
-        if ref.pos in seen or ref.raw == "<non-string name>":
+        if ref.pos in seen or ref.raw == NON_STRING_NAME:
             continue
         verdict = policy.classify(ref.qualname)
         # only deny-list names: bytes that were never meant as opcodes can spell odd names by chance
