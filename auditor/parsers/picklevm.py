@@ -44,8 +44,8 @@ __all__ = ["FRAME", "JOBLIB_WRAPPER", "MARK", "PROTO", "Analysis", "Bounds", "Bu
 NESTED_MIN_BYTES = 8          # shorter byte strings cannot hold a pickle that does anything
 STRINGS_KEPT = 10_000         # byte strings remembered for the nested-pickle pass
 MAX_CANDIDATES = 256          # offsets find_pickles tries in one buffer
-# A broken stream this long is a pickle (a cut or corrupted one): random bytes that begin like a pickle
-# break within five opcodes (no buffer of 10^6 random ones ran further; see tests/test_pickle_vm.py).
+# A broken stream this long is a pickle (a cut or corrupted one): of 10^6 random 4 KiB buffers, none that
+# begins like a pickle ran past six opcodes (tests/test_pickle_vm.py checks 6,144 seeded ones).
 EVIDENT_OPCODES = 8
 
 
@@ -96,11 +96,11 @@ def analyze(data: bytes | memoryview | mmap.mmap, start: int = 0, bounds: Bounds
 
 def evident(analysis: Analysis, size: int = 0) -> bool:
     """Whether a stream is a pickle rather than bytes that happen to begin like one: a loader could import
-    something from it, or it is well formed at length (it reaches a tidy STOP after three opcodes, or runs
-    EVIDENT_OPCODES before it breaks). SIZE: the bytes are the head of a file this long, so running out of
-    them within SIZE is no break: a protocol 2-5 header, or three opcodes, before the end is enough. One push then
-    STOP is what 0.2% of random buffers that begin like a pickle do, and a NOTICE that opens "(c) 2024"
-    reads as MARK, GLOBAL of a module named ") 2024 ...": neither is evidence."""
+    something from it, or it is well formed at length (a tidy STOP after three opcodes, or EVIDENT_OPCODES
+    before it breaks). SIZE: the bytes are the head of a file this long, so running out of them within
+    SIZE is no break, and a protocol 2-5 header or three opcodes before the end are enough.
+    One push then STOP is what 0.2% of random buffers that begin like a pickle do, and a NOTICE that
+    opens "(c) 2024" reads as MARK, GLOBAL of a module named ") 2024 ...": neither is evidence."""
     if any(ref.importable for ref in analysis.imports) or analysis.opcodes >= EVIDENT_OPCODES:
         return True
     if any(evident(nested) for nested in analysis.nested_streams):
@@ -168,7 +168,9 @@ class _Machine:
 
     # --- reading -------------------------------------------------------------------------------
     def read(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
+        if n < 0:
+            raise Broken(f"negative length {n} at byte {self.pos}")
+        if self.pos + n > len(self.data):
             raise Truncated(f"truncated: needs {n} bytes at byte {self.pos}", self.pos + n)
         chunk = self.data[self.pos:self.pos + n]
         self.pos += n
