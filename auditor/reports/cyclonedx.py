@@ -21,7 +21,6 @@ import functools
 import json
 import operator
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -29,7 +28,7 @@ from urllib.parse import urlparse
 from auditor import model, rules
 from auditor.model import AuditResult, ClaimStatus, FileRecord, Finding, Severity
 from auditor.parsers import repoid
-from auditor.reports import view
+from auditor.reports import purl, view
 
 EXTENSION = ".cdx.json"
 DEFAULT_SPEC = "1.6"
@@ -91,7 +90,6 @@ def _split_repo(repo_id: str) -> tuple[str | None, str]:
 
 
 def _purl(repo_id: str, rev: str, endpoint: str) -> str | None:
-    from packageurl import PackageURL
     if not repo_id or "/" not in repo_id:
         return None
     namespace, name = repo_id.split("/", 1)
@@ -99,19 +97,11 @@ def _purl(repo_id: str, rev: str, endpoint: str) -> str | None:
     host = urlparse(endpoint).hostname if endpoint else None
     if host and host not in (PUBLIC_HUB, "hf.co"):
         qualifiers["repository_url"] = endpoint.rstrip("/")
-    try:
-        return str(PackageURL(type="huggingface", namespace=namespace, name=name,
-                              version=rev.lower() if rev else None, qualifiers=qualifiers or None).to_string())
-    except ValueError:
-        return None
+    return purl.package_url("huggingface", name, namespace, rev or "", qualifiers)
 
 
 def _local_purl(name: str, version: str) -> str | None:
-    from packageurl import PackageURL
-    try:
-        return str(PackageURL(type="generic", name=name or "model", version=version).to_string())
-    except ValueError:
-        return None
+    return purl.package_url("generic", name or "model", version=version or "")
 
 
 def _entity(org: dict[str, Any]) -> dict[str, Any] | None:
@@ -354,10 +344,10 @@ def _core(result: AuditResult, spec: str) -> dict[str, Any]:
     used: set[str] = set()
     vulns = (_vulnerability(f, _vulnerability_id(f, used), f"finding-{i}", file_refs.get(f.file, "model"))
              for i, f in enumerate(f for f in view.ordered(result.findings) if f.severity > Severity.INFO))
-    serial = uuid.uuid5(uuid.NAMESPACE_URL, f"auditor:{result.target}:{result.started_at}:{digest}")
+    serial = purl.uuid5_urn(f"auditor:{result.target}:{result.started_at}:{digest}")
     doc: dict[str, Any] = {
         "$schema": f"http://cyclonedx.org/schema/bom-{spec}.schema.json",
-        "bomFormat": "CycloneDX", "specVersion": spec, "serialNumber": serial.urn, "version": 1,
+        "bomFormat": "CycloneDX", "specVersion": spec, "serialNumber": serial, "version": 1,
         "metadata": {"timestamp": view.started(result).isoformat(),
                      "tools": {"components": [{"type": "application", "name": "auditor",
                                                "version": _c(result.tool_version)}]},
