@@ -267,7 +267,7 @@ MAX_SPECULATIVE_BYTES = 16 * 1024 * 1024
 def _speculative_pickle(member: arc.Member, where: str, state: FileState, depth: int,
                         storage_keys: set[str]) -> None:
     """A member that is not named like a pickle but begins like one: analysed, and reported only if a loader
-    would unpickle it (it reaches STOP or imports something; ordinary text does neither)."""
+    would unpickle it (picklevm.evident: ordinary text and random bytes are not)."""
     try:
         data, cut = member.read(min(MAX_SPECULATIVE_BYTES, state.read_limit()))
     except Exception:  # noqa: BLE001 - unreadable members are reported where they are read for real

@@ -166,7 +166,7 @@ def _plain_reading(data: bytes | mmap.mmap, joblib_view: Analysis, where: str, s
     seen = {ref.pos for ref in joblib_view.imports}
     policy = globals_policy()
     for ref in plain.imports:
-        if ref.pos in seen or ref.raw == NON_STRING_NAME:
+        if ref.pos in seen or ref.raw == NON_STRING_NAME or not ref.importable:
             continue
         verdict = policy.classify(ref.qualname)
         # only deny-list names: bytes that were never meant as opcodes can spell odd names by chance
