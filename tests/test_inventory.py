@@ -436,8 +436,8 @@ def test_every_shipped_data_file_gets_a_json_copy_that_reads_back_equal(own_rule
     assert gguf and all(type(k) is int for k in gguf)
 
 
-def test_large_file_truncated_while_hashed_from_its_mapping_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    """Pages cut off a mapped file fault when touched: the hash must stop at the new end and say so."""
+def test_large_file_truncated_while_hashed_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """The hash stops at the new end and says so (a mapped file would fault on the lost pages)."""
     target = tmp_path / "model.safetensors"
     target.write_bytes(os.urandom(2 * inventory.CHUNK + 123))
     seen: list[int] = []
