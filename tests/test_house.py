@@ -35,6 +35,26 @@ def test_random_bytes_named_bin_are_not_denied_as_a_pickle_under_strict(tmp_path
     assert not [f for f in result.findings if f.rule in ("POLICY-FORMAT-DENIED", "PICKLE-GLOBAL-DANGEROUS")]
 
 
+def test_word_lists_that_read_as_a_global_are_text_and_a_text_pickle_that_calls_is_not(tmp_path: Path) -> None:
+    """"cython\ntorch\n" reads as GLOBAL ython.torch: it was a disguised executable (high) and two pickle findings.
+    Protocol-0 text that goes on to call its global is still a pickle, whatever its name."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "requirements.txt").write_text("cython\ntorch\nnumpy\n")
+    (folder / "labels.txt").write_text("cat\ndog\nbird\n")
+    (folder / "notes.txt").write_text("cos\nsystem\n(S'id'\ntR\nthe rest is not opcodes\n")
+    (folder / "readme.txt").write_text("cbuiltins\neval\n(Vprint(1)\ntR.")
+    (folder / "config.json").write_text('{"model_type": "llama"}')
+    result = audit(str(folder), Options(engines=("auditor",)))
+    formats = {rec.path: rec.format for rec in result.files}
+    assert formats["requirements.txt"] == formats["labels.txt"] == "text"
+    assert formats["notes.txt"] == formats["readme.txt"] == "pickle"
+    flagged = {(f.rule, f.file) for f in result.findings if f.rule.startswith(("PICKLE-", "FORMAT-"))}
+    assert not {file for _rule, file in flagged} & {"requirements.txt", "labels.txt"}, flagged
+    assert {("PICKLE-GLOBAL-DANGEROUS", "notes.txt"), ("PICKLE-GLOBAL-DANGEROUS", "readme.txt"),
+            ("FORMAT-DISGUISED-EXECUTABLE", "notes.txt")} <= flagged, flagged
+
+
 def test_a_notice_that_opens_with_c_in_brackets_is_text(tmp_path: Path) -> None:
     """"(c) 2024" reads as MARK, GLOBAL to a pickle sniffer: it was a critical finding and an unread license."""
     folder = tmp_path / "model"

@@ -171,6 +171,15 @@ def test_text_that_opens_like_a_protocol0_pickle_is_not_evident(text: bytes) -> 
     assert not picklevm.evident(analyze(text))
 
 
+def test_a_lone_import_is_evidence_except_in_text() -> None:
+    """Importing runs a module's code, so a pickle-named file that only imports is a pickle; a word list
+    ("cython\ntorch\n") is not, unless the stream calls what it imported."""
+    lone = analyze(b"cython\ntorch\nnumpy\n")
+    assert picklevm.evident(lone) and not picklevm.evident(lone, lone_import=False)
+    called = analyze(b"cos\nsystem\n(S'id'\ntR\nnot opcodes")
+    assert not called.complete and picklevm.evident(called, lone_import=False)
+
+
 def test_opcode_limit_is_a_limit_not_an_error() -> None:
     raw = b"\x80\x02]" + b"K\x01a" * 1000 + b"."
     result = analyze(raw, bounds=Bounds(max_opcodes=100))

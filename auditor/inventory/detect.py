@@ -62,11 +62,12 @@ def _could_be_pickle(head: bytes) -> bool:
 
 
 def _is_pickle(head: bytes, size: int) -> bool:
-    """The VM's word on a candidate: a NOTICE that opens "(c) 2024" and random bytes after a FRAME
-    begin like a pickle too. The VM is imported only for candidates (few files are)."""
+    """The VM's word on a candidate: a NOTICE that opens "(c) 2024", a requirements.txt that opens "cython"
+    and random bytes after a FRAME begin like a pickle too. The VM is imported only for candidates."""
     from auditor.parsers.picklevm import Bounds, analyze, evident
 
-    return evident(analyze(head, 0, Bounds(max_opcodes=len(head) + 1)), size=size if len(head) < size else 0)
+    analysis = analyze(head, 0, Bounds(max_opcodes=len(head) + 1))
+    return evident(analysis, size=size if len(head) < size else 0, lone_import=not _is_text(head))
 
 
 def _is_pickle0(head: bytes) -> bool:

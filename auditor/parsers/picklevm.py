@@ -94,16 +94,18 @@ def analyze(data: bytes | memoryview | mmap.mmap, start: int = 0, bounds: Bounds
     return vm.result
 
 
-def evident(analysis: Analysis, size: int = 0) -> bool:
+def evident(analysis: Analysis, size: int = 0, lone_import: bool = True) -> bool:
     """Whether a stream is a pickle rather than bytes that happen to begin like one: a loader could import
     something from it, or it is well formed at length (a tidy STOP after three opcodes, or EVIDENT_OPCODES
     before it breaks). SIZE: the bytes are the head of a file this long, so running out of them within
     SIZE is no break, and a protocol 2-5 header or three opcodes before the end are enough.
     One push then STOP is what 0.2% of random buffers that begin like a pickle do, and a NOTICE that
-    opens "(c) 2024" reads as MARK, GLOBAL of a module named ") 2024 ...": neither is evidence."""
-    if any(ref.importable for ref in analysis.imports) or analysis.opcodes >= EVIDENT_OPCODES:
+    opens "(c) 2024" reads as MARK, GLOBAL of a module named ") 2024 ...": neither is evidence.
+    LONE_IMPORT=False is for text: a requirements.txt "cython\ntorch\n" reads as GLOBAL ython.torch, so
+    there an import is evidence only when the stream goes on to call something."""
+    if analysis.opcodes >= EVIDENT_OPCODES or any(evident(nested) for nested in analysis.nested_streams):
         return True
-    if any(evident(nested) for nested in analysis.nested_streams):
+    if any(ref.importable for ref in analysis.imports) and (lone_import or analysis.calls):
         return True
     if analysis.complete:
         return analysis.tidy and analysis.opcodes >= 3
