@@ -178,6 +178,11 @@ def test_a_lone_import_is_evidence_except_in_text() -> None:
     assert picklevm.evident(lone) and not picklevm.evident(lone, lone_import=False)
     called = analyze(b"cos\nsystem\n(S'id'\ntR\nnot opcodes")
     assert not called.complete and picklevm.evident(called, lone_import=False)
+    built = analyze(b"cos\nenviron\n}(S'x'\nS'y'\nub\nnot opcodes")          # BUILD on a global, then junk
+    assert not built.complete and built.opcodes < picklevm.EVIDENT_OPCODES
+    assert picklevm.evident(built, lone_import=False)
+    spelled = analyze(b"copyright\nSystemExit\nPending\nRuntimeWarning\n")   # GLOBAL, PERSID, REDUCE
+    assert spelled.calls and not picklevm.evident(spelled, lone_import=False)
 
 
 def test_opcode_limit_is_a_limit_not_an_error() -> None:

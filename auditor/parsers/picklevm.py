@@ -102,10 +102,18 @@ def evident(analysis: Analysis, size: int = 0, lone_import: bool = True) -> bool
     One push then STOP is what 0.2% of random buffers that begin like a pickle do, and a NOTICE that
     opens "(c) 2024" reads as MARK, GLOBAL of a module named ") 2024 ...": neither is evidence.
     LONE_IMPORT=False is for text: a requirements.txt "cython\ntorch\n" reads as GLOBAL ython.torch, so
-    there an import is evidence only when the stream goes on to call something."""
+    there an import is evidence only when the stream goes on to call an imported global with a tuple of
+    arguments, or to BUILD a dict or tuple state on it (a word list can spell GLOBAL, PERSID, REDUCE: a call
+    on no tuple, which the loader refuses; or GLOBAL, GLOBAL, BUILD)."""
     if analysis.opcodes >= EVIDENT_OPCODES or any(evident(nested) for nested in analysis.nested_streams):
         return True
-    if any(ref.importable for ref in analysis.imports) and (lone_import or analysis.calls):
+    if lone_import and any(ref.importable for ref in analysis.imports):
+        return True
+    if any(isinstance(call.callee, Ref) and call.callee.importable and isinstance(call.args, tuple)
+           for call in analysis.calls):
+        return True
+    if any(isinstance(build.target, Ref) and build.target.importable and isinstance(build.state, (dict, tuple))
+           for build in analysis.builds):
         return True
     if analysis.complete:
         return analysis.tidy and analysis.opcodes >= 3
