@@ -183,3 +183,15 @@ def test_gguf_metadata_is_searched(tmp_path):
     assert (mirror.rule, mirror.severity) == ("ENDPOINT-ORIGIN-HUB", Severity.HIGH)
     assert mirror.location == "metadata general.source.url"
     assert _endpoint(result, "tiny.gguf", "https://huggingface.co").rule == "ENDPOINT-OTHER"
+
+
+def test_a_license_file_without_a_doc_name_is_documentation(tmp_path: Path) -> None:
+    """MODEL_LICENSE (ChatGLM3) names a registration form on open.bigmodel.cn: it was "in config", high."""
+    (tmp_path / "MODEL_LICENSE").write_text("The ChatGLM3-6B License\n\nRegister at https://open.bigmodel.cn/mla/form "
+                                            "before commercial use.\n", encoding="utf-8")
+    (tmp_path / "Qwen_LICENSE").write_text("See https://dashscope.aliyuncs.com/ for the API.\n", encoding="utf-8")
+    (tmp_path / "serve.cfg").write_text("endpoint = https://open.bigmodel.cn/api/paas/v4\n", encoding="utf-8")
+    result = audit(str(tmp_path), Options(engines=("auditor",)))
+    assert _endpoint(result, "MODEL_LICENSE", "open.bigmodel.cn").severity == Severity.INFO
+    assert _endpoint(result, "Qwen_LICENSE", "dashscope.aliyuncs.com").severity == Severity.INFO
+    assert _endpoint(result, "serve.cfg", "open.bigmodel.cn").severity >= Severity.HIGH     # a config still is one

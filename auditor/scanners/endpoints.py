@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from auditor import rules
 from auditor.facts import CodeFacts, EndpointFacts, Facts, GgufFacts, KerasFacts, OnnxFacts, SafetensorsFacts
 from auditor.model import FileRecord, Finding, Severity
-from auditor.parsers import loadgraph, relpath
+from auditor.parsers import licensetext, loadgraph, relpath
 from auditor.parsers.hosts import HostInfo, classifier
 from auditor.record import field, record
 from auditor.scanners import ScanContext
@@ -250,6 +250,8 @@ def file_context(path: str) -> str:
         return "config"      # package indexes and environment: what an install or a run will contact
     if suffix in _DOC_EXT or name.startswith(_DOC_NAMES):
         return "docs" if suffix not in (".json", ".yaml", ".yml") else "config"
+    if licensetext.file_role(path):      # MODEL_LICENSE, Qwen_LICENSE: a license's URLs are not contacted
+        return "docs"
     return "config"
 
 
