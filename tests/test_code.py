@@ -470,3 +470,19 @@ def test_unparseable_code_leaves_the_claim_not_assessed(tmp_path):
     result = audit(str(tmp_path), Options(engines=("auditor",)))
     claim = next(c for c in result.claims if c.id == "code")
     assert claim.status.value == "not assessed" and "CODE-UNPARSEABLE" in claim.reason
+
+
+def test_notebook_cells_are_read_as_ipython_runs_them(tmp_path: Path) -> None:
+    """A cell that opens with a space, or with >>> prompts, runs in Jupyter: it was CODE-UNPARSEABLE (medium).
+    Prose in a code cell does not run there either: still unparseable, now with its cell."""
+    cells = [" # 本地文本\ndocuments = load()\nindex = build(\n    documents,\n)",
+             ">>> import requests\n>>> requests.get('https://beacon.invalid/x')",
+             "Human: what is 5 plus 3?\nModel response: Here's the call"]
+    notebook = {"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
+                          for c in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "demo.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    result = audit(str(tmp_path), Options(engines=("auditor",)))
+    unparseable = [f for f in result.findings if f.rule == "CODE-UNPARSEABLE"]
+    assert [(f.file, f.location) for f in unparseable] == [("demo.ipynb", "cell 3")], unparseable
+    call = [f for f in result.findings if f.rule == "CODE-NETWORK-CALL"]
+    assert call and call[0].location == "cell 2 line 2" and "beacon.invalid" in call[0].evidence

@@ -122,7 +122,8 @@ def findings_for_source(source: str, file: str, *, scanner: str = NAME, location
         found.append(rules.finding("CODE-LIMIT", file=file, evidence=analysis.limit, scanner=scanner,
                                    severity=_graded(Severity.HIGH, role, "limit")))
     if analysis.error and analysis.error != analysis.limit:
-        found.append(rules.finding("CODE-UNPARSEABLE", file=file, evidence=analysis.error, scanner=scanner))
+        found.append(rules.finding("CODE-UNPARSEABLE", file=file, location=location_prefix.strip(),
+                                   evidence=analysis.error, scanner=scanner))
     if analysis.bidi_lines:
         found.append(rules.finding("CODE-TROJAN-SOURCE", file=file, scanner=scanner,
                                    location=f"{location_prefix}line {', '.join(map(str, analysis.bidi_lines[:20]))}",
@@ -241,7 +242,7 @@ def _scan_notebook(ctx: ScanContext, rec: FileRecord) -> Iterator[Finding]:
 
 
 def _cell_python(source: str, index: int, shell_lines: list[str]) -> str:
-    lines = source.splitlines()
+    lines = _ipython_cleanup(source.splitlines())
     if lines and lines[0].lstrip().startswith("%%"):
         shell_lines.append(f"cell {index}: {lines[0].strip()}")
         return ""
@@ -254,6 +255,24 @@ def _cell_python(source: str, index: int, shell_lines: list[str]) -> str:
         else:
             kept.append(line)
     return "\n".join(kept)
+
+
+_PROMPT = (">>> ", "... ")
+
+
+def _ipython_cleanup(lines: list[str]) -> list[str]:
+    """What IPython does to a cell before it runs it, with the line numbers kept: ">>> " and "... " prompts
+    are dropped when the cell opens with one, and the first line's indentation is removed from every line
+    that has it (a cell that opens with a space is valid in a notebook)."""
+    first = next((line for line in lines if line.strip()), "")
+    if first.startswith(_PROMPT) or first.rstrip() == ">>>":
+        lines = [line[4:] if line.startswith(_PROMPT) else "" if line.rstrip() in (">>>", "...") else line
+                 for line in lines]
+        first = next((line for line in lines if line.strip()), "")
+    indent = first[:len(first) - len(first.lstrip())]
+    if indent:
+        lines = [line[len(indent):] if line.startswith(indent) else line for line in lines]
+    return lines
 
 
 # --- auto_map -------------------------------------------------------------------------------------------
