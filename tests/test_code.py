@@ -476,7 +476,7 @@ def test_notebook_cells_are_read_as_ipython_runs_them(tmp_path: Path) -> None:
     """A cell that opens with a space, or with >>> prompts, runs in Jupyter: it was CODE-UNPARSEABLE (medium).
     Prose in a code cell does not run there either: still unparseable, now with its cell."""
     cells = [" # 本地文本\ndocuments = load()\nindex = build(\n    documents,\n)",
-             ">>> import requests\n>>> requests.get('https://beacon.invalid/x')",
+             "  >>> import requests\n  >>> requests.get('https://beacon.invalid/x')",   # dedented, then prompts dropped
              "Human: what is 5 plus 3?\nModel response: Here's the call"]
     notebook = {"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": [], "execution_count": None}
                           for c in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}

@@ -261,17 +261,17 @@ _PROMPT = (">>> ", "... ")
 
 
 def _ipython_cleanup(lines: list[str]) -> list[str]:
-    """What IPython does to a cell before it runs it, with the line numbers kept: ">>> " and "... " prompts
-    are dropped when the cell opens with one, and the first line's indentation is removed from every line
-    that has it (a cell that opens with a space is valid in a notebook)."""
+    """What IPython does to a cell before it runs it, in its order, with the line numbers kept: the first
+    line's indentation is removed from every line that has it (a cell that opens with a space is valid in a
+    notebook), then ">>> " and "... " prompts are dropped when the cell opens with one."""
     first = next((line for line in lines if line.strip()), "")
-    if first.startswith(_PROMPT) or first.rstrip() == ">>>":
-        lines = [line[4:] if line.startswith(_PROMPT) else "" if line.rstrip() in (">>>", "...") else line
-                 for line in lines]
-        first = next((line for line in lines if line.strip()), "")
     indent = first[:len(first) - len(first.lstrip())]
     if indent:
         lines = [line[len(indent):] if line.startswith(indent) else line for line in lines]
+        first = first[len(indent):]
+    if first.startswith(_PROMPT) or first.rstrip() == ">>>":
+        lines = [line[4:] if line.startswith(_PROMPT) else "" if line.rstrip() in (">>>", "...") else line
+                 for line in lines]
     return lines
 
 
