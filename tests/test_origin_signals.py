@@ -89,3 +89,36 @@ def test_readme_symlinked_out_of_the_folder_names_no_base_model(tmp_path: Path) 
     assert "README.md" not in {f.path for f in result.files}
     assert result.facts["provenance"]["lineage"] == []
     assert origin(result)["country"] == ""
+
+
+MIT_HEADER = "# Copyright (c) Microsoft Corporation.\n# Licensed under the MIT License.\n"
+DEEPSEEK_CONFIG = json.dumps({"_name_or_path": "deepseek-ai/DeepSeek-V3"})
+
+
+def _code_copyright(result) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(s["kind"], s["strength"]) for s in origin(result)["signals"] if s["kind"].startswith("code-copyright")]
+
+
+def test_a_root_code_copyright_is_a_firm_origin_signal(tmp_path: Path) -> None:
+    """modeling_*.py at the root is the model's code: its copyright names an origin and can conflict."""
+    (tmp_path / "config.json").write_text(DEEPSEEK_CONFIG)
+    (tmp_path / "modeling_x.py").write_text(MIT_HEADER + "class X: pass\n")
+    result = audit(str(tmp_path), Options(engines=("auditor",)))
+    assert _code_copyright(result) == [("code-copyright", "medium")]
+    [conflict] = [f for f in result.findings if f.rule == "PROVENANCE-ORIGIN-CONFLICT"]
+    assert "Microsoft" in conflict.evidence and "deepseek-ai" in conflict.evidence
+
+
+def test_vendored_code_in_a_folder_credits_its_upstream_without_a_conflict(tmp_path: Path) -> None:
+    """InternLM's agent/streaming_inference.py: "modified from ToRA ... Copyright (c) Microsoft Corporation"."""
+    (tmp_path / "config.json").write_text(DEEPSEEK_CONFIG)
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "streaming_inference.py").write_text("# modified from ToRA\n" + MIT_HEADER)
+    result = audit(str(tmp_path), Options(engines=("auditor",)))
+    assert _code_copyright(result) == [("code-copyright-nested", "weak")]
+    assert not [f for f in result.findings if f.rule == "PROVENANCE-ORIGIN-CONFLICT"]
+    assert origin(result)["country"] == "CN"
+    alone = tmp_path / "alone"
+    (alone / "tools").mkdir(parents=True)
+    (alone / "tools" / "convert.py").write_text(MIT_HEADER)       # the only signal: it still names the origin
+    assert origin(audit(str(alone), Options(engines=("auditor",))))["country"] == "US"

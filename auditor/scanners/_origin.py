@@ -242,8 +242,11 @@ def _code(ctx: ScanContext, accepted: dict[str, FileRecord]) -> list[dict[str, A
     code = [r for p, r in sorted(accepted.items()) if PurePosixPath(p).suffix in (".py", ".cu", ".cpp", ".h")]
     out: list[dict[str, Any]] = []
     for rec in code[:MAX_CODE_FILES]:
+        # The model's code sits at the root (auto_map names root modules); a folder's code is tools or vendored
+        # code whose copyright may credit its upstream (InternLM's agent/: "modified from ToRA ... Microsoft").
+        kind = "code-copyright" if "/" not in rec.path else "code-copyright-nested"
         for line in _COPYRIGHT.findall(_read(ctx, rec, MAX_CODE_HEADER_BYTES)):
-            out += [_signal("code-copyright", rec.path, value, org) for org, value in _licensor_orgs(line)]
+            out += [_signal(kind, rec.path, value, org) for org, value in _licensor_orgs(line)]
     return out
 
 
