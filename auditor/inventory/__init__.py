@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor import rules
-from auditor.inventory.detect import HEAD, detect
+from auditor.inventory.detect import HEAD, UNKNOWN_SIZE, detect
 from auditor.model import FileRecord, Finding, Options, Snapshot
 from auditor.record import field, record, replace
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["HEAD", "Hashing", "Inventory", "Progress", "build", "changed_since", "detect", "extension_format",
-           "survey"]
+__all__ = ["HEAD", "UNKNOWN_SIZE", "Hashing", "Inventory", "Progress", "build", "changed_since", "detect",
+           "extension_format", "survey"]
 
 CHUNK = 4 * 1024 * 1024
 SKIPPED_DIRS = {".git", ".hg", ".svn"}

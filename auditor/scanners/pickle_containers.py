@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor import rules
-from auditor.inventory import HEAD, detect
-from auditor.inventory.detect import UNKNOWN_SIZE
+from auditor.inventory import HEAD, UNKNOWN_SIZE, detect
 from auditor.model import Severity
 from auditor.parsers import archive as arc
 from auditor.parsers.picklevm import looks_like_pickle
