@@ -2,7 +2,7 @@
 document's name-based serial number (UUID version 5).
 
 packageurl-python and the uuid module wrote them before. Importing them (packageurl imports dataclasses and
-inspect) cost ~32 ms of the BOM's ~110 ms at 10,000 files. tests/test_purl.py checks every string here against
+inspect) cost ~32 ms in every BOM (-X importtime: packageurl 24.5 ms, uuid 8 ms). tests/test_purl.py checks every string here against
 packageurl's PackageURL(...).to_string() and uuid.uuid5() over hostile inputs. Only what these two purl types
 need is here: packageurl's normalisation for them (strip, "/" trimmed, version lower-cased for huggingface,
 qualifiers sorted, percent-encoding with ":" kept).
